@@ -1,0 +1,159 @@
+"""The `sealcheck` command line.
+
+Exit codes (scripts rely on them): 0 pass, 1 fail, 2 bad input or usage (one line on stderr),
+3 inconclusive, 4 internal error (a bug: set SEALCHECK_DEBUG=1 for the traceback).
+
+Heavy imports (OpenCV, NumPy, the pipeline) happen inside the command functions, so that
+`sealcheck --help` and usage errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+_VERDICT_EXIT = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}
+
+
+class UsageError(Exception):
+    """Bad input or usage: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _max_pixels() -> int:
+    raw = os.environ.get("SEALCHECK_MAX_PIXELS", "80000000")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"SEALCHECK_MAX_PIXELS must be a whole number of pixels, got {raw!r}") \
+            from None
+    if value <= 0:
+        raise UsageError(f"SEALCHECK_MAX_PIXELS must be positive, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sealcheck", description="Check production units against the sealed "
+                     "golden sample.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    compare = commands.add_parser(
+        "compare", help="compare a unit photo with the golden sample photo",
+        description="Register UNIT onto GOLDEN, measure colour drift (CIEDE2000), structure "
+        "(SSIM) and defect regions, and judge them against the spec. Exit code: 0 pass, "
+        "1 fail, 2 bad input, 3 inconclusive.",
+    )
+    compare.add_argument("golden", metavar="GOLDEN", help="photo of the golden sample")
+    compare.add_argument("unit", metavar="UNIT", help="photo of the production unit")
+    compare.add_argument("--spec", metavar="FILE", help="spec sheet, JSON or YAML")
+    compare.add_argument("--json", action="store_true", help="print the report as JSON")
+    compare.add_argument("--out", metavar="DIR", help="write report.json, overlay.png, "
+                         "defect_map.png and aligned_unit.png to DIR")
+    return parser
+
+
+def _summary(report) -> str:
+    lines = [f"verdict: {report.verdict.upper()}   score: {report.score:.0f}/100"]
+    lines += [f"  - {reason}" for reason in report.reasons]
+    reg = report.registration
+    if reg.ok:
+        rms = f", rms {reg.rms_px:.2f} px" if reg.rms_px is not None else ""
+        lines.append(f"registration: {reg.method}, {reg.inliers} inliers{rms}")
+    colour = report.color
+    if colour.delta_e00 is not None:
+        lines.append(
+            f"colour: Delta-E00 {colour.delta_e00:.2f} (dL* {colour.delta_L:+.2f}, "
+            f"dC* {colour.delta_C:+.2f}, dH* {colour.delta_H:+.2f}; CMC(2:1) "
+            f"{colour.delta_e_cmc:.2f})"
+        )
+    if report.structure.ssim is not None:
+        lines.append(f"structure: SSIM {report.structure.ssim:.3f}")
+    lines.append(f"defects: {len(report.defects.regions)} region(s)")
+    for number, region in enumerate(report.defects.regions[:10], start=1):
+        x, y, w, h = region.bbox
+        lines.append(f"  {number}. {region.severity} {region.kind} at x={x} y={y} {w}x{h} px, "
+                     f"{region.area_px} px, score {region.score:.2f}")
+    total = sum(report.timings_ms.values())
+    lines.append(f"time: {total:.0f} ms")
+    return "\n".join(lines)
+
+
+def _write_png(path: Path, rgb) -> None:
+    import cv2
+
+    image = rgb[..., ::-1] if rgb.ndim == 3 else rgb
+    if not cv2.imwrite(str(path), image):
+        raise UsageError(f"{path}: could not write the file")
+
+
+def _write_outputs(out: Path, comparison) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(comparison.report.model_dump_json(indent=2) + "\n")
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write the output directory ({exc.strerror})") from None
+    _write_png(out / "overlay.png", comparison.overlay)
+    _write_png(out / "defect_map.png", comparison.defect_map)
+    if comparison.aligned_unit is not None:
+        _write_png(out / "aligned_unit.png", comparison.aligned_unit)
+    else:  # a stale file from an earlier run would be mistaken for this run's alignment
+        (out / "aligned_unit.png").unlink(missing_ok=True)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from vision.decode import ImageDecodeError, load_image
+    from vision.pipeline import compare
+    from vision.spec import SpecError, load_spec
+
+    max_pixels = _max_pixels()
+    try:
+        spec = load_spec(args.spec) if args.spec else None
+        golden = load_image(args.golden, max_pixels=max_pixels)
+        unit = load_image(args.unit, max_pixels=max_pixels)
+    except (ImageDecodeError, SpecError) as exc:
+        raise UsageError(str(exc)) from None
+    if spec is not None and spec.roi is not None:
+        x, y, w, h = spec.roi
+        gh, gw = golden.shape[:2]
+        if x >= gw or y >= gh:
+            raise UsageError(f"{args.spec}: roi starts at ({x}, {y}), outside the golden photo "
+                             f"({gw}x{gh}); give it in golden pixels")
+    comparison = compare(golden, unit, spec, render_images=args.out is not None)
+    if args.out:
+        _write_outputs(Path(args.out), comparison)
+    if args.json:
+        print(comparison.report.model_dump_json(indent=2))
+    else:
+        print(_summary(comparison.report))
+    return _VERDICT_EXIT[comparison.report.verdict]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return _compare(args)
+    except UsageError as exc:
+        print(f"sealcheck: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for debugging
+        if os.environ.get("SEALCHECK_DEBUG"):
+            raise
+        print(f"sealcheck: internal error: {exc.__class__.__name__}: {exc} (set "
+              "SEALCHECK_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""The comparison pipeline: golden + unit photos + spec -> report and pictures.
+
+Data flows one way: (decoded photos) -> calibrate -> register -> measure colour, structure and
+defects -> judge against the spec -> report. Decoding belongs to the caller (see
+:mod:`vision.decode`) so that the pipeline works on arrays from any source.
+
+Measurements are taken at an *analysis resolution* (long side :data:`ANALYSIS_SIZE`): a phone
+photo has far more pixels than a 1 cm defect needs, and sensor noise at full resolution would
+otherwise dominate SSIM. Everything reported is mapped back to full-resolution golden pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from contextlib import contextmanager
+
+import cv2
+import numpy as np
+
+from vision import color, register, render
+from vision.report import (
+    SCHEMA_VERSION,
+    CalibrationReport,
+    CalibrationSide,
+    ColorReport,
+    ColorTiles,
+    DefectRegion,
+    DefectsReport,
+    RegistrationReport,
+    Report,
+    StructureReport,
+)
+from vision.spec import Spec
+from vision.structure import structural_similarity
+
+__all__ = ["ANALYSIS_SIZE", "Comparison", "PreparedGolden", "compare", "prepare_golden"]
+
+ANALYSIS_SIZE = 1024
+"""Long side, in pixels, of the golden frame in which colour, SSIM and defects are measured."""
+
+_TILE_ANALYSIS_PX = 64  # colour tile edge at analysis resolution
+_EDGE_ERODE_PX = 4  # drop the resampled rim of the overlap, where interpolation mixes in border
+_MIN_ROI_COVERAGE = 0.5  # below this fraction of the ROI inside the overlap: inconclusive
+# Defect likelihood: a pixel is a candidate when local SSIM falls below 1 - _SSIM_DROP or the
+# local colour differs by more than _LOCAL_DELTA_E beyond the global drift (CIEDE2000).
+_SSIM_DROP = 0.55
+_LOCAL_DELTA_E = 10.0
+_CALIBRATION_PENDING = (
+    "no colour-card calibration in this version: colours are compared as photographed"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedGolden:
+    """A golden photo's per-image work, done once and reused for every unit compared to it."""
+
+    image: np.ndarray  # full-resolution RGB uint8, oriented
+    features: register.GoldenFeatures
+    analysis_scale: float  # analysis pixels per golden pixel
+    analysis_rgb: np.ndarray  # RGB uint8 at analysis resolution
+    analysis_linear: np.ndarray  # linear RGB float32 at analysis resolution
+    analysis_grey: np.ndarray  # luma uint8 at analysis resolution
+
+
+@dataclasses.dataclass
+class Comparison:
+    """The report plus the pictures a person looks at."""
+
+    report: Report
+    defect_map: np.ndarray  # uint8, golden size, 0-255 defect likelihood
+    overlay: np.ndarray  # RGB uint8, golden size: the golden with what changed marked on it
+    aligned_unit: np.ndarray | None  # RGB uint8, golden size; None when not registered
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = round(self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1e3, 2)
+
+
+def _resize_long_side(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    h, w = image.shape[:2]
+    if max(h, w) <= long_side:
+        return image, 1.0
+    scale = long_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return small, small.shape[1] / w
+
+
+def _linear(rgb: np.ndarray) -> np.ndarray:
+    return color.srgb_to_linear(rgb.astype(np.float32) / 255.0).astype(np.float32)
+
+
+def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE) -> PreparedGolden:
+    """Do the golden photo's share of the work once (features, analysis copies)."""
+    _check_rgb(golden, "golden")
+    analysis_rgb, scale = _resize_long_side(golden, analysis_size)
+    return PreparedGolden(
+        image=golden,
+        features=register.prepare_golden_features(golden),
+        analysis_scale=scale,
+        analysis_rgb=analysis_rgb,
+        analysis_linear=_linear(analysis_rgb),
+        analysis_grey=cv2.cvtColor(analysis_rgb, cv2.COLOR_RGB2GRAY),
+    )
+
+
+def _check_rgb(image: np.ndarray, name: str) -> None:
+    if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
+            and image.dtype == np.uint8):
+        got = getattr(image, "shape", type(image).__name__), getattr(image, "dtype", "")
+        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got {got}; "
+                         "decode photos with vision.decode.load_image")
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    try:
+        sealcheck = metadata.version("sealcheck")
+    except metadata.PackageNotFoundError:
+        sealcheck = "unknown"
+    return {
+        "sealcheck": sealcheck,
+        "schema": SCHEMA_VERSION,
+        "opencv": cv2.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+    }
+
+
+def compare(
+    golden: np.ndarray | PreparedGolden,
+    unit: np.ndarray,
+    spec: Spec | None = None,
+    *,
+    render_images: bool = True,
+) -> Comparison:
+    """Compare a unit photo with the golden photo and judge it against the spec.
+
+    Parameters
+    ----------
+    golden : (H, W, 3) uint8 ndarray or PreparedGolden
+        The golden photo (RGB, EXIF-oriented), or its :func:`prepare_golden` result.
+    unit : (H, W, 3) uint8 ndarray
+        The unit photo (RGB, EXIF-oriented).
+    spec : Spec, optional
+        ROI and tolerances; the defaults of :class:`vision.spec.Spec` otherwise.
+    render_images : bool, optional
+        Also produce the full-resolution aligned unit and the overlay (for files and pages);
+        batch scoring that needs only the report can skip them.
+    """
+    spec = spec or Spec()
+    watch = _Stopwatch()
+    if not isinstance(golden, PreparedGolden):
+        with watch.stage("prepare_golden"):
+            golden = prepare_golden(golden)
+    _check_rgb(unit, "unit")
+    gh, gw = golden.image.shape[:2]
+
+    with watch.stage("register"):
+        registration = register.register(golden.features, unit)
+    calibration = CalibrationReport(
+        golden=CalibrationSide(applied=False, note=_CALIBRATION_PENDING),
+        unit=CalibrationSide(applied=False, note=_CALIBRATION_PENDING),
+    )
+    common = dict(
+        golden_size=(gw, gh), unit_size=(unit.shape[1], unit.shape[0]), spec=spec,
+        calibration=calibration, versions=_versions(),
+    )
+    registration_report = RegistrationReport(
+        ok=registration.ok,
+        homography=None if registration.homography is None else registration.homography.tolist(),
+        inliers=registration.inliers, rms_px=registration.rms_px, method=registration.method,
+        coverage=registration.coverage, reason=registration.reason,
+    )
+    if not registration.ok:
+        return _inconclusive(
+            golden, registration_report, common, watch,
+            f"The unit could not be registered onto the golden sample: {registration.reason}.",
+        )
+
+    s = golden.analysis_scale
+    ah, aw = golden.analysis_rgb.shape[:2]
+    with watch.stage("warp"):
+        aligned_small, valid = _warp_for_analysis(unit, registration.homography, s, (ah, aw))
+        region = _compared_region(valid, spec.roi, s)
+    roi_box = _golden_box(region, s, (gw, gh))
+    wanted = _roi_mask(spec.roi, s, (ah, aw)) if spec.roi else np.ones((ah, aw), bool)
+    coverage = region.sum() / max(1, wanted.sum())
+    if coverage < _MIN_ROI_COVERAGE:
+        return _inconclusive(
+            golden, registration_report, common, watch,
+            f"The unit photo covers only {coverage:.0%} of the region of interest; photograph "
+            "the whole product.",
+        )
+
+    with watch.stage("color"):
+        unit_linear = _linear(aligned_small)
+        color_report, global_offset = _measure_colour(golden, unit_linear, region)
+    with watch.stage("structure"):
+        unit_grey = cv2.cvtColor(aligned_small, cv2.COLOR_RGB2GRAY)
+        ssim_value, ssim_map = structural_similarity(
+            golden.analysis_grey, unit_grey, data_range=255, mask=region
+        )
+    with watch.stage("defects"):
+        likelihood, regions = _defect_regions(
+            golden, unit_linear, ssim_map, region, global_offset, spec, roi_area=region.sum()
+        )
+    structure_report = StructureReport(ssim=round(float(ssim_value), 5), analysis_scale=s)
+    defects_report = DefectsReport(
+        score=max((r.score for r in regions), default=0.0), source="ssim+delta_e",
+        regions=regions,
+    )
+    verdict, score, reasons = _judge(color_report, structure_report, defects_report, spec)
+
+    with watch.stage("render"):
+        defect_map = cv2.resize((likelihood * 255 + 0.5).astype(np.uint8), (gw, gh),
+                                interpolation=cv2.INTER_LINEAR)
+        aligned_full = overlay = None
+        if render_images:
+            aligned_full, _ = register.warp_to_golden(unit, registration.homography, (gh, gw))
+            overlay = render.overlay(golden.image, defect_map, regions, roi_box,
+                                     _upsample_mask(region, (gw, gh)))
+    report = Report(
+        verdict=verdict, score=score, reasons=reasons, roi=roi_box,
+        registration=registration_report, color=color_report, structure=structure_report,
+        defects=defects_report, timings_ms=watch.ms, **common,
+    )
+    return Comparison(report=report, defect_map=defect_map,
+                      overlay=overlay if overlay is not None else golden.image.copy(),
+                      aligned_unit=aligned_full)
+
+
+def _inconclusive(golden: PreparedGolden, registration: RegistrationReport, common: dict,
+                  watch: _Stopwatch, reason: str) -> Comparison:
+    gh, gw = golden.image.shape[:2]
+    report = Report(
+        verdict="inconclusive", score=0.0, reasons=[reason], roi=None,
+        registration=registration,
+        color=ColorReport(delta_e00=None, delta_L=None, delta_C=None, delta_H=None,
+                          delta_e_cmc=None, golden_lab=None, unit_lab=None),
+        structure=StructureReport(ssim=None),
+        defects=DefectsReport(score=0.0, source="ssim+delta_e", regions=[]),
+        timings_ms=watch.ms, **common,
+    )
+    return Comparison(report=report, defect_map=np.zeros((gh, gw), np.uint8),
+                      overlay=render.dimmed(golden.image), aligned_unit=None)
+
+
+def _warp_for_analysis(unit: np.ndarray, H: np.ndarray, s: float, shape: tuple[int, int]):
+    """Resample the unit straight into the golden's analysis frame.
+
+    The unit is first shrunk (area filter) to about the size it will have in the analysis
+    frame, so the perspective warp never minifies by more than ~2x and does not alias.
+    """
+    H_analysis = np.diag([s, s, 1.0]) @ H
+    zoom = float(np.sqrt(abs(np.linalg.det(H_analysis[:2, :2]))))  # analysis px per unit px
+    shrink = min(1.0, 1.5 * zoom)
+    if shrink < 1.0:
+        uh, uw = unit.shape[:2]
+        size = (max(1, round(uw * shrink)), max(1, round(uh * shrink)))
+        unit = cv2.resize(unit, size, interpolation=cv2.INTER_AREA)
+        H_analysis = H_analysis @ np.diag([uw / size[0], uh / size[1], 1.0])
+    aligned, valid = register.warp_to_golden(unit, H_analysis, shape)
+    valid = cv2.erode(valid.astype(np.uint8), np.ones((3, 3), np.uint8),
+                      iterations=_EDGE_ERODE_PX) > 0
+    return aligned, valid
+
+
+def _roi_mask(roi, s: float, shape: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    x, y, w, h = roi
+    x0, y0 = max(0, int(round(x * s))), max(0, int(round(y * s)))
+    x1, y1 = int(round((x + w) * s)), int(round((y + h) * s))
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def _compared_region(valid: np.ndarray, roi, s: float) -> np.ndarray:
+    return valid & _roi_mask(roi, s, valid.shape) if roi else valid
+
+
+def _golden_box(region: np.ndarray, s: float, size: tuple[int, int]):
+    ys, xs = np.nonzero(region)
+    if len(xs) == 0:
+        return None
+    gw, gh = size
+    x0, y0 = int(xs.min() / s), int(ys.min() / s)
+    x1, y1 = min(gw, int(np.ceil((xs.max() + 1) / s))), min(gh, int(np.ceil((ys.max() + 1) / s)))
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _upsample_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+
+
+def _measure_colour(golden: PreparedGolden, unit_linear: np.ndarray, region: np.ndarray):
+    """Headline colour difference and per-tile map; also the global Lab offset (unit - golden)."""
+    golden_rgb = golden.analysis_linear[region].mean(axis=0, dtype=np.float64)
+    unit_rgb = unit_linear[region].mean(axis=0, dtype=np.float64)
+    golden_lab = color.linear_rgb_to_lab(golden_rgb)
+    unit_lab = color.linear_rgb_to_lab(unit_rgb)
+    delta_L, delta_C, delta_H = color.delta_lch(golden_lab, unit_lab)
+    tiles = _colour_tiles(golden, unit_linear, region)
+    report = ColorReport(
+        delta_e00=round(float(color.ciede2000(golden_lab, unit_lab)), 4),
+        delta_L=round(float(delta_L), 4), delta_C=round(float(delta_C), 4),
+        delta_H=round(float(delta_H), 4),
+        delta_e_cmc=round(float(color.delta_e_cmc(golden_lab, unit_lab, l=2, c=1)), 4),
+        golden_lab=tuple(round(float(v), 4) for v in golden_lab),
+        unit_lab=tuple(round(float(v), 4) for v in unit_lab),
+        tiles=tiles,
+    )
+    return report, unit_lab - golden_lab
+
+
+def _colour_tiles(golden: PreparedGolden, unit_linear: np.ndarray, region: np.ndarray
+                  ) -> ColorTiles:
+    t = _TILE_ANALYSIS_PX
+    h, w = region.shape
+    rows, cols = h // t, w // t
+    oy, ox = (h - rows * t) // 2, (w - cols * t) // 2
+    crop = (slice(oy, oy + rows * t), slice(ox, ox + cols * t))
+    weight = region[crop].astype(np.float64).reshape(rows, t, cols, t)
+    counts = weight.sum(axis=(1, 3))
+
+    def tile_means(linear: np.ndarray) -> np.ndarray:
+        blocks = linear[crop].astype(np.float64).reshape(rows, t, cols, t, 3)
+        sums = (blocks * weight[..., None]).sum(axis=(1, 3))
+        return sums / np.maximum(counts, 1)[..., None]
+
+    delta = color.ciede2000(color.linear_rgb_to_lab(tile_means(golden.analysis_linear)),
+                            color.linear_rgb_to_lab(tile_means(unit_linear)))
+    usable = counts >= 0.5 * t * t
+    values = [[round(float(delta[r, c]), 3) if usable[r, c] else None for c in range(cols)]
+              for r in range(rows)]
+    s = golden.analysis_scale
+    return ColorTiles(tile_px=int(round(t / s)), origin=(int(round(ox / s)), int(round(oy / s))),
+                      delta_e00=values)
+
+
+def _defect_regions(golden: PreparedGolden, unit_linear: np.ndarray, ssim_map: np.ndarray,
+                    region: np.ndarray, global_offset: np.ndarray, spec: Spec, roi_area: int):
+    """Candidate defect regions from the SSIM map and the local colour difference.
+
+    The global colour offset is removed first: a uniform drift is the colour stage's finding,
+    not a defect. Both cues are smoothed so that isolated noisy pixels do not count.
+    """
+    structural = np.clip(1.0 - cv2.GaussianBlur(ssim_map, (0, 0), 2.0), 0.0, 2.0) / _SSIM_DROP
+    golden_lab = color.linear_rgb_to_lab(cv2.GaussianBlur(golden.analysis_linear, (0, 0), 2.0))
+    unit_lab = color.linear_rgb_to_lab(cv2.GaussianBlur(unit_linear, (0, 0), 2.0))
+    local_delta = color.ciede2000(golden_lab, unit_lab - global_offset) / _LOCAL_DELTA_E
+    evidence = np.where(region, np.maximum(structural, local_delta.astype(np.float32)), 0.0)
+    likelihood = np.clip(evidence / 2.0, 0.0, 1.0).astype(np.float32)  # 0.5 at the threshold
+
+    candidates = (likelihood >= 0.5).astype(np.uint8)
+    candidates = cv2.morphologyEx(candidates, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=8)
+    s = golden.analysis_scale
+    regions: list[DefectRegion] = []
+    for label in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[label])
+        area_golden = int(round(area / (s * s)))
+        if area_golden < spec.tolerances.min_defect_area_px:
+            continue
+        pixels = labels[y:y + h, x:x + w] == label
+        peak = float(likelihood[y:y + h, x:x + w][pixels].max())
+        colour_led = float(local_delta[y:y + h, x:x + w][pixels].max()) > float(
+            structural[y:y + h, x:x + w][pixels].max())
+        fraction = area / max(1, roi_area)
+        severity = "critical" if fraction > 0.01 else "major" if fraction > 0.001 else "minor"
+        regions.append(DefectRegion(
+            bbox=(int(x / s), int(y / s), int(np.ceil(w / s)), int(np.ceil(h / s))),
+            area_px=area_golden, score=round(peak, 4), severity=severity,
+            kind="colour" if colour_led else "structure",
+        ))
+    regions.sort(key=lambda r: (-r.area_px, -r.score))
+    return likelihood, regions
+
+
+def _colour_words(report: ColorReport) -> str:
+    """'darker (dL* -2.9) and less saturated (dC* -1.2)': the components that matter, in words."""
+    parts = []
+    components = [
+        (report.delta_L, "dL*", "lighter", "darker"),
+        (report.delta_C, "dC*", "more saturated", "less saturated"),
+    ]
+    largest = max(abs(report.delta_L), abs(report.delta_C), abs(report.delta_H))
+    for value, symbol, up, down in components:
+        if abs(value) >= 0.5 * largest:
+            parts.append(f"{up if value > 0 else down} ({symbol} {value:+.1f})")
+    if abs(report.delta_H) >= 0.5 * largest:
+        parts.append(f"shifted in hue (dH* {report.delta_H:+.1f})")
+    return " and ".join(parts)
+
+
+def _judge(colour: ColorReport, structure: StructureReport, defects: DefectsReport, spec: Spec):
+    """Verdict, score and reasons. The score's definition lives in the Report schema."""
+    tol = spec.tolerances
+    ratios = {
+        "colour": colour.delta_e00 / tol.delta_e00,
+        "structure": (1.0 - structure.ssim) / max(1e-6, 1.0 - tol.ssim_min),
+        "defects": len(defects.regions) / max(tol.max_defects, 0.5),
+    }
+    failures, passes = [], []
+    if ratios["colour"] > 1:
+        failures.append(f"Colour drift Delta-E00 {colour.delta_e00:.1f} exceeds "
+                        f"{tol.delta_e00:.1f}: the unit is {_colour_words(colour)}.")
+    else:
+        passes.append(f"Colour within tolerance: Delta-E00 {colour.delta_e00:.1f} <= "
+                      f"{tol.delta_e00:.1f}.")
+    if ratios["structure"] > 1:
+        failures.append(f"Structure differs: SSIM {structure.ssim:.2f} is below the floor "
+                        f"{tol.ssim_min:.2f}.")
+    else:
+        passes.append(f"Structure matches: SSIM {structure.ssim:.2f} >= {tol.ssim_min:.2f}.")
+    n = len(defects.regions)
+    if n > tol.max_defects:
+        biggest = defects.regions[0]
+        x, y, w, h = biggest.bbox
+        failures.append(
+            f"{n} defect region{'s' if n != 1 else ''} found where {tol.max_defects} "
+            f"{'is' if tol.max_defects == 1 else 'are'} allowed; the largest "
+            f"({biggest.severity}, {biggest.kind}, {biggest.area_px} px) is at x={x}, y={y}, "
+            f"{w}x{h} px."
+        )
+    elif n:
+        passes.append(f"{n} small defect region(s), within the {tol.max_defects} allowed.")
+    else:
+        passes.append("No defect regions found.")
+    score = round(100.0 * max(0.0, 1.0 - max(ratios.values()) / 2.0), 2)
+    verdict = "fail" if failures else "pass"
+    return verdict, score, failures + passes
