@@ -27,15 +27,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _max_pixels() -> int:
+def _max_pixels(minimum: int) -> int:
     raw = os.environ.get("SEALCHECK_MAX_PIXELS", "80000000")
     try:
         value = int(raw)
     except ValueError:
         raise UsageError(f"SEALCHECK_MAX_PIXELS must be a whole number of pixels, got {raw!r}") \
             from None
-    if value <= 0:
-        raise UsageError(f"SEALCHECK_MAX_PIXELS must be positive, got {value}")
+    # Below the smallest image load_image accepts, every photo would be refused anyway.
+    if value < minimum:
+        raise UsageError(f"SEALCHECK_MAX_PIXELS must be at least {minimum}, got {value}")
     return value
 
 
@@ -107,11 +108,11 @@ def _write_outputs(out: Path, comparison) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from vision.decode import ImageDecodeError, load_image
+    from vision.decode import MIN_SIDE, ImageDecodeError, load_image
     from vision.pipeline import compare
     from vision.spec import SpecError, load_spec
 
-    max_pixels = _max_pixels()
+    max_pixels = _max_pixels(MIN_SIDE * MIN_SIDE)
     try:
         spec = load_spec(args.spec) if args.spec else None
         golden = load_image(args.golden, max_pixels=max_pixels)
@@ -138,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help(sys.stderr)
-            return EXIT_USAGE
+        if args.command is None:  # one line, like every usage error
+            raise UsageError(f"a command is required, e.g. '{parser.prog} compare GOLDEN UNIT' "
+                             f"(see '{parser.prog} --help')")
         return _compare(args)
     except UsageError as exc:
         print(f"sealcheck: error: {exc}", file=sys.stderr)

@@ -416,11 +416,88 @@ def test_bad_input_raises_with_file_name(tmp_path, filename, data, expected):
         load_image(data, name=f"upload-{filename}")
 
 
+def png_with_idat(header: bytes, idat: bytes) -> bytes:
+    """A PNG from an IHDR payload and a zlib stream, with valid CRCs on every chunk."""
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat)
+            + png_chunk(b"IEND", b""))
+
+
+def damaged_zlib_pngs() -> list:
+    rgb = pattern()
+    height, width = rgb.shape[:2]
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), rgb.reshape(height, -1)], axis=1)
+    stream = zlib.compress(rows.tobytes(), 9)
+    middle = bytearray(stream)
+    middle[len(middle) // 2] ^= 0x5A
+    short = zlib.compress(rows[: height // 2].tobytes(), 9)
+    return [
+        pytest.param(png_with_idat(header, bytes(middle)), id="damaged-mid-stream"),
+        pytest.param(png_with_idat(header, stream[: len(stream) // 2]), id="cut-stream"),
+        pytest.param(png_with_idat(header, short), id="too-few-rows"),
+        pytest.param(garble_idat_keeping_crc(encode(rgb, "png")), id="noise"),
+        pytest.param(flip_byte(encode(rgb, "png"), 60), id="bad-crc"),
+    ]
+
+
+@pytest.mark.parametrize("data", damaged_zlib_pngs())
+def test_damaged_png_data_is_refused_without_libpng_output(capfd, data):
+    """libpng prints its own error line to fd 2; the CLI promises exactly one line there."""
+    capfd.readouterr()
+    with pytest.raises(ImageDecodeError, match="PNG data is corrupt"):
+        load_image(data, name="damaged.png")
+    assert capfd.readouterr().err == ""
+
+
+def adam7_png(image: np.ndarray, bit_depth: int = 8) -> bytes:
+    """An interlaced PNG (Pillow and OpenCV only write non-interlaced ones)."""
+    height, width = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    color_type = {1: 0, 3: 2, 4: 6}[channels]
+    samples = image.astype(">u2") if bit_depth == 16 else image.astype(np.uint8)
+    raw = b""
+    for x, y, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4),
+                         (1, 0, 2, 2), (0, 1, 1, 2)):
+        sub = samples[y::dy, x::dx]
+        if sub.size:
+            raw += b"".join(b"\x00" + row.tobytes() for row in sub)
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 1)
+    return png_with_idat(header, zlib.compress(raw))
+
+
+@pytest.mark.parametrize("size", [(48, 64), (17, 23), (16, 16)])
+def test_interlaced_png_loads(size):
+    rgb = pattern(*size)
+    np.testing.assert_array_equal(load_image(adam7_png(rgb)), rgb)
+    values = sixteen_bit_values(*size)
+    expected = np.repeat(scaled_to_8_bit(values)[:, :, None], 3, axis=2)
+    np.testing.assert_array_equal(load_image(adam7_png(values, 16)), expected)
+
+
 @pytest.mark.parametrize("fmt", ["tiff", "heif", "avif"])
 def test_truncated_container_formats(tmp_path, fmt):
     data = encode(pattern(), fmt)
     path = write(tmp_path, f"cut.{fmt}", data[: len(data) // 2])
     with pytest.raises(ImageDecodeError, match=rf"cut\.{fmt}: the {fmt.upper()} data is truncated"):
+        load_image(path)
+
+
+def test_jpeg_with_trailer_after_eoi_loads(tmp_path):
+    """Motion photos append a video after the JPEG's EOI; the still image must still load."""
+    original = pattern()
+    trailer = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(4096)
+    path = write(tmp_path, "motion.jpg", encode(original, "jpeg") + trailer)
+    assert_close(load_image(path), original, "jpeg")
+
+
+def test_truncated_jpeg_with_eoi_inside_app_segment_is_detected(tmp_path):
+    """An EXIF thumbnail ends with its own EOI; only an EOI after the main scan counts."""
+    jpeg = encode(pattern(), "jpeg")
+    thumbnail_like = b"\xff\xd8" + bytes(32) + b"\xff\xd9"
+    app1 = b"\xff\xe1" + struct.pack(">H", len(thumbnail_like) + 2) + thumbnail_like
+    with_app1 = jpeg[:2] + app1 + jpeg[2:]
+    path = write(tmp_path, "cut-thumb.jpg", with_app1[: len(with_app1) - 200])
+    with pytest.raises(ImageDecodeError, match="truncated"):
         load_image(path)
 
 

@@ -22,6 +22,7 @@ import io
 import math
 import os
 import re
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -196,7 +197,9 @@ def read_image_size(
     Raises
     ------
     ImageDecodeError
-        If the file is missing, empty, not a supported format, or its header is damaged.
+        If the file is missing, empty, not a supported format, its header is damaged, or it
+        claims more pixels than Pillow's decompression-bomb guard allows (2 x
+        ``PIL.Image.MAX_IMAGE_PIXELS``).
     """
     data, label = _read_source(source, name)
     header, _ = _read_header(data, label)
@@ -245,7 +248,8 @@ def load_image(
     - JPEG is decoded by OpenCV's libjpeg-turbo; with ``reduce > 1`` it scales in the DCT domain,
       which takes about half the time of a full decode. Other formats are decoded in full and
       shrunk with area interpolation.
-    - 16-bit images are scaled to 8 bits with rounding (``v * 255 / 65535``), greyscale is
+    - 16-bit images are scaled to 8 bits with rounding (``v * 255 / 65535``; Pillow keeps the
+      high byte of 16-bit RGB TIFF, which is within 1 of that), greyscale is
       repeated into three channels, alpha is dropped (not composited), and palette, CMYK,
       grey+alpha and similar modes are converted to RGB.
     - HEIF transforms (``irot``/``imir``) are applied by libheif; for AVIF Pillow reports them as
@@ -586,6 +590,7 @@ def _decode_jpeg(data: bytes, reduce: int, label: str) -> np.ndarray:
 
 
 def _decode_png(data: bytes, label: str) -> np.ndarray:
+    _check_png_data(data, label)
     # IMREAD_UNCHANGED keeps 16 bits (IMREAD_COLOR would truncate them) and ignores orientation.
     try:
         raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -602,6 +607,85 @@ def _decode_png(data: bytes, label: str) -> np.ndarray:
     if channels == 3:
         return cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
     return cv2.cvtColor(raw, cv2.COLOR_BGRA2RGB)
+
+
+def _check_png_data(data: bytes, label: str) -> None:
+    """Verify the critical chunks' CRCs and inflate the image data, discarding the output.
+
+    libpng's default error handler, which OpenCV keeps, prints "libpng error: ..." to the
+    process's stderr before giving up, and redirecting file descriptor 2 around the call is not
+    thread-safe. So the damage libpng reports as an error (bad CRC in a critical chunk, a broken
+    or short zlib stream) is found here first. The output is counted, not kept, so memory stays
+    at one slice; this costs about as much as the inflate step of the decode itself.
+    Expects :func:`_check_png_structure` to have passed (the chunk walk stays in bounds).
+    """
+    expected = _png_raw_size(data)
+    inflater = zlib.decompressobj()
+    produced = 0
+    pos = 8
+    while True:
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        chunk_type = data[pos + 4 : pos + 8]
+        end = pos + 8 + length
+        critical = chunk_type[0:1].isupper()
+        if critical:
+            crc = zlib.crc32(memoryview(data)[pos + 4 : end])
+            if crc != int.from_bytes(data[end : end + 4], "big"):
+                kind = chunk_type.decode("ascii")
+                raise _corrupt(label, "png", f"the checksum of its {kind} chunk does not match")
+        if chunk_type == b"IDAT" and produced <= expected and not inflater.eof:
+            produced = _inflate_counting(inflater, memoryview(data)[pos + 8 : end], produced,
+                                         expected, label)
+        if chunk_type == b"IEND":
+            break
+        pos = end + 4
+    # More data than the rows need is only a warning for libpng; less is an error.
+    if produced < expected:
+        raise _corrupt(label, "png", "its compressed image data ends early")
+
+
+def _inflate_counting(
+    inflater: "zlib._Decompress", payload: memoryview, produced: int, expected: int, label: str
+) -> int:
+    step = 1 << 20
+    for start in range(0, len(payload), step):
+        pending = payload[start : start + step]
+        while pending and not inflater.eof:
+            try:
+                produced += len(inflater.decompress(pending, step))
+            except zlib.error as error:
+                detail = str(error).split(": ", 1)[-1]  # "Error -3 while ...: <reason>"
+                raise _corrupt(
+                    label, "png", f"its compressed image data is damaged: {detail}"
+                ) from None
+            if produced > expected:
+                return produced
+            pending = inflater.unconsumed_tail
+        if inflater.eof:
+            break
+    return produced
+
+
+def _png_raw_size(data: bytes) -> int:
+    """Bytes of filtered scanlines the IHDR promises (filter byte + packed samples per row)."""
+    width = int.from_bytes(data[16:20], "big")
+    height = int.from_bytes(data[20:24], "big")
+    bit_depth, color_type, interlace = data[24], data[25], data[28]
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(color_type, 1)
+    bits = bit_depth * channels
+
+    def rows(w: int, h: int) -> int:
+        return 0 if w == 0 or h == 0 else h * (1 + (w * bits + 7) // 8)
+
+    if interlace != 1:
+        return rows(width, height)
+    # Adam7: (x start, y start, x step, y step) of the seven passes.
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4),
+              (1, 0, 2, 2), (0, 1, 1, 2))
+    return sum(
+        rows(max(0, -(-(width - x) // dx)), max(0, -(-(height - y) // dy)))
+        for x, y, dx, dy in passes
+    )
 
 
 def _to_uint8(array: np.ndarray, label: str) -> np.ndarray:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import cv2
 import numpy as np
 
+from calibration.detect import CardDetection, find_card
 from vision import color, register, render
 from vision.report import (
     SCHEMA_VERSION,
@@ -35,7 +36,14 @@ from vision.report import (
 from vision.spec import Spec
 from vision.structure import structural_similarity
 
-__all__ = ["ANALYSIS_SIZE", "Comparison", "PreparedGolden", "compare", "prepare_golden"]
+__all__ = [
+    "ANALYSIS_SIZE",
+    "Comparison",
+    "PreparedGolden",
+    "compare",
+    "prepare_golden",
+    "register_unit",
+]
 
 ANALYSIS_SIZE = 1024
 """Long side, in pixels, of the golden frame in which colour, SSIM and defects are measured."""
@@ -57,6 +65,7 @@ class PreparedGolden:
     """A golden photo's per-image work, done once and reused for every unit compared to it."""
 
     image: np.ndarray  # full-resolution RGB uint8, oriented
+    card: CardDetection | None  # the colour card in the golden photo, if any
     features: register.GoldenFeatures
     analysis_scale: float  # analysis pixels per golden pixel
     analysis_rgb: np.ndarray  # RGB uint8 at analysis resolution
@@ -105,13 +114,26 @@ def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE) ->
     """Do the golden photo's share of the work once (features, analysis copies)."""
     _check_rgb(golden, "golden")
     analysis_rgb, scale = _resize_long_side(golden, analysis_size)
+    card = find_card(golden)
     return PreparedGolden(
         image=golden,
-        features=register.prepare_golden_features(golden),
+        card=card,
+        features=register.prepare_golden_features(
+            golden, ignore=[card.outline()] if card else ()),
         analysis_scale=scale,
         analysis_rgb=analysis_rgb,
         analysis_linear=_linear(analysis_rgb),
         analysis_grey=cv2.cvtColor(analysis_rgb, cv2.COLOR_RGB2GRAY),
+    )
+
+
+def _calibration_side(card: CardDetection | None) -> CalibrationSide:
+    if card is None:
+        return CalibrationSide(applied=False, note=_CALIBRATION_PENDING)
+    return CalibrationSide(
+        applied=False, note=_CALIBRATION_PENDING,
+        card_corners=[(round(float(x), 2), round(float(y), 2)) for x, y in card.corners],
+        card_confidence=round(card.confidence, 4),
     )
 
 
@@ -137,6 +159,13 @@ def _versions() -> dict[str, str]:
         "numpy": np.__version__,
         "python": sys.version.split()[0],
     }
+
+
+def register_unit(golden: PreparedGolden, unit: np.ndarray,
+                  unit_card: CardDetection | None) -> register.Registration:
+    """Register the unit onto the golden with both colour cards kept out of the matching."""
+    return register.register(golden.features, unit,
+                             unit_ignore=[unit_card.outline()] if unit_card else ())
 
 
 def compare(
@@ -168,11 +197,12 @@ def compare(
     _check_rgb(unit, "unit")
     gh, gw = golden.image.shape[:2]
 
+    with watch.stage("calibrate"):
+        unit_card = find_card(unit)
     with watch.stage("register"):
-        registration = register.register(golden.features, unit)
+        registration = register_unit(golden, unit, unit_card)
     calibration = CalibrationReport(
-        golden=CalibrationSide(applied=False, note=_CALIBRATION_PENDING),
-        unit=CalibrationSide(applied=False, note=_CALIBRATION_PENDING),
+        golden=_calibration_side(golden.card), unit=_calibration_side(unit_card)
     )
     common = dict(
         golden_size=(gw, gh), unit_size=(unit.shape[1], unit.shape[0]), spec=spec,
@@ -195,9 +225,15 @@ def compare(
     with watch.stage("warp"):
         aligned_small, valid = _warp_for_analysis(unit, registration.homography, s, (ah, aw))
         region = _compared_region(valid, spec.roi, s)
+        if spec.roi is None and golden.card is not None:
+            region &= ~golden.card.mask(region.shape, scale=s)
     roi_box = _golden_box(region, s, (gw, gh))
+    # With an ROI, the unit must show most of it; without one, whatever overlaps is the
+    # region, and it only has to be big enough to measure.
     wanted = _roi_mask(spec.roi, s, (ah, aw)) if spec.roi else np.ones((ah, aw), bool)
     coverage = region.sum() / max(1, wanted.sum())
+    if spec.roi is None and coverage >= 0.05:
+        coverage = 1.0
     if coverage < _MIN_ROI_COVERAGE:
         return _inconclusive(
             golden, registration_report, common, watch,

@@ -6,15 +6,18 @@ pipeline here is the textbook one, with the checks that make it trustworthy on r
 1. SIFT (Lowe 2004) on a working-resolution copy of both photos: rotation- and
    scale-invariant, and its normalised descriptors shrug off exposure and white balance.
 2. Lowe's ratio test, then MAGSAC++ (Barath et al. 2020) for the homography.
-3. Sanity: orientation preserved (a photo is never mirrored), plausible zoom, enough inliers,
+3. Guided matching: with that first homography, every unit feature is matched again among
+   the golden features near where it should land, which recovers the correct matches the
+   global ratio test threw away on repetitive or low-contrast texture.
+4. Sanity: orientation preserved (a photo is never mirrored), plausible zoom, enough inliers,
    and inliers spread over the golden's textured area. The last one matters: two different
    products photographed beside the same colour card match perfectly *on the card*, and a
    count of inliers alone would call that a registration.
-4. Identity check: on repetitive patterns (circuits, fabric) matching can lock onto a
+5. Identity check: on repetitive patterns (circuits, fabric) matching can lock onto a
    neighbouring period, and images from a fixture are often already aligned. When the two
    photos have the same size, the identity is scored like any other candidate and kept when it
    fits at least as well.
-5. Lift the homography from working resolution to full resolution.
+6. Lift the homography from working resolution to full resolution.
 
 The homography maps unit pixels to golden pixels of the full-resolution, EXIF-oriented photos.
 
@@ -29,6 +32,7 @@ accurate robust estimator. CVPR 2020. doi:10.1109/CVPR42600.2020.00138
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -41,10 +45,13 @@ __all__ = [
     "warp_to_golden",
 ]
 
-WORKING_SIZE = 1024
+WORKING_SIZE = 1536
 """Long side, in pixels, of the copies that features are detected on."""
 
 _RATIO = 0.8  # Lowe's ratio test
+_PERMISSIVE_RATIO = 0.95  # second pass, for repetitive patterns; must pass guided matching
+_MIN_SEED_INLIERS = 8  # a permissive-pass homography needs this many before refinement
+_GUIDED_RADIUS_PX = 12.0  # working pixels around the predicted position
 _RANSAC_THRESHOLD_PX = 2.5  # at working resolution
 _MIN_INLIERS = 20
 _MIN_COVERAGE = 0.35  # fraction of the golden's textured cells that hold an inlier
@@ -63,6 +70,7 @@ class GoldenFeatures:
     points: np.ndarray  # (N, 2) float32 keypoint positions, working pixels
     descriptors: np.ndarray  # (N, 128) float32 SIFT descriptors
     textured_cells: np.ndarray  # (_GRID, _GRID) bool: cells with enough keypoints to count
+    ignore_mask: np.ndarray | None = None  # working resolution, 0 where the photo is ignored
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +109,19 @@ def _sift() -> cv2.SIFT:
     return _SIFT
 
 
-def _detect(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    keypoints, descriptors = _sift().detectAndCompute(grey, None)
+def _ignore_mask(shape: tuple[int, int], scale: float, ignore: Sequence[np.ndarray]
+                 ) -> np.ndarray | None:
+    """8-bit detection mask (0 = ignore) from polygons given in full-resolution pixels."""
+    if not ignore:
+        return None
+    mask = np.full(shape, 255, np.uint8)
+    for polygon in ignore:
+        cv2.fillPoly(mask, [np.round(np.asarray(polygon) * scale).astype(np.int32)], 0)
+    return mask
+
+
+def _detect(grey: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    keypoints, descriptors = _sift().detectAndCompute(grey, mask)
     if descriptors is None or len(keypoints) == 0:
         return np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32)
     points = np.array([kp.pt for kp in keypoints], np.float32)
@@ -119,33 +138,95 @@ def _cell_counts(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return counts
 
 
-def prepare_golden_features(golden: np.ndarray, *, working_size: int = WORKING_SIZE
-                            ) -> GoldenFeatures:
+def prepare_golden_features(
+    golden: np.ndarray, *, ignore: Sequence[np.ndarray] = (), working_size: int = WORKING_SIZE
+) -> GoldenFeatures:
     """Detect the golden photo's features once, for any number of units.
 
     Parameters
     ----------
     golden : (H, W, 3) uint8 ndarray
         The golden photo, RGB, EXIF-oriented.
+    ignore : sequence of (K, 2) arrays, optional
+        Polygons (full-resolution pixels) whose features must not drive the alignment, such
+        as the colour card: it is not part of the product and may lie elsewhere in the unit
+        photo.
     working_size : int, optional
         Long side of the copy that features are detected on.
     """
     grey, scale = _working_grey(golden, working_size)
-    points, descriptors = _detect(grey)
+    ignore_mask = _ignore_mask(grey.shape, scale, ignore)
+    points, descriptors = _detect(grey, ignore_mask)
     textured = _cell_counts(points, grey.shape) >= 3
-    return GoldenFeatures(golden.shape[:2], scale, grey, points, descriptors, textured)
+    return GoldenFeatures(golden.shape[:2], scale, grey, points, descriptors, textured,
+                          ignore_mask)
 
 
-def _match(golden: GoldenFeatures, unit_desc: np.ndarray) -> list[tuple[int, int]]:
+def _match(golden: GoldenFeatures, unit_desc: np.ndarray, ratio: float) -> np.ndarray:
+    """(K, 2) array of (unit index, golden index) passing Lowe's ratio test."""
     if len(golden.descriptors) < 2 or len(unit_desc) < 2:
-        return []
+        return np.zeros((0, 2), np.int64)
     matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
     pairs = matcher.knnMatch(unit_desc, golden.descriptors, k=2)
-    good = []
-    for candidates in pairs:
-        if len(candidates) == 2 and candidates[0].distance < _RATIO * candidates[1].distance:
-            good.append((candidates[0].queryIdx, candidates[0].trainIdx))
-    return good
+    good = [(c[0].queryIdx, c[0].trainIdx) for c in pairs
+            if len(c) == 2 and c[0].distance < ratio * c[1].distance]
+    return np.array(good, np.int64).reshape(-1, 2)
+
+
+def _robust_homography(golden: GoldenFeatures, unit_points: np.ndarray, matches: np.ndarray,
+                       ratio: float):
+    """MAGSAC++ on the matches: (H or None, inlier matches, reason when None)."""
+    needed = _MIN_INLIERS if ratio == _RATIO else _MIN_SEED_INLIERS
+    if len(matches) < needed:
+        return None, matches[:0], (
+            f"only {len(matches)} features match between the photos (at least {_MIN_INLIERS} "
+            "needed): the unit may be another product, or the photo is blurred or too dark")
+    src, dst = unit_points[matches[:, 0]], golden.points[matches[:, 1]]
+    H, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, _RANSAC_THRESHOLD_PX,
+                                 maxIters=10000, confidence=0.9999)
+    if H is None or int(mask.sum()) < needed:
+        return None, matches[:0], ("no consistent geometry among the matching features: the "
+                                   "unit may be another product")
+    return H, matches[mask.ravel().astype(bool)], ""
+
+
+def _guided_refinement(golden: GoldenFeatures, unit_points: np.ndarray, unit_desc: np.ndarray,
+                       H: np.ndarray, inliers: np.ndarray):
+    """Re-match every unit feature among the golden features near where H puts it.
+
+    The global ratio test throws away most correct matches on repetitive or low-contrast
+    texture (every descriptor has a look-alike somewhere). Once an approximate homography is
+    known, a look-alike is only a competitor if it is also *nearby*, so matching within a small
+    radius recovers many more correspondences and a much better-constrained homography.
+    """
+    if len(unit_points) == 0:
+        return H, inliers
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(golden.points)
+    for radius, threshold in ((_GUIDED_RADIUS_PX, 1.5), (_GUIDED_RADIUS_PX / 2, 1.0)):
+        projected = cv2.perspectiveTransform(
+            unit_points.reshape(-1, 1, 2).astype(np.float64), H).reshape(-1, 2)
+        neighbours = tree.query_ball_point(projected, r=radius)
+        pairs = []
+        for unit_index, near in enumerate(neighbours):
+            if not near:
+                continue
+            distances = np.linalg.norm(golden.descriptors[near] - unit_desc[unit_index], axis=1)
+            order = np.argsort(distances)
+            if len(order) > 1 and distances[order[0]] >= _RATIO * distances[order[1]]:
+                continue
+            pairs.append((unit_index, near[order[0]]))
+        if len(pairs) < max(_MIN_SEED_INLIERS, len(inliers)):
+            break
+        pairs = np.array(pairs, np.int64)
+        src, dst = unit_points[pairs[:, 0]], golden.points[pairs[:, 1]]
+        H_new, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, threshold,
+                                         maxIters=5000, confidence=0.9999)
+        if H_new is None or int(mask.sum()) < len(inliers):
+            break
+        H, inliers = H_new, pairs[mask.ravel().astype(bool)]
+    return H, inliers
 
 
 def _scaled(H: np.ndarray, unit_scale: float, golden_scale: float) -> np.ndarray:
@@ -183,12 +264,19 @@ def _highpass(grey: np.ndarray) -> np.ndarray:
     return g - cv2.GaussianBlur(g, (0, 0), 6)
 
 
-def _alignment_score(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.ndarray) -> float:
-    """Normalised cross-correlation of high-passed luminance over the overlap (-1..1)."""
+def _alignment_score(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.ndarray,
+                     unit_ignore_mask: np.ndarray | None) -> float:
+    """Normalised cross-correlation of high-passed luminance over the overlap (-1..1).
+
+    Ignored areas (the colour cards, which move between photo sessions) do not count.
+    """
     h, w = golden.grey.shape
     warped = cv2.warpPerspective(unit_grey, H_work, (w, h), flags=cv2.INTER_LINEAR)
-    valid = cv2.warpPerspective(np.full(unit_grey.shape, 255, np.uint8), H_work, (w, h),
-                                flags=cv2.INTER_NEAREST)
+    unit_valid = (np.full(unit_grey.shape, 255, np.uint8) if unit_ignore_mask is None
+                  else unit_ignore_mask)
+    valid = cv2.warpPerspective(unit_valid, H_work, (w, h), flags=cv2.INTER_NEAREST)
+    if golden.ignore_mask is not None:
+        valid = np.minimum(valid, golden.ignore_mask)
     valid = cv2.erode(valid, np.ones((15, 15), np.uint8)) > 0
     if valid.sum() < 0.05 * h * w:
         return -1.0
@@ -204,6 +292,7 @@ def register(
     golden: np.ndarray | GoldenFeatures,
     unit: np.ndarray,
     *,
+    unit_ignore: Sequence[np.ndarray] = (),
     working_size: int = WORKING_SIZE,
 ) -> Registration:
     """Find the homography mapping `unit` pixels onto `golden` pixels.
@@ -214,6 +303,8 @@ def register(
         The golden photo, or its features from :func:`prepare_golden_features`.
     unit : (H, W, 3) uint8 ndarray
         The unit photo, RGB, EXIF-oriented.
+    unit_ignore : sequence of (K, 2) arrays, optional
+        Polygons in the unit photo to keep out of matching (see `prepare_golden_features`).
     working_size : int, optional
         Long side of the copies that features are detected on.
 
@@ -226,52 +317,49 @@ def register(
     if not isinstance(golden, GoldenFeatures):
         golden = prepare_golden_features(golden, working_size=working_size)
     unit_grey, unit_scale = _working_grey(unit, working_size)
-    unit_points, unit_desc = _detect(unit_grey)
-    matches = _match(golden, unit_desc)
-
-    candidate = None
-    reason = (f"only {len(matches)} features match between the photos (at least {_MIN_INLIERS} "
-              "needed): the unit may be another product, or the photo is blurred or too dark")
-    if len(matches) >= _MIN_INLIERS:
-        src = unit_points[[q for q, _ in matches]]
-        dst = golden.points[[t for _, t in matches]]
-        H, inlier_mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, _RANSAC_THRESHOLD_PX,
-                                            maxIters=10000, confidence=0.9999)
+    unit_ignore_mask = _ignore_mask(unit_grey.shape, unit_scale, unit_ignore)
+    unit_points, unit_desc = _detect(unit_grey, unit_ignore_mask)
+    candidate, candidate_work, reason = None, None, ""
+    # First the strict ratio test; if that leaves too little (repetitive patterns such as
+    # fabric, where every descriptor has look-alikes), a permissive pass whose result must
+    # then earn its keep through guided matching and the same checks.
+    for ratio in (_RATIO, _PERMISSIVE_RATIO):
+        matches = _match(golden, unit_desc, ratio)
+        H, inliers, reason = _robust_homography(golden, unit_points, matches, ratio)
         if H is None:
-            reason = "no consistent geometry among the matching features: another product?"
+            continue
+        H, inliers = _guided_refinement(golden, unit_points, unit_desc, H, inliers)
+        n_inliers = len(inliers)
+        src, dst = unit_points[inliers[:, 0]], golden.points[inliers[:, 1]]
+        covered = _cell_counts(dst, golden.grey.shape) > 0
+        textured = golden.textured_cells
+        coverage = float((covered & textured).sum() / max(1, textured.sum()))
+        problem = _plausible(H, unit_grey.shape)
+        if n_inliers < _MIN_INLIERS:
+            reason = (f"only {n_inliers} features agree on one alignment (at least "
+                      f"{_MIN_INLIERS} needed): the unit may be another product")
+        elif coverage < _MIN_COVERAGE:
+            reason = (f"the features agree only over {coverage:.0%} of the golden's "
+                      "detailed area: the unit is probably another product")
+        elif problem:
+            reason = problem
         else:
-            inliers = inlier_mask.ravel().astype(bool)
-            n_inliers = int(inliers.sum())
-            covered = _cell_counts(dst[inliers], golden.grey.shape) > 0
-            textured = golden.textured_cells
-            coverage = float((covered & textured).sum() / max(1, textured.sum()))
-            problem = _plausible(H, unit_grey.shape)
-            if n_inliers < _MIN_INLIERS:
-                reason = (f"only {n_inliers} features agree on one alignment (at least "
-                          f"{_MIN_INLIERS} needed): the unit may be another product")
-            elif coverage < _MIN_COVERAGE:
-                reason = (f"the features agree only over {coverage:.0%} of the golden's "
-                          "detailed area (a shared colour card or background?): the unit "
-                          "is probably another product")
-            elif problem:
-                reason = problem
-            else:
-                projected = cv2.perspectiveTransform(src[inliers].reshape(-1, 1, 2).astype(
-                    np.float64), H).reshape(-1, 2)
-                residual = np.linalg.norm(projected - dst[inliers], axis=1) / golden.scale
-                candidate = Registration(
-                    ok=True,
-                    homography=_scaled(H, unit_scale, golden.scale),
-                    inliers=n_inliers,
-                    rms_px=float(np.sqrt(np.mean(residual**2))),
-                    method="features",
-                    coverage=coverage,
-                )
-                candidate_work = H
+            projected = cv2.perspectiveTransform(src.reshape(-1, 1, 2).astype(np.float64), H)
+            residual = np.linalg.norm(projected.reshape(-1, 2) - dst, axis=1) / golden.scale
+            candidate = Registration(
+                ok=True,
+                homography=_scaled(H, unit_scale, golden.scale),
+                inliers=n_inliers,
+                rms_px=float(np.sqrt(np.mean(residual**2))),
+                method="features",
+                coverage=coverage,
+            )
+            candidate_work = H
+            break
 
     if unit.shape[:2] == golden.shape:
-        identity_score = _alignment_score(golden, unit_grey, np.eye(3))
-        features_score = (_alignment_score(golden, unit_grey, candidate_work)
+        identity_score = _alignment_score(golden, unit_grey, np.eye(3), unit_ignore_mask)
+        features_score = (_alignment_score(golden, unit_grey, candidate_work, unit_ignore_mask)
                           if candidate is not None else -1.0)
         if identity_score >= features_score - _IDENTITY_TOLERANCE and identity_score > 0.5:
             return Registration(

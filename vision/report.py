@@ -61,6 +61,15 @@ class CalibrationSide(BaseModel):
         description="True when a colour card was found and the photo's colours were corrected."
     )
     note: str | None = Field(None, description="Why calibration was not applied, in words.")
+    card_corners: list[tuple[float, float]] | None = Field(
+        None,
+        description="Corners of the colour card's patch area in this photo's pixels (full "
+        "resolution, oriented); null when no card was found. The card is kept out of "
+        "registration and out of the default region of interest.",
+    )
+    card_confidence: float | None = Field(
+        None, description="0-1 confidence of the card detection; null when no card was found."
+    )
 
 
 class CalibrationReport(BaseModel):

@@ -272,6 +272,8 @@ def make_scene(
     product_width_mm: float = 300.0,
     card: bool = True,
     seed: int = 0,
+    table_seed: int | None = None,
+    card_shift_mm: tuple[float, float] = (0.0, 0.0),
     drift: Callable[[np.ndarray], np.ndarray] | None = None,
     defects: tuple[tuple[str, float], ...] = (),
 ) -> Scene:
@@ -279,7 +281,9 @@ def make_scene(
 
     `drift` maps the product's artwork (float sRGB 0..1) to the drifted artwork (a unit printed
     a shade off). `defects` is a tuple of (kind, size in mm), drawn at random spots inside the
-    product, away from its edges.
+    product, away from its edges. The scene's coordinates follow the product; `table_seed`
+    draws another table texture under it and `card_shift_mm` moves the card, because between
+    two photo sessions neither the table nor the card stays put relative to the product.
     """
     rng = np.random.default_rng(seed)
     card_w_mm, card_h_mm = (279.4, 215.9) if card else (0.0, 0.0)
@@ -290,7 +294,9 @@ def make_scene(
     height_mm = max(ph / px_per_mm, card_h_mm * 0.75) + 2 * margin_mm
     height = int(round(height_mm * px_per_mm))
     # Table: a light, faintly textured surface (real tables are not perfectly flat grey).
-    grain = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 6)
+    table_rng = np.random.default_rng(seed if table_seed is None else table_seed)
+    grain = table_rng.normal(0, 1, (height, width)).astype(np.float32)
+    grain = cv2.GaussianBlur(grain, (0, 0), 6)
     grain = 200 + 6 * grain / (grain.std() + 1e-6)
     table = np.clip(np.stack([grain, grain * 0.97, grain * 0.92], axis=2), 0, 255).astype(np.uint8)
 
@@ -304,8 +310,9 @@ def make_scene(
     if card:
         card_img = render_card(px_per_mm * 0.75)  # a ColorChecker at 3/4 size (like a Mini)
         ch, cw = card_img.shape[:2]
-        cx0 = px0 + pw + int(margin_mm * px_per_mm)
-        cy0 = int((height - ch) / 2)
+        cx0 = px0 + pw + int((margin_mm + card_shift_mm[0]) * px_per_mm)
+        cy0 = int((height - ch) / 2 + card_shift_mm[1] * px_per_mm)
+        cx0, cy0 = min(max(cx0, px0 + pw + 4), width - cw), min(max(cy0, 0), height - ch)
         table[cy0:cy0 + ch, cx0:cx0 + cw] = card_img
         card_box = (cx0, cy0, cw, ch)
 
@@ -388,7 +395,11 @@ def make_pair(
     golden_camera = golden_camera or Camera()
     unit_camera = unit_camera or golden_camera
     golden_scene = make_scene(product, px_per_mm=px_per_mm, card=card, seed=seed)
+    # The unit session: another spot on the table, the card put down a little elsewhere.
+    jitter = np.random.default_rng(seed + 104729).uniform(-15, 15, 2)
     unit_scene = make_scene(unit_product or product, px_per_mm=px_per_mm, card=card, seed=seed,
+                            table_seed=seed + 7919, card_shift_mm=(float(jitter[0]),
+                                                                   float(jitter[1])),
                             drift=drift, defects=defects)
     golden, H_g = photograph(golden_scene, golden_camera, seed=seed * 2 + 1)
     unit, H_u = photograph(unit_scene, unit_camera, seed=seed * 2 + 2)

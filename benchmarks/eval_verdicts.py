@@ -1,0 +1,116 @@
+"""Verdict figures on pairs with known truth (`make eval`).
+
+- identical content under the same light and camera, same pose and hand-held (another pose):
+  must pass;
+- a visible defect (scratch, stain, hole, foreign patch, missing part) of 10 mm, i.e. 1 cm on
+  the 30 cm product: must fail, with a reported region on the defect;
+- a uniform colour drift whose true CIEDE2000 is known: the measured Delta-E00 is compared with
+  the truth (same light and camera, so no calibration is needed).
+
+Usage: python benchmarks/eval_verdicts.py [--products N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.helpers.scenes import (  # noqa: E402
+    DEFECT_KINDS,
+    PRODUCT_IMAGES,
+    lab_shift,
+    make_pair,
+    random_phone_camera,
+)
+from vision.pipeline import compare, prepare_golden  # noqa: E402
+from vision.spec import Spec  # noqa: E402
+
+
+def region_hits_mask(regions, mask: np.ndarray) -> bool:
+    """True when a reported box covers at least a third of the true defect's pixels."""
+    total = mask.sum()
+    for region in regions:
+        x, y, w, h = region.bbox
+        if mask[y:y + h, x:x + w].sum() >= total / 3:
+            return True
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--products", type=int, default=len(PRODUCT_IMAGES))
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    start = time.perf_counter()
+    tallies: dict[str, list[bool]] = {}
+    drift_errors = []
+
+    def record(case: str, good: bool, line: str) -> None:
+        tallies.setdefault(case, []).append(good)
+        if not args.quiet:
+            print(f"  {'ok ' if good else 'BAD'} {line}")
+
+    for i, product in enumerate(PRODUCT_IMAGES[:args.products]):
+        seed = args.seed * 100 + i
+        cases = [("same pose", None), ("hand-held", random_phone_camera(rng, light=False))]
+        for case, camera in cases:
+            pair = make_pair(product, unit_camera=camera, seed=seed)
+            report = compare(pair.golden, pair.unit, Spec(roi=pair.roi)).report
+            record(f"identical, {case}: pass", report.verdict == "pass",
+                   f"{product:22s} identical {case:9s} -> {report.verdict} "
+                   f"(dE {report.color.delta_e00}, regions {len(report.defects.regions)})")
+        for kind in DEFECT_KINDS:
+            camera = random_phone_camera(rng, light=False)
+            pair = make_pair(product, unit_camera=camera, defects=((kind, 10.0),), seed=seed)
+            golden = prepare_golden(pair.golden)
+            report = compare(golden, pair.unit, Spec(roi=pair.roi)).report
+            hit = region_hits_mask(report.defects.regions, pair.golden_defect_mask)
+            record(f"10 mm {kind}: fail", report.verdict == "fail",
+                   f"{product:22s} {kind:9s} -> {report.verdict} (region on defect: {hit})")
+            tallies.setdefault(f"10 mm {kind}: region on the defect", []).append(hit)
+        # Colour drift: truth from the artwork itself (same light, same camera).
+        delta = (-2.0, 1.5, -1.5)
+        pair = make_pair(product, drift=lab_shift(*delta), seed=seed)
+        report = compare(pair.golden, pair.unit, Spec(roi=pair.roi)).report
+        truth = _true_delta_e(product, delta, seed)
+        drift_errors.append(abs(report.color.delta_e00 - truth))
+        if not args.quiet:
+            print(f"  drift {product:22s} true dE00 {truth:.3f} measured "
+                  f"{report.color.delta_e00:.3f}")
+
+    print("\n| case | pairs | correct |")
+    print("|---|---|---|")
+    for case, results in tallies.items():
+        print(f"| {case} | {len(results)} | {np.mean(results):.0%} |")
+    print(f"| uniform drift: abs(measured - true Delta-E00) | {len(drift_errors)} | median "
+          f"{np.median(drift_errors):.3f}, max {np.max(drift_errors):.3f} |")
+    print(f"\n({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def _true_delta_e(product: str, delta, seed: int) -> float:
+    """CIEDE2000 between the product artwork's mean colour before and after the drift.
+
+    Computed the way the pipeline reads a colour (mean linear RGB, one conversion), on the
+    artwork itself, so it is the truth that a perfect camera and alignment would measure.
+    """
+    from tests.helpers.scenes import product_artwork
+    from vision import color
+
+    art = product_artwork(product, 1200, seed=seed).astype(np.float64) / 255.0
+    drifted = lab_shift(*delta)(art)
+    golden = color.linear_rgb_to_lab(color.srgb_to_linear(art).reshape(-1, 3).mean(axis=0))
+    unit = color.linear_rgb_to_lab(color.srgb_to_linear(drifted).reshape(-1, 3).mean(axis=0))
+    return float(color.ciede2000(golden, unit))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
