@@ -48,7 +48,8 @@ class CardDetection:
         return mask.astype(bool)
 
 
-def find_card(rgb: np.ndarray, *, detection_size: int = _DETECTION_SIZE) -> CardDetection | None:
+def find_card(rgb: np.ndarray, *, detection_size: int = _DETECTION_SIZE,
+              full_size: tuple[int, int] | None = None) -> CardDetection | None:
     """Locate a ColorChecker Classic 24 in an RGB photo; None when there is none.
 
     Parameters
@@ -58,12 +59,16 @@ def find_card(rgb: np.ndarray, *, detection_size: int = _DETECTION_SIZE) -> Card
     detection_size : int, optional
         Long side of the downscaled copy the detector runs on (the detector's cost grows with
         the pixel count, and the card is large enough to be found at ~1 MP).
+    full_size : (width, height), optional
+        When `rgb` is itself a downscaled copy of a photo (e.g. an analysis copy already made),
+        the photo's size: the corners are then returned in the photo's pixels.
     """
     h, w = rgb.shape[:2]
+    full_w, full_h = full_size or (w, h)
     scale = min(1.0, detection_size / max(h, w))
     small = rgb if scale == 1.0 else cv2.resize(
         rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    scale_x, scale_y = small.shape[1] / w, small.shape[0] / h
+    scale_x, scale_y = small.shape[1] / full_w, small.shape[0] / full_h
     detector = cv2.mcc.CCheckerDetector_create()
     detector.setColorChartType(cv2.mcc.MCC24)
     if not detector.process(np.ascontiguousarray(small[..., ::-1]), 1):

@@ -21,6 +21,7 @@ from vision.color import (
     linear_rgb_to_lab,
     linear_rgb_to_xyz,
     linear_to_srgb,
+    srgb8_to_linear,
     srgb_to_lab,
     srgb_to_linear,
     xyz_to_lab,
@@ -260,6 +261,19 @@ def test_srgb_transfer_function_known_values_and_round_trip() -> None:
     np.testing.assert_allclose(linear, -srgb_to_linear(-values), atol=0)  # sign-symmetric
     np.testing.assert_allclose(linear_to_srgb(linear), values, atol=1e-12)
     assert np.all(np.diff(linear[:, 0]) > 0)  # monotonic
+
+
+def test_srgb8_to_linear_matches_the_transfer_function() -> None:
+    codes = np.arange(256, dtype=np.uint8)
+    table = srgb8_to_linear(codes)
+    assert table.dtype == np.float32 and table.shape == (256,)
+    exact = srgb_to_linear(np.repeat(codes[:, None] / 255.0, 3, axis=1))[:, 0]
+    np.testing.assert_allclose(table, exact, rtol=6e-8, atol=0)
+    assert table[0] == 0.0 and table[255] == 1.0
+    image = np.random.default_rng(3).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(srgb8_to_linear(image), table[image])
+    with pytest.raises(ValueError, match="uint8"):
+        srgb8_to_linear(image.astype(np.float64))
 
 
 def test_srgb_lab_round_trip() -> None:

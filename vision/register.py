@@ -45,13 +45,23 @@ __all__ = [
     "warp_to_golden",
 ]
 
-WORKING_SIZE = 1536
+WORKING_SIZE = 1024
 """Long side, in pixels, of the copies that features are detected on."""
+
+FINE_SIZE = 2048
+"""Long side, in pixels, of the copies on which the homography is polished by template
+matching (a 12 MP photo is refined at half resolution, a 2 MP photo at full resolution)."""
 
 _RATIO = 0.8  # Lowe's ratio test
 _PERMISSIVE_RATIO = 0.95  # second pass, for repetitive patterns; must pass guided matching
 _MIN_SEED_INLIERS = 8  # a permissive-pass homography needs this many before refinement
 _GUIDED_RADIUS_PX = 12.0  # working pixels around the predicted position
+_PATCH_RADIUS = 12  # template refinement: golden patch of 25 x 25 fine pixels ...
+_SEARCH_RADIUS = 6  # ... searched within +-6 fine pixels of where the homography puts it
+_TEMPLATE_GRID = 14  # at most one template per cell of a 14 x 14 grid
+_MIN_TEMPLATE_SCORE = 0.8  # normalised cross-correlation a template match must reach
+_MIN_TEMPLATE_MATCHES = 12
+_RNG_SEED = 20261126
 _RANSAC_THRESHOLD_PX = 2.5  # at working resolution
 _MIN_INLIERS = 20
 _MIN_COVERAGE = 0.35  # fraction of the golden's textured cells that hold an inlier
@@ -70,7 +80,9 @@ class GoldenFeatures:
     points: np.ndarray  # (N, 2) float32 keypoint positions, working pixels
     descriptors: np.ndarray  # (N, 128) float32 SIFT descriptors
     textured_cells: np.ndarray  # (_GRID, _GRID) bool: cells with enough keypoints to count
-    ignore_mask: np.ndarray | None = None  # working resolution, 0 where the photo is ignored
+    ignore_mask: np.ndarray | None  # working resolution, 0 where the photo is ignored
+    fine: np.ndarray  # luminance at up to FINE_SIZE, uint8, for template refinement
+    fine_scale: float  # fine pixels per full-resolution pixel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,19 +96,29 @@ class Registration:
     method: str  # "features", "identity" or "none"
     coverage: float  # fraction of the golden's textured area that holds inliers
     reason: str | None = None  # why registration failed, in words a person can act on
+    # Golden full-resolution positions of the inlier features: where the registration is
+    # supported by the product's own texture (None for a failed registration).
+    support: np.ndarray | None = None
 
 
-def _working_grey(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
-    h, w = rgb.shape[:2]
-    scale = min(1.0, long_side / max(h, w))
-    small = rgb
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        # The achieved scale differs from the asked one by rounding; use the exact one.
-        scale = small.shape[1] / w
-    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    return grey, scale
+def _shrink(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    """Area-filtered copy with its long side at most `long_side`, and the exact scale used."""
+    h, w = image.shape[:2]
+    if max(h, w) <= long_side:
+        return image, 1.0
+    scale = long_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    # The achieved scale differs from the asked one by rounding; use the exact one.
+    return small, small.shape[1] / w
+
+
+def _greys(rgb: np.ndarray, working_size: int) -> tuple[np.ndarray, float, np.ndarray, float]:
+    """(working grey, its scale, fine grey, its scale): scales are per full-resolution pixel."""
+    fine_rgb, fine_scale = _shrink(rgb, FINE_SIZE)
+    fine = cv2.cvtColor(fine_rgb, cv2.COLOR_RGB2GRAY)
+    working, relative = _shrink(fine, working_size)
+    return working, fine_scale * relative, fine, fine_scale
 
 
 _SIFT = None
@@ -154,12 +176,12 @@ def prepare_golden_features(
     working_size : int, optional
         Long side of the copy that features are detected on.
     """
-    grey, scale = _working_grey(golden, working_size)
+    grey, scale, fine, fine_scale = _greys(golden, working_size)
     ignore_mask = _ignore_mask(grey.shape, scale, ignore)
     points, descriptors = _detect(grey, ignore_mask)
     textured = _cell_counts(points, grey.shape) >= 3
     return GoldenFeatures(golden.shape[:2], scale, grey, points, descriptors, textured,
-                          ignore_mask)
+                          ignore_mask, fine, fine_scale)
 
 
 def _match(golden: GoldenFeatures, unit_desc: np.ndarray, ratio: float) -> np.ndarray:
@@ -235,6 +257,84 @@ def _scaled(H: np.ndarray, unit_scale: float, golden_scale: float) -> np.ndarray
     S_golden_inv = np.diag([1.0 / golden_scale, 1.0 / golden_scale, 1.0])
     H_full = S_golden_inv @ H @ S_unit
     return H_full / H_full[2, 2]
+
+
+def _refine_by_templates(golden: GoldenFeatures, unit_fine: np.ndarray, H: np.ndarray,
+                         anchors: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """Polish a homography by matching small golden patches in the warped unit.
+
+    Features are located to a fraction of a *working* pixel, and they thin out towards the
+    product's corners, where the ROI's corners are; an error there is magnified. Here, at the
+    fine resolution, a patch of the golden around each well-spread feature is searched for in
+    the unit resampled through the current homography (normalised cross-correlation, so a
+    change of exposure or white balance does not matter; sub-pixel peak by a parabola fit),
+    and the homography is fitted again to those correspondences.
+
+    Parameters
+    ----------
+    H : (3, 3) ndarray
+        Unit fine pixels -> golden fine pixels.
+    anchors : (N, 2) ndarray
+        Golden fine-pixel positions of inlier features: where the texture is.
+
+    Returns
+    -------
+    (H, rms) with rms the residual in golden fine pixels, or (H unchanged, None).
+    """
+    r, search = _PATCH_RADIUS, _SEARCH_RADIUS
+    h, w = golden.fine.shape
+    margin = r + search + 1
+    inside = ((anchors[:, 0] >= margin) & (anchors[:, 0] < w - margin)
+              & (anchors[:, 1] >= margin) & (anchors[:, 1] < h - margin))
+    anchors = anchors[inside]
+    if len(anchors) < _MIN_TEMPLATE_MATCHES:
+        return H, None
+    # One anchor per grid cell, so the fit is not dominated by the busiest part of the product.
+    cells = (np.floor(anchors[:, 1] * _TEMPLATE_GRID / h) * _TEMPLATE_GRID
+             + np.floor(anchors[:, 0] * _TEMPLATE_GRID / w)).astype(int)
+    _, first = np.unique(cells, return_index=True)
+    window = 2 * (r + search) + 1
+    golden_points, unit_points = [], []
+    H_inv = np.linalg.inv(H)
+    for x, y in np.round(anchors[first]).astype(int):
+        patch = golden.fine[y - r:y + r + 1, x - r:x + r + 1]
+        if patch.std() < 4.0:  # flat: no position information
+            continue
+        x0, y0 = x - r - search, y - r - search
+        shift = np.array([[1.0, 0, -x0], [0, 1.0, -y0], [0, 0, 1.0]])
+        warped = cv2.warpPerspective(unit_fine, shift @ H, (window, window),
+                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        scores = cv2.matchTemplate(warped, patch, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (px, py) = cv2.minMaxLoc(scores)
+        if best < _MIN_TEMPLATE_SCORE or not (0 < px < 2 * search and 0 < py < 2 * search):
+            continue
+        dx = px + _parabola_peak(scores[py, px - 1:px + 2]) - search
+        dy = py + _parabola_peak(scores[py - 1:py + 2, px]) - search
+        golden_points.append((x, y))
+        unit_points.append((x + dx, y + dy))
+    if len(golden_points) < _MIN_TEMPLATE_MATCHES:
+        return H, None
+    golden_points = np.array(golden_points, np.float64)
+    # Where the golden patch was found in the warped unit, taken back into unit pixels.
+    unit_points = cv2.perspectiveTransform(
+        np.array(unit_points, np.float64).reshape(-1, 1, 2), H_inv).reshape(-1, 2)
+    refined, mask = cv2.findHomography(unit_points, golden_points, cv2.USAC_MAGSAC, 1.0,
+                                       maxIters=5000, confidence=0.9999)
+    if refined is None or int(mask.sum()) < _MIN_TEMPLATE_MATCHES:
+        return H, None
+    keep = mask.ravel().astype(bool)
+    projected = cv2.perspectiveTransform(unit_points[keep].reshape(-1, 1, 2), refined)
+    residual = np.linalg.norm(projected.reshape(-1, 2) - golden_points[keep], axis=1)
+    return refined / refined[2, 2], float(np.sqrt(np.mean(residual**2)))
+
+
+def _parabola_peak(values: np.ndarray) -> float:
+    """Sub-sample offset (-0.5..0.5) of the peak of three samples around a maximum."""
+    left, centre, right = (float(v) for v in values)
+    curvature = left - 2.0 * centre + right
+    if curvature >= 0:
+        return 0.0
+    return float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
 
 
 def _plausible(H: np.ndarray, unit_shape: tuple[int, int]) -> str | None:
@@ -316,7 +416,10 @@ def register(
     """
     if not isinstance(golden, GoldenFeatures):
         golden = prepare_golden_features(golden, working_size=working_size)
-    unit_grey, unit_scale = _working_grey(unit, working_size)
+    # FLANN's randomised trees and the robust estimators draw from OpenCV's per-thread RNG:
+    # seed it so the same photos always give the same report (re-scoring relies on that).
+    cv2.setRNGSeed(_RNG_SEED)
+    unit_grey, unit_scale, unit_fine, unit_fine_scale = _greys(unit, working_size)
     unit_ignore_mask = _ignore_mask(unit_grey.shape, unit_scale, unit_ignore)
     unit_points, unit_desc = _detect(unit_grey, unit_ignore_mask)
     candidate, candidate_work, reason = None, None, ""
@@ -344,15 +447,24 @@ def register(
         elif problem:
             reason = problem
         else:
-            projected = cv2.perspectiveTransform(src.reshape(-1, 1, 2).astype(np.float64), H)
-            residual = np.linalg.norm(projected.reshape(-1, 2) - dst, axis=1) / golden.scale
+            H_fine = _scaled(H, unit_scale / unit_fine_scale, golden.scale / golden.fine_scale)
+            H_fine, rms_fine = _refine_by_templates(golden, unit_fine, H_fine,
+                                                    dst * (golden.fine_scale / golden.scale))
+            if rms_fine is None:  # refinement not possible: keep the feature homography
+                projected = cv2.perspectiveTransform(
+                    src.reshape(-1, 1, 2).astype(np.float64), H)
+                residual = np.linalg.norm(projected.reshape(-1, 2) - dst, axis=1)
+                rms_full = float(np.sqrt(np.mean(residual**2))) / golden.scale
+            else:
+                rms_full = rms_fine / golden.fine_scale
             candidate = Registration(
                 ok=True,
-                homography=_scaled(H, unit_scale, golden.scale),
+                homography=_scaled(H_fine, unit_fine_scale, golden.fine_scale),
                 inliers=n_inliers,
-                rms_px=float(np.sqrt(np.mean(residual**2))),
+                rms_px=rms_full,
                 method="features",
                 coverage=coverage,
+                support=dst / golden.scale,
             )
             candidate_work = H
             break
@@ -369,6 +481,7 @@ def register(
                 rms_px=None,
                 method="identity",
                 coverage=1.0,
+                support=candidate.support if candidate is not None else None,
             )
     if candidate is not None:
         return candidate

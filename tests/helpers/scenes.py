@@ -158,9 +158,14 @@ def draw_defect(
         world[m] = (0.35 * world[m] + 0.65 * stain).astype(np.uint8)
         return m
     if kind == "hole":
+        # A hole through the product: its torn dark rim, and the shaded table seen through it.
         cv2.circle(mask, (int(cx), int(cy)), int(size_px / 2), 1, -1)
         m = mask.astype(bool)
-        world[m] = (12, 12, 12)  # the dark inside of the hole
+        world[m] = (12, 12, 12)
+        inner = np.zeros_like(mask)
+        cv2.circle(inner, (int(cx), int(cy)), max(1, int(size_px / 2 - max(2, size_px / 10))),
+                   1, -1)
+        world[inner.astype(bool)] = (150, 146, 138)
         return m
     if kind == "foreign":
         m = _blob_mask((h, w), (cx, cy), size_px / 2, rng)
@@ -356,9 +361,10 @@ class Pair:
     unit: np.ndarray
     homography_unit_to_golden: np.ndarray  # true, in full-resolution photo pixels
     roi: tuple[int, int, int, int]  # the product's box in golden pixels (x, y, w, h)
-    golden_defect_mask: np.ndarray  # bool, golden pixels: where the unit differs by a defect
+    golden_defect_mask: np.ndarray  # bool, golden pixels: defects the unit photo shows
     same_product: bool = True
     description: str = ""
+    defect_visible_fraction: float = 1.0  # of the defects' area, how much the unit photo shows
 
 
 def _project_box(H: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -406,11 +412,16 @@ def make_pair(
     H = H_g @ np.linalg.inv(H_u)
     H /= H[2, 2]
     roi = inner_box(_project_box(H_g, golden_scene.product_box))
-    mask = cv2.warpPerspective(unit_scene.defect_mask.astype(np.uint8) * 255, H_g,
-                               (golden_camera.width, golden_camera.height),
+    size = (golden_camera.width, golden_camera.height)
+    mask = cv2.warpPerspective(unit_scene.defect_mask.astype(np.uint8) * 255, H_g, size,
                                flags=cv2.INTER_LINEAR) > 127
-    return Pair(golden, unit, H, roi, mask, same_product=unit_product in (None, product),
-                description=f"{product} vs {unit_product or product}")
+    # Only what the unit photo shows can be found: a zoomed-in unit may crop a defect away.
+    visible = mask & (cv2.warpPerspective(np.ones(unit.shape[:2], np.uint8), H, size,
+                                          flags=cv2.INTER_NEAREST) > 0)
+    visible_fraction = float(visible.sum() / mask.sum()) if mask.any() else 1.0
+    return Pair(golden, unit, H, roi, visible, same_product=unit_product in (None, product),
+                description=f"{product} vs {unit_product or product}",
+                defect_visible_fraction=visible_fraction)
 
 
 def random_phone_camera(rng: np.random.Generator, base: Camera | None = None, *,
