@@ -1,4 +1,4 @@
-"""`make demo`: photograph a golden sample and a scratched, slightly darker unit, then compare.
+"""`make demo`: photograph a golden sample and a scratched unit printed a shade yellower, then compare.
 
 Writes the two photos to out/demo/ and runs `sealcheck compare` on them, so the demo exercises
 the same path a user's photos take (files on disk -> decode -> pipeline -> report).
@@ -20,7 +20,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     unit_camera = Camera(rotation_deg=35.0, tilt_deg=12.0, tilt_azimuth_deg=60.0, fill=0.7,
                          exposure=1.0, noise_sigma=2.0, jpeg_quality=90)
-    pair = make_pair("astronaut", unit_camera=unit_camera, drift=lab_shift(-2.5, 0, 0),
+    pair = make_pair("astronaut", unit_camera=unit_camera, drift=lab_shift(0.0, 1.5, 2.5),
                      defects=(("scratch", 20.0),), seed=7)
     for name, image in (("golden.jpg", pair.golden), ("unit.jpg", pair.unit)):
         cv2.imwrite(str(out / name), image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
