@@ -1,4 +1,4 @@
-"""`make demo`: photograph a golden sample and a scratched unit printed a shade yellower, then compare.
+"""`make demo`: photograph a golden sample and a scratched unit printed a shade yellower.
 
 Writes the two photos to out/demo/ and runs `sealcheck compare` on them, so the demo exercises
 the same path a user's photos take (files on disk -> decode -> pipeline -> report).
