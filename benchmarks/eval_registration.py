@@ -111,6 +111,7 @@ def evaluate_aligned(seed: int, deeppcb: Path | None, verbose: bool = True) -> d
         if verbose:
             print(f"  aligned {product:21s} {result.method:8s} error {error:.3f} px")
     synthetic = {"pairs": count, "identity": identity / max(1, count), "worst": worst}
+    registered = 0
     if deeppcb is not None and deeppcb.is_dir():
         for golden_path in sorted(deeppcb.glob("*_golden.jpg")):
             golden = load_image(golden_path)
@@ -121,12 +122,14 @@ def evaluate_aligned(seed: int, deeppcb: Path | None, verbose: bool = True) -> d
                      if result.ok else float("inf"))
             worst, count = max(worst, error), count + 1
             identity += error <= 0.5
+            registered += result.ok
             if verbose and error > 0.5:
                 print(f"  deeppcb {golden_path.name}: {result.method} error {error:.3f} px "
                       f"{result.reason or ''}")
     real = count - synthetic["pairs"]
     return {"pairs": count, "identity_within_0.5px": identity / max(1, count),
             "worst_error_px": worst, "synthetic": synthetic, "deeppcb_pairs": real,
+            "deeppcb_registered": registered,
             "deeppcb_identity": (identity - synthetic["identity"] * synthetic["pairs"])
             / max(1, real)}
 
@@ -170,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| already aligned, synthetic | {synthetic['pairs']} | identity within 0.5 px on "
           f"{synthetic['identity']:.1%} (worst {synthetic['worst']:.3f} px) | 100% |")
     print(f"| already aligned, DeepPCB (real) | {aligned['deeppcb_pairs']} | identity within "
-          f"0.5 px on {aligned['deeppcb_identity']:.1%} | (see README) |")
+          f"0.5 px on {aligned['deeppcb_identity']:.1%}; registered (ok) "
+          f"{aligned['deeppcb_registered']} | (see README) |")
     print(f"| different products | {different['pairs']} | wrong ok: {different['wrong_ok']} "
           "| 0 |")
     print(f"\n({time.perf_counter() - start:.0f} s)")

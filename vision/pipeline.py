@@ -58,7 +58,8 @@ _MIN_ROI_COVERAGE = 0.5  # below this fraction of the ROI inside the overlap: in
 # at most 0.56 and 5.5, 10 mm defects mostly above 0.6 or 6.3.
 _SSIM_DROP = 0.6
 _LOCAL_DELTA_E = 6.0
-_EDGE_MARGIN_PX = 6  # analysis pixels: 3 sigma of the cues' smoothing
+_EDGE_MARGIN_PX = 9  # analysis pixels: 3 sigma of the cues' smoothing + interpolation
+_HULL_INSET = 0.02  # default ROI: the features' hull pulled in by 2% of the photo's long side
 _GROW_LIKELIHOOD = 0.3  # a candidate region extends over connected likelihood above this
 # Both Lab maps of the colour cue are blurred with this sigma (analysis pixels) first, so the
 # per-pixel CIEDE2000 is computed at half the analysis resolution and interpolated back.
@@ -342,10 +343,11 @@ def _default_roi(golden: PreparedGolden, registration: register.Registration, s:
                  shape: tuple[int, int]) -> np.ndarray:
     """Without a spec ROI: the area the registration is supported on, minus the colour card.
 
-    That is the convex hull of the matched features, i.e. the product (features sit a little
-    inside its edges, so a thin rim of the product is left out too). The background around it
-    (table, floor) is not part of the product, differs between photo sessions and may not even
-    lie in the product's plane, so comparing it would report the table as a defect.
+    That is the convex hull of the matched features, i.e. the product, pulled in by
+    _HULL_INSET of the photo's size (so a thin rim of the product is left out too). The
+    background around it (table, floor) is not part of the product, differs between photo
+    sessions and may not even lie in the product's plane, so comparing it would report the
+    table as a defect.
     """
     mask = np.ones(shape, bool)
     support = registration.support
@@ -353,7 +355,10 @@ def _default_roi(golden: PreparedGolden, registration: register.Registration, s:
         hull = cv2.convexHull((support * s).astype(np.float32)).reshape(-1, 2)
         mask = np.zeros(shape, np.uint8)
         cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1)
-        mask = mask.astype(bool)
+        # Features on the product's outline straddle it (a blob is half product, half table):
+        # pull the boundary in so the background beside the product stays out.
+        inset = max(1, round(_HULL_INSET * max(shape)))
+        mask = cv2.erode(mask, np.ones((2 * inset + 1, 2 * inset + 1), np.uint8)).astype(bool)
     if golden.card is not None:
         mask &= ~golden.card.mask(shape, scale=s)
     return mask

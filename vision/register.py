@@ -62,6 +62,7 @@ _TEMPLATE_GRID = 14  # at most one template per cell of a 14 x 14 grid
 _MIN_TEMPLATE_SCORE = 0.8  # normalised cross-correlation a template match must reach
 _MIN_TEMPLATE_MATCHES = 12
 _RNG_SEED = 20261126
+_NEAR_MIN_SCORE = 0.5  # high-pass correlation a near-aligned (template) registration must reach
 _RANSAC_THRESHOLD_PX = 2.5  # at working resolution
 _MIN_INLIERS = 20
 _MIN_COVERAGE = 0.35  # fraction of the golden's textured cells that hold an inlier
@@ -93,7 +94,7 @@ class Registration:
     homography: np.ndarray | None  # 3x3, unit pixel -> golden pixel, full resolution
     inliers: int
     rms_px: float | None  # RMS reprojection error of the inliers, full-resolution pixels
-    method: str  # "features", "identity" or "none"
+    method: str  # "features", "templates", "identity" or "none"
     coverage: float  # fraction of the golden's textured area that holds inliers
     reason: str | None = None  # why registration failed, in words a person can act on
     # Golden full-resolution positions of the inlier features: where the registration is
@@ -328,6 +329,49 @@ def _refine_by_templates(golden: GoldenFeatures, unit_fine: np.ndarray, H: np.nd
     return refined / refined[2, 2], float(np.sqrt(np.mean(residual**2)))
 
 
+def _near_aligned(golden: GoldenFeatures, unit_grey: np.ndarray, unit_scale: float,
+                  unit_fine: np.ndarray, unit_fine_scale: float,
+                  unit_ignore_mask: np.ndarray | None):
+    """Register photos from a fixture or scanner that are aligned up to a few pixels.
+
+    Repetitive boards and fabrics can defeat descriptor matching (every feature has
+    look-alikes), yet such photos often come from a jig, off by a small shift. Phase
+    correlation finds the shift; template refinement then fits the homography on every
+    textured spot. Accepted only if templates agree and the result correlates well.
+
+    Returns (Registration, working-resolution homography) or None.
+    """
+    window = cv2.createHanningWindow(golden.grey.shape[::-1], cv2.CV_32F)
+    (sx, sy), _ = cv2.phaseCorrelate(_highpass(golden.grey), _highpass(unit_grey), window)
+    max_shift = 0.05 * max(golden.grey.shape)
+    if np.hypot(sx, sy) > max_shift:
+        return None
+    H_work = np.array([[1.0, 0.0, -sx], [0.0, 1.0, -sy], [0.0, 0.0, 1.0]])
+    H_fine = _scaled(H_work, unit_scale / unit_fine_scale, golden.scale / golden.fine_scale)
+    # Corners rather than SIFT blobs: a binarised circuit has few blobs but many corners.
+    h, w = golden.fine.shape
+    corners = cv2.goodFeaturesToTrack(golden.fine, maxCorners=4 * _TEMPLATE_GRID**2,
+                                      qualityLevel=0.01, minDistance=max(h, w) / 60)
+    if corners is None:
+        return None
+    H_fine, rms_fine = _refine_by_templates(golden, unit_fine, H_fine, corners.reshape(-1, 2))
+    # Too few templates to fit a homography: the shift alone, if it correlates well enough.
+    H_work = _scaled(H_fine, unit_fine_scale / unit_scale, golden.fine_scale / golden.scale)
+    if (_plausible(H_work, unit_grey.shape) is not None
+            or _alignment_score(golden, unit_grey, H_work, unit_ignore_mask) < _NEAR_MIN_SCORE):
+        return None
+    registration = Registration(
+        ok=True,
+        homography=_scaled(H_fine, unit_fine_scale, golden.fine_scale),
+        inliers=0,
+        rms_px=None if rms_fine is None else rms_fine / golden.fine_scale,
+        method="templates",
+        coverage=1.0,
+        support=golden.points / golden.scale,
+    )
+    return registration, H_work
+
+
 def _parabola_peak(values: np.ndarray) -> float:
     """Sub-sample offset (-0.5..0.5) of the peak of three samples around a maximum."""
     left, centre, right = (float(v) for v in values)
@@ -468,6 +512,12 @@ def register(
             )
             candidate_work = H
             break
+
+    if candidate is None and unit.shape[:2] == golden.shape:
+        near = _near_aligned(golden, unit_grey, unit_scale, unit_fine, unit_fine_scale,
+                             unit_ignore_mask)
+        if near is not None:
+            candidate, candidate_work = near
 
     if unit.shape[:2] == golden.shape:
         identity_score = _alignment_score(golden, unit_grey, np.eye(3), unit_ignore_mask)

@@ -43,12 +43,15 @@ class RegistrationReport(BaseModel):
     )
     inliers: int = Field(description="Feature matches consistent with the homography.")
     rms_px: float | None = Field(
-        None, description="RMS reprojection error of the inliers, golden pixels; null for the "
-        "identity alignment and when not ok.",
+        None, description="RMS reprojection error of the inliers (feature or template "
+        "correspondences), golden pixels; null for the identity, for a pure shift found by "
+        "phase correlation, and when not ok.",
     )
-    method: Literal["features", "identity", "none"] = Field(
-        description="'features': SIFT + MAGSAC++; 'identity': the photos were already aligned "
-        "and the identity fitted at least as well as any feature-based alignment.",
+    method: Literal["features", "templates", "identity", "none"] = Field(
+        description="'features': SIFT + MAGSAC++, polished by template matching; 'templates': "
+        "photos from a fixture, off by a small shift (phase correlation, then template "
+        "matching), used when features are too repetitive to match; 'identity': the photos "
+        "were already aligned and the identity fitted at least as well as any other alignment.",
     )
     coverage: float = Field(
         description="Fraction (0-1) of the golden's detailed area where inliers were found."
