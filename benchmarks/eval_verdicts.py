@@ -47,7 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--products", type=int, default=len(PRODUCT_IMAGES))
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--default-roi", action="store_true",
+                        help="judge without the product's ROI in the spec (the pipeline's "
+                        "default region: the registered product minus the card)")
     args = parser.parse_args(argv)
+
+    def spec_for(pair) -> Spec:
+        return Spec() if args.default_roi else Spec(roi=pair.roi)
+
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     tallies: dict[str, list[bool]] = {}
@@ -67,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = [("same pose", None), ("hand-held", random_phone_camera(rng, light=False))]
         for case, camera in cases:
             pair = make_pair(product, unit_camera=camera, seed=seed)
-            report = compare(pair.golden, pair.unit, Spec(roi=pair.roi)).report
+            report = compare(pair.golden, pair.unit, spec_for(pair)).report
             record(f"identical, {case}: pass", report.verdict == "pass",
                    f"{product:22s} identical {case:9s} -> {report.verdict} "
                    f"(dE {report.color.delta_e00}, regions {len(report.defects.regions)})",
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 skipped.append(f"{product} {kind}")
                 continue
             golden = prepare_golden(pair.golden)
-            report = compare(golden, pair.unit, Spec(roi=pair.roi)).report
+            report = compare(golden, pair.unit, spec_for(pair)).report
             hit = region_hits_mask(report.defects.regions, pair.golden_defect_mask)
             record(f"10 mm {kind}: fail", report.verdict == "fail",
                    f"{product:22s} {kind:9s} -> {report.verdict} (region on defect: {hit})",
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         # Colour drift: truth from the artwork itself (same light, same camera).
         delta = (-2.0, 1.5, -1.5)
         pair = make_pair(product, drift=lab_shift(*delta), seed=seed)
-        report = compare(pair.golden, pair.unit, Spec(roi=pair.roi)).report
+        report = compare(pair.golden, pair.unit, spec_for(pair)).report
         truth = _true_delta_e(product, delta, seed)
         drift_errors.append(abs(report.color.delta_e00 - truth))
         if not args.quiet:

@@ -59,6 +59,8 @@ _MIN_ROI_COVERAGE = 0.5  # below this fraction of the ROI inside the overlap: in
 _SSIM_DROP = 0.6
 _LOCAL_DELTA_E = 6.0
 _EDGE_MARGIN_PX = 9  # analysis pixels: 3 sigma of the cues' smoothing + interpolation
+_SUPPORT_RADIUS = 0.08  # default ROI: a feature counts if others lie within 8% of the photo ...
+_SUPPORT_MIN_NEIGHBOURS = 2  # ... at least this many others (the count includes itself)
 _HULL_INSET = 0.02  # default ROI: the features' hull pulled in by 2% of the photo's long side
 _GROW_LIKELIHOOD = 0.3  # a candidate region extends over connected likelihood above this
 # Both Lab maps of the colour cue are blurred with this sigma (analysis pixels) first, so the
@@ -352,7 +354,17 @@ def _default_roi(golden: PreparedGolden, registration: register.Registration, s:
     mask = np.ones(shape, bool)
     support = registration.support
     if support is not None and len(support) >= 3:
-        hull = cv2.convexHull((support * s).astype(np.float32)).reshape(-1, 2)
+        points = (support * s).astype(np.float32)
+        # A few isolated matches on the background (a table corner, a lamp's reflection)
+        # would stretch the hull over it: keep only points with company nearby.
+        from scipy.spatial import cKDTree
+
+        radius = _SUPPORT_RADIUS * max(shape)
+        neighbours = np.array([len(n) for n in cKDTree(points).query_ball_point(points, radius)])
+        dense = points[neighbours > _SUPPORT_MIN_NEIGHBOURS]
+        if len(dense) >= 3:
+            points = dense
+        hull = cv2.convexHull(points).reshape(-1, 2)
         mask = np.zeros(shape, np.uint8)
         cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1)
         # Features on the product's outline straddle it (a blob is half product, half table):
