@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--default-roi", action="store_true",
-                        help="judge without the product's ROI in the spec (the pipeline's "
-                        "default region: the registered product minus the card)")
+                        help="judge without an ROI in the spec (the default region: the whole "
+                        "overlap minus the card); the background then has to stay the same, "
+                        "so the pairs are photographed in the same setup")
     args = parser.parse_args(argv)
 
     def spec_for(pair) -> Spec:
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         seed = args.seed * 100 + i
         cases = [("same pose", None), ("hand-held", random_phone_camera(rng, light=False))]
         for case, camera in cases:
-            pair = make_pair(product, unit_camera=camera, seed=seed)
+            pair = make_pair(product, unit_camera=camera, seed=seed, same_setup=args.default_roi)
             report = compare(pair.golden, pair.unit, spec_for(pair)).report
             record(f"identical, {case}: pass", report.verdict == "pass",
                    f"{product:22s} identical {case:9s} -> {report.verdict} "
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                    report.verdict)
         for kind in DEFECT_KINDS:
             camera = random_phone_camera(rng, light=False)
-            pair = make_pair(product, unit_camera=camera, defects=((kind, 10.0),), seed=seed)
+            pair = make_pair(product, unit_camera=camera, defects=((kind, 10.0),), seed=seed,
+                             same_setup=args.default_roi)
             if pair.defect_visible_fraction < 0.5:
                 # The zoomed-in unit photo cropped the defect away: nothing to find.
                 skipped.append(f"{product} {kind}")
@@ -95,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             tallies.setdefault(f"10 mm {kind}: region on the defect", []).append(hit)
         # Colour drift: truth from the artwork itself (same light, same camera).
         delta = (-2.0, 1.5, -1.5)
-        pair = make_pair(product, drift=lab_shift(*delta), seed=seed)
+        pair = make_pair(product, drift=lab_shift(*delta), seed=seed,
+                         same_setup=args.default_roi)
         report = compare(pair.golden, pair.unit, spec_for(pair)).report
         truth = _true_delta_e(product, delta, seed)
         drift_errors.append(abs(report.color.delta_e00 - truth))

@@ -247,7 +247,10 @@ def _corners(width: int, height: int) -> list[tuple[float, float]]:
 def photos(tmp_path_factory) -> dict:
     """Golden and unit photos on disk; no colour card, so another product shares nothing."""
     directory = tmp_path_factory.mktemp("photos")
-    common = dict(golden_camera=CAMERA, px_per_mm=PX_PER_MM, card=False, seed=3)
+    # Same setup (background unchanged): the CLI runs without a spec, so the whole overlap is
+    # compared, background included.
+    common = dict(golden_camera=CAMERA, px_per_mm=PX_PER_MM, card=False, same_setup=True,
+                  seed=3)
     same = make_pair("astronaut", **common)
     hole = make_pair("astronaut", defects=(("hole", 15.0),), **common)
     other = make_pair("astronaut", unit_product="coffee", **common)

@@ -59,9 +59,6 @@ _MIN_ROI_COVERAGE = 0.5  # below this fraction of the ROI inside the overlap: in
 _SSIM_DROP = 0.6
 _LOCAL_DELTA_E = 6.0
 _EDGE_MARGIN_PX = 9  # analysis pixels: 3 sigma of the cues' smoothing + interpolation
-_SUPPORT_RADIUS = 0.08  # default ROI: a feature counts if others lie within 8% of the photo ...
-_SUPPORT_MIN_NEIGHBOURS = 2  # ... at least this many others (the count includes itself)
-_HULL_INSET = 0.02  # default ROI: the features' hull pulled in by 2% of the photo's long side
 _GROW_LIKELIHOOD = 0.3  # a candidate region extends over connected likelihood above this
 # Both Lab maps of the colour cue are blurred with this sigma (analysis pixels) first, so the
 # per-pixel CIEDE2000 is computed at half the analysis resolution and interpolated back.
@@ -253,7 +250,7 @@ def compare(
         aligned_small, valid = _warp_for_analysis(unit, registration.homography, s, (ah, aw))
         region = _compared_region(valid, spec.roi, s)
         if spec.roi is None:
-            region &= _default_roi(golden, registration, s, region.shape)
+            region &= _default_roi(golden, s, region.shape)
     roi_box = _golden_box(region, s, (gw, gh))
     # With an ROI, the unit must show most of it; without one, whatever overlaps is the
     # region, and it only has to be big enough to measure.
@@ -341,36 +338,13 @@ def _warp_for_analysis(unit: np.ndarray, H: np.ndarray, s: float, shape: tuple[i
     return aligned, valid
 
 
-def _default_roi(golden: PreparedGolden, registration: register.Registration, s: float,
-                 shape: tuple[int, int]) -> np.ndarray:
-    """Without a spec ROI: the area the registration is supported on, minus the colour card.
+def _default_roi(golden: PreparedGolden, s: float, shape: tuple[int, int]) -> np.ndarray:
+    """Without a spec ROI: the whole overlap minus the colour card (the spec's contract).
 
-    That is the convex hull of the matched features, i.e. the product, pulled in by
-    _HULL_INSET of the photo's size (so a thin rim of the product is left out too). The
-    background around it (table, floor) is not part of the product, differs between photo
-    sessions and may not even lie in the product's plane, so comparing it would report the
-    table as a defect.
+    The background (table, floor) is compared too, so a background that changes between
+    photo sessions is reported; a spec ROI around the product avoids that.
     """
     mask = np.ones(shape, bool)
-    support = registration.support
-    if support is not None and len(support) >= 3:
-        points = (support * s).astype(np.float32)
-        # A few isolated matches on the background (a table corner, a lamp's reflection)
-        # would stretch the hull over it: keep only points with company nearby.
-        from scipy.spatial import cKDTree
-
-        radius = _SUPPORT_RADIUS * max(shape)
-        neighbours = np.array([len(n) for n in cKDTree(points).query_ball_point(points, radius)])
-        dense = points[neighbours > _SUPPORT_MIN_NEIGHBOURS]
-        if len(dense) >= 3:
-            points = dense
-        hull = cv2.convexHull(points).reshape(-1, 2)
-        mask = np.zeros(shape, np.uint8)
-        cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1)
-        # Features on the product's outline straddle it (a blob is half product, half table):
-        # pull the boundary in so the background beside the product stays out.
-        inset = max(1, round(_HULL_INSET * max(shape)))
-        mask = cv2.erode(mask, np.ones((2 * inset + 1, 2 * inset + 1), np.uint8)).astype(bool)
     if golden.card is not None:
         mask &= ~golden.card.mask(shape, scale=s)
     return mask

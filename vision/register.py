@@ -97,9 +97,6 @@ class Registration:
     method: str  # "features", "templates", "identity" or "none"
     coverage: float  # fraction of the golden's textured area that holds inliers
     reason: str | None = None  # why registration failed, in words a person can act on
-    # Golden full-resolution positions of the inlier features: where the registration is
-    # supported by the product's own texture (None for a failed registration).
-    support: np.ndarray | None = None
 
 
 def _shrink(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
@@ -367,7 +364,6 @@ def _near_aligned(golden: GoldenFeatures, unit_grey: np.ndarray, unit_scale: flo
         rms_px=None if rms_fine is None else rms_fine / golden.fine_scale,
         method="templates",
         coverage=1.0,
-        support=golden.points / golden.scale,
     )
     return registration, H_work
 
@@ -508,7 +504,6 @@ def register(
                 rms_px=rms_full,
                 method="features",
                 coverage=coverage,
-                support=dst / golden.scale,
             )
             candidate_work = H
             break
@@ -531,7 +526,6 @@ def register(
                 rms_px=None,
                 method="identity",
                 coverage=1.0,
-                support=candidate.support if candidate is not None else None,
             )
     if candidate is not None:
         return candidate

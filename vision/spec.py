@@ -2,7 +2,7 @@
 
 A spec is JSON or YAML::
 
-    roi: [120, 80, 1600, 1100]        # x, y, w, h in golden pixels; default: see Spec.roi
+    roi: [120, 80, 1600, 1100]        # x, y, w, h in golden pixels; default: overlap - card
     tolerances:
       delta_e00: 2.0                  # CIEDE2000 between the ROI colours of golden and unit
       ssim_min: 0.5                   # structural similarity floor over the ROI
@@ -58,10 +58,8 @@ class Spec(BaseModel):
 
     roi: tuple[int, int, int, int] | None = Field(
         None,
-        description="Region of interest [x, y, w, h] in golden pixels. Default: the product "
-        "as registration found it (the convex hull of the matched features, pulled in by 2% "
-        "of the photo's long side) inside the "
-        "overlap, minus the colour card.",
+        description="Region of interest [x, y, w, h] in golden pixels. Default: the whole "
+        "overlap of golden and registered unit, minus the colour card.",
     )
     tolerances: Tolerances = Field(default_factory=Tolerances)
 

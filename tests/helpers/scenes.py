@@ -391,22 +391,27 @@ def make_pair(
     defects: tuple[tuple[str, float], ...] = (),
     px_per_mm: float = 4.0,
     card: bool = True,
+    same_setup: bool = False,
     seed: int = 0,
 ) -> Pair:
     """Photograph the golden sample and a unit; return both photos and the truth.
 
     The golden scene is the flawless product; the unit scene is the same product (or
-    `unit_product`), optionally colour-drifted and with defects.
+    `unit_product`), optionally colour-drifted and with defects. Between the two sessions the
+    table texture under the product and the card's place change, unless `same_setup`.
     """
     golden_camera = golden_camera or Camera()
     unit_camera = unit_camera or golden_camera
     golden_scene = make_scene(product, px_per_mm=px_per_mm, card=card, seed=seed)
-    # The unit session: another spot on the table, the card put down a little elsewhere.
+    # The unit session: another spot on the table, the card put down a little elsewhere;
+    # unless `same_setup` (a fixture or light box: same background, card fixed in place).
     jitter = np.random.default_rng(seed + 104729).uniform(-15, 15, 2)
-    unit_scene = make_scene(unit_product or product, px_per_mm=px_per_mm, card=card, seed=seed,
-                            table_seed=seed + 7919, card_shift_mm=(float(jitter[0]),
-                                                                   float(jitter[1])),
-                            drift=drift, defects=defects)
+    unit_scene = make_scene(
+        unit_product or product, px_per_mm=px_per_mm, card=card, seed=seed,
+        table_seed=seed if same_setup else seed + 7919,
+        card_shift_mm=(0.0, 0.0) if same_setup else (float(jitter[0]), float(jitter[1])),
+        drift=drift, defects=defects,
+    )
     golden, H_g = photograph(golden_scene, golden_camera, seed=seed * 2 + 1)
     unit, H_u = photograph(unit_scene, unit_camera, seed=seed * 2 + 2)
     H = H_g @ np.linalg.inv(H_u)
