@@ -52,6 +52,7 @@ ANALYSIS_SIZE = 1024
 _TILE_ANALYSIS_PX = 64  # colour tile edge at analysis resolution
 _EDGE_ERODE_PX = 4  # drop the resampled rim of the overlap, where interpolation mixes in border
 _MIN_ROI_COVERAGE = 0.5  # below this fraction of the ROI inside the overlap: inconclusive
+_MIN_OVERLAP = 0.05  # without an ROI: below this fraction of the golden photo: inconclusive
 # Defect likelihood: a pixel is a candidate when local SSIM falls below 1 - _SSIM_DROP or the
 # local colour differs by more than _LOCAL_DELTA_E beyond the global drift (CIEDE2000). Chosen
 # from the cue maxima on synthetic pairs (tests/helpers/scenes.py): identical content reached
@@ -248,21 +249,20 @@ def compare(
     ah, aw = golden.analysis_rgb.shape[:2]
     with watch.stage("warp"):
         aligned_small, valid = _warp_for_analysis(unit, registration.homography, s, (ah, aw))
-        region = _compared_region(valid, spec.roi, s)
-        if spec.roi is None:
-            region &= _default_roi(golden, s, region.shape)
+        wanted = (_roi_mask(spec.roi, s, (ah, aw)) if spec.roi is not None
+                  else _default_roi(golden, s, (ah, aw)))
+        region = valid & wanted
     roi_box = _golden_box(region, s, (gw, gh))
-    # With an ROI, the unit must show most of it; without one, whatever overlaps is the
-    # region, and it only has to be big enough to measure.
-    wanted = _roi_mask(spec.roi, s, (ah, aw)) if spec.roi else np.ones((ah, aw), bool)
+    # With an ROI, the unit photo must show most of it; without one, the overlap is the
+    # region and only has to be big enough to measure.
     coverage = region.sum() / max(1, wanted.sum())
-    if spec.roi is None and coverage >= 0.05:
-        coverage = 1.0
-    if coverage < _MIN_ROI_COVERAGE:
+    needed = _MIN_ROI_COVERAGE if spec.roi is not None else _MIN_OVERLAP
+    if coverage < needed:
+        where = "the region of interest" if spec.roi is not None else "the golden photo"
         return _inconclusive(
             golden, registration_report, common, watch,
-            f"The unit photo covers only {coverage:.0%} of the region of interest; photograph "
-            "the whole product.",
+            f"The unit photo covers only {coverage:.0%} of {where}; photograph the whole "
+            "product.",
         )
 
     with watch.stage("color"):
@@ -357,10 +357,6 @@ def _roi_mask(roi, s: float, shape: tuple[int, int]) -> np.ndarray:
     x1, y1 = int(round((x + w) * s)), int(round((y + h) * s))
     mask[y0:y1, x0:x1] = True
     return mask
-
-
-def _compared_region(valid: np.ndarray, roi, s: float) -> np.ndarray:
-    return valid & _roi_mask(roi, s, valid.shape) if roi else valid
 
 
 def _golden_box(region: np.ndarray, s: float, size: tuple[int, int]):

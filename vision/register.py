@@ -12,12 +12,18 @@ pipeline here is the textbook one, with the checks that make it trustworthy on r
 4. Sanity: orientation preserved (a photo is never mirrored), plausible zoom, enough inliers,
    and inliers spread over the golden's textured area. The last one matters: two different
    products photographed beside the same colour card match perfectly *on the card*, and a
-   count of inliers alone would call that a registration.
-5. Identity check: on repetitive patterns (circuits, fabric) matching can lock onto a
+   count of inliers alone would call that a registration. (The cards are also masked out of
+   matching altogether: they move between photo sessions.)
+5. Template refinement at up to FINE_SIZE: golden patches around well-spread inliers are
+   found in the warped unit by normalised cross-correlation with a sub-pixel peak, and the
+   homography is fitted again. Features alone leave ~1 px errors at the product's corners.
+6. Near-aligned fallback for same-size photos whose features do not match (binarised
+   circuits): phase correlation for the shift, then the same template refinement on corners.
+7. Identity check: on repetitive patterns (circuits, fabric) matching can lock onto a
    neighbouring period, and images from a fixture are often already aligned. When the two
    photos have the same size, the identity is scored like any other candidate and kept when it
    fits at least as well.
-6. Lift the homography from working resolution to full resolution.
+8. Lift the homography to full resolution.
 
 The homography maps unit pixels to golden pixels of the full-resolution, EXIF-oriented photos.
 
@@ -27,6 +33,8 @@ Lowe, D. G. (2004). Distinctive image features from scale-invariant keypoints. I
 91-110. doi:10.1023/B:VISI.0000029664.99615.94
 Barath, D., Noskova, J., Ivashechkin, M., & Matas, J. (2020). MAGSAC++, a fast, reliable and
 accurate robust estimator. CVPR 2020. doi:10.1109/CVPR42600.2020.00138
+Kuglin, C. D., & Hines, D. C. (1975). The phase correlation image alignment method. Proc.
+IEEE Int. Conf. on Cybernetics and Society, 163-165.
 """
 
 from __future__ import annotations
@@ -95,7 +103,7 @@ class Registration:
     inliers: int
     rms_px: float | None  # RMS reprojection error of the inliers, full-resolution pixels
     method: str  # "features", "templates", "identity" or "none"
-    coverage: float  # fraction of the golden's textured area that holds inliers
+    coverage: float  # fraction of the golden's textured area holding inliers (1: not measured)
     reason: str | None = None  # why registration failed, in words a person can act on
 
 

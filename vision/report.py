@@ -54,7 +54,8 @@ class RegistrationReport(BaseModel):
         "were already aligned and the identity fitted at least as well as any other alignment.",
     )
     coverage: float = Field(
-        description="Fraction (0-1) of the golden's detailed area where inliers were found."
+        description="Fraction (0-1) of the golden's detailed area where inliers were found; "
+        "1 for the 'identity' and 'templates' methods, which do not measure it."
     )
     reason: str | None = Field(None, description="Why registration failed, when not ok.")
 
