@@ -93,9 +93,19 @@ def _write_png(path: Path, rgb) -> None:
         raise UsageError(f"{path}: could not write the file")
 
 
-def _write_outputs(out: Path, comparison) -> None:
+def _prepare_out_dir(out: Path) -> None:
+    """Create --out before the comparison runs, so a bad path fails at once."""
     try:
         out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot create the output directory ({exc.strerror})") \
+            from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"{out}: the output directory is not writable")
+
+
+def _write_outputs(out: Path, comparison) -> None:
+    try:
         (out / "report.json").write_text(comparison.report.model_dump_json(indent=2) + "\n")
     except OSError as exc:
         raise UsageError(f"{out}: cannot write the output directory ({exc.strerror})") from None
@@ -113,6 +123,8 @@ def _compare(args: argparse.Namespace) -> int:
     from vision.spec import SpecError, load_spec
 
     max_pixels = _max_pixels(MIN_SIDE * MIN_SIDE)
+    if args.out:
+        _prepare_out_dir(Path(args.out))
     try:
         spec = load_spec(args.spec) if args.spec else None
         golden = load_image(args.golden, max_pixels=max_pixels)
