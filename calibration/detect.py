@@ -16,6 +16,8 @@ import dataclasses
 import cv2
 import numpy as np
 
+from vision._resample import shrink_to_long_side
+
 __all__ = ["CardDetection", "find_card"]
 
 _DETECTION_SIZE = 1024  # long side the detector runs on; corners are mapped back
@@ -65,9 +67,7 @@ def find_card(rgb: np.ndarray, *, detection_size: int = _DETECTION_SIZE,
     """
     h, w = rgb.shape[:2]
     full_w, full_h = full_size or (w, h)
-    scale = min(1.0, detection_size / max(h, w))
-    small = rgb if scale == 1.0 else cv2.resize(
-        rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    small, _ = shrink_to_long_side(rgb, detection_size)
     scale_x, scale_y = small.shape[1] / full_w, small.shape[0] / full_h
     detector = cv2.mcc.CCheckerDetector_create()
     detector.setColorChartType(cv2.mcc.MCC24)

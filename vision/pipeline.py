@@ -22,6 +22,7 @@ import numpy as np
 
 from calibration.detect import CardDetection, find_card
 from vision import color, register, render
+from vision._resample import shrink_to_long_side
 from vision.report import (
     SCHEMA_VERSION,
     CalibrationReport,
@@ -106,16 +107,6 @@ class _Stopwatch:
             self.ms[name] = round(self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1e3, 2)
 
 
-def _resize_long_side(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
-    h, w = image.shape[:2]
-    if max(h, w) <= long_side:
-        return image, 1.0
-    scale = long_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return small, small.shape[1] / w
-
-
 def _smooth_lab(linear: np.ndarray) -> np.ndarray:
     """CIELAB of a linear analysis image, halved (area filter) and blurred: the local colour.
 
@@ -131,7 +122,7 @@ def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE) ->
     """Do the golden photo's share of the work once (features, analysis copies)."""
     _check_rgb(golden, "golden")
     gh, gw = golden.shape[:2]
-    analysis_rgb, scale = _resize_long_side(golden, analysis_size)
+    analysis_rgb, scale = shrink_to_long_side(golden, analysis_size)
     # The card detector works at ANALYSIS_SIZE too: reuse the analysis copy instead of
     # shrinking the full photo again.
     card = (find_card(analysis_rgb, full_size=(gw, gh)) if analysis_size >= ANALYSIS_SIZE

@@ -45,6 +45,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from vision._resample import shrink_to_long_side
+
 __all__ = [
     "GoldenFeatures",
     "Registration",
@@ -107,23 +109,11 @@ class Registration:
     reason: str | None = None  # why registration failed, in words a person can act on
 
 
-def _shrink(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
-    """Area-filtered copy with its long side at most `long_side`, and the exact scale used."""
-    h, w = image.shape[:2]
-    if max(h, w) <= long_side:
-        return image, 1.0
-    scale = long_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    # The achieved scale differs from the asked one by rounding; use the exact one.
-    return small, small.shape[1] / w
-
-
 def _greys(rgb: np.ndarray, working_size: int) -> tuple[np.ndarray, float, np.ndarray, float]:
     """(working grey, its scale, fine grey, its scale): scales are per full-resolution pixel."""
-    fine_rgb, fine_scale = _shrink(rgb, FINE_SIZE)
+    fine_rgb, fine_scale = shrink_to_long_side(rgb, FINE_SIZE)
     fine = cv2.cvtColor(fine_rgb, cv2.COLOR_RGB2GRAY)
-    working, relative = _shrink(fine, working_size)
+    working, relative = shrink_to_long_side(fine, working_size)
     return working, fine_scale * relative, fine, fine_scale
 
 
