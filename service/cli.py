@@ -56,6 +56,28 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true", help="print the report as JSON")
     compare.add_argument("--out", metavar="DIR", help="write report.json, overlay.png, "
                          "defect_map.png and aligned_unit.png to DIR")
+    serve = commands.add_parser(
+        "serve", help="run the HTTP service",
+        description="Run the HTTP API (OpenAPI at /docs). Settings come from SEALCHECK_* "
+        "environment variables: SEALCHECK_DATABASE_URL (default: SQLite under "
+        "SEALCHECK_DATA_DIR), SEALCHECK_DATA_DIR (default ./data), SEALCHECK_MAX_UPLOAD_BYTES, "
+        "SEALCHECK_MAX_PIXELS, SEALCHECK_WORKERS, SEALCHECK_QUEUE_SIZE, "
+        "SEALCHECK_GOLDEN_CACHE_SIZE.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                       "(default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    keys = commands.add_parser("keys", help="manage API keys",
+                               description="Manage the API keys of the HTTP service.")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND",
+                                       parser_class=_Parser)
+    create = key_commands.add_parser(
+        "create", help="create an API key for a tenant and print it",
+        description="Create an API key for TENANT (the tenant is created if new) and print the "
+        "key alone on stdout; it is stored hashed and cannot be shown again. Uses the same "
+        "SEALCHECK_* settings as 'sealcheck serve'.",
+    )
+    create.add_argument("--tenant", required=True, metavar="NAME", help="tenant name")
     return parser
 
 
@@ -147,6 +169,82 @@ def _compare(args: argparse.Namespace) -> int:
     return _VERDICT_EXIT[comparison.report.verdict]
 
 
+def _settings():  # -> service.settings.Settings (imported lazily, like everything heavy)
+    from service.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _migrated_engine(settings):  # -> sqlalchemy.engine.Engine
+    """An engine on the configured database with the schema up to date; a usage error (one
+    line) when the database cannot be reached, rather than a traceback."""
+    import sqlalchemy as sa
+
+    from service.db import make_engine, migrate
+
+    try:
+        engine = make_engine(settings.database_url)
+    except OSError as exc:  # the SQLite file's directory cannot be created
+        raise UsageError(f"cannot create the database directory ({exc.strerror}: "
+                         f"{exc.filename}); check SEALCHECK_DATA_DIR / SEALCHECK_DATABASE_URL") \
+            from None
+    try:
+        migrate(engine)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        engine.dispose()
+        url = sa.engine.make_url(settings.database_url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise UsageError(f"cannot open the database {url} ({reason}); check "
+                         "SEALCHECK_DATABASE_URL") from None
+    return engine
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    from service.storage import BlobStore
+
+    settings = _settings()
+    _migrated_engine(settings).dispose()  # a bad database URL fails here, in one line
+    try:
+        BlobStore(settings.data_dir).open()
+    except OSError as exc:
+        raise UsageError(f"cannot use the data directory {settings.data_dir} ({exc.strerror}); "
+                         "check SEALCHECK_DATA_DIR") from None
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    if args.keys_command != "create":
+        raise UsageError("a keys command is required, e.g. 'sealcheck keys create --tenant "
+                         "NAME' (see 'sealcheck keys --help')")
+    tenant = args.tenant.strip()
+    if not tenant or len(tenant) > 200:
+        raise UsageError("--tenant must be a name of 1 to 200 characters")
+    from service.auth import create_key
+    from service.db import make_sessionmaker
+
+    engine = _migrated_engine(_settings())
+    try:
+        with make_sessionmaker(engine)() as session:
+            key = create_key(session, tenant)
+    finally:
+        engine.dispose()
+    print(key)  # alone on stdout, so that scripts can capture it
+    return 0
+
+
+_COMMANDS = {"compare": _compare, "serve": _serve, "keys": _keys}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -154,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:  # one line, like every usage error
             raise UsageError(f"a command is required, e.g. '{parser.prog} compare GOLDEN UNIT' "
                              f"(see '{parser.prog} --help')")
-        return _compare(args)
+        return _COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"sealcheck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -50,6 +50,7 @@ __all__ = [
     "linear_rgb_to_lab",
     "linear_rgb_to_xyz",
     "linear_to_srgb",
+    "linear_to_srgb8",
     "srgb8_to_linear",
     "srgb_to_lab",
     "srgb_to_linear",
@@ -221,6 +222,20 @@ def srgb8_to_linear(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
     return _SRGB8_TO_LINEAR_F32[array]
 
 
+_ENCODE_STEPS = 16383  # linear_to_srgb8's table: 1/16383 steps stay below 1 code value
+
+
+def linear_to_srgb8(rgb: NDArray[np.floating]) -> NDArray[np.uint8]:
+    """Encode linear light (clipped to [0, 1]) as 8-bit sRGB through a 16384-entry table.
+
+    For images (a calibrated photo back to displayable pixels): the table replaces the power
+    function per pixel; the quantisation of the input to 1/16383 moves no code value by more
+    than one.
+    """
+    index = np.clip(np.asarray(rgb, np.float32), 0.0, 1.0) * np.float32(_ENCODE_STEPS)
+    return _LINEAR_TO_SRGB8_U8[(index + np.float32(0.5)).astype(np.int32)]
+
+
 def linear_to_srgb(rgb: ArrayLike) -> FloatArray:
     """Encode linear-light RGB with the IEC 61966-2-1 sRGB transfer function.
 
@@ -252,6 +267,12 @@ def linear_to_srgb(rgb: ArrayLike) -> FloatArray:
         1.055 * L_abs ** (1.0 / 2.4) - 0.055,
     )
     return np.copysign(encoded, L)
+
+
+_LINEAR_TO_SRGB8_U8 = np.round(255.0 * linear_to_srgb(
+    np.repeat(np.linspace(0.0, 1.0, _ENCODE_STEPS + 1)[:, None], 3, axis=1))[:, 0]
+).astype(np.uint8)
+_LINEAR_TO_SRGB8_U8.setflags(write=False)
 
 
 def linear_rgb_to_xyz(rgb: ArrayLike) -> FloatArray:

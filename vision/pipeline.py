@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from calibration.detect import CardDetection, find_card
+from calibration.fit import ColourCorrection, PatchSamples, calibrate_photo
 from vision import color, register, render
 from vision._resample import shrink_to_long_side
 from vision.report import (
@@ -31,6 +32,7 @@ from vision.report import (
     ColorTiles,
     DefectRegion,
     DefectsReport,
+    DimensionsReport,
     RegistrationReport,
     Report,
     StructureReport,
@@ -65,9 +67,31 @@ _GROW_LIKELIHOOD = 0.3  # a candidate region extends over connected likelihood a
 # Both Lab maps of the colour cue are blurred with this sigma (analysis pixels) first, so the
 # per-pixel CIEDE2000 is computed at half the analysis resolution and interpolated back.
 _COLOUR_CUE_SIGMA = 2.0
-_CALIBRATION_PENDING = (
-    "no colour-card calibration in this version: colours are compared as photographed"
-)
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoCalibration:
+    """One photo's colour card and the correction fitted on it (None where not found/fitted)."""
+
+    card: CardDetection | None
+    correction: ColourCorrection | None
+    samples: PatchSamples | None
+
+    @classmethod
+    def of(cls, photo: np.ndarray, card: CardDetection | None) -> PhotoCalibration:
+        if card is None:
+            return cls(None, None, None)
+        correction, samples = calibrate_photo(photo, card)
+        return cls(card, correction, samples)
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisViews:
+    """What the colour, structure and defect stages read of one analysis image."""
+
+    linear: np.ndarray  # linear RGB float32 (calibrated or as photographed)
+    grey: np.ndarray  # sRGB-encoded luma uint8, for SSIM
+    lab_smooth: np.ndarray  # blurred CIELAB at half resolution (defect cue)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,13 +99,17 @@ class PreparedGolden:
     """A golden photo's per-image work, done once and reused for every unit compared to it."""
 
     image: np.ndarray  # full-resolution RGB uint8, oriented
-    card: CardDetection | None  # the colour card in the golden photo, if any
+    calibration: PhotoCalibration  # the golden's colour card and correction
     features: register.GoldenFeatures
     analysis_scale: float  # analysis pixels per golden pixel
     analysis_rgb: np.ndarray  # RGB uint8 at analysis resolution
-    analysis_linear: np.ndarray  # linear RGB float32 at analysis resolution
-    analysis_grey: np.ndarray  # luma uint8 at analysis resolution
-    analysis_lab_smooth: np.ndarray  # blurred CIELAB at half analysis resolution (defect cue)
+    raw: AnalysisViews  # as photographed (sRGB decoding)
+    calibrated: AnalysisViews | None  # colour-corrected with the golden's card, if fitted
+
+    @property
+    def card(self) -> CardDetection | None:
+        """The colour card in the golden photo, if any."""
+        return self.calibration.card
 
 
 @dataclasses.dataclass
@@ -118,8 +146,19 @@ def _smooth_lab(linear: np.ndarray) -> np.ndarray:
     return color.linear_rgb_to_lab(cv2.GaussianBlur(half, (0, 0), _COLOUR_CUE_SIGMA / 2.0))
 
 
+def _raw_views(rgb: np.ndarray) -> AnalysisViews:
+    linear = color.srgb8_to_linear(rgb)
+    return AnalysisViews(linear, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), _smooth_lab(linear))
+
+
+def _calibrated_views(rgb: np.ndarray, correction: ColourCorrection) -> AnalysisViews:
+    linear = correction.apply(rgb)
+    grey = cv2.cvtColor(color.linear_to_srgb8(linear), cv2.COLOR_RGB2GRAY)
+    return AnalysisViews(linear, grey, _smooth_lab(linear))
+
+
 def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE) -> PreparedGolden:
-    """Do the golden photo's share of the work once (features, analysis copies)."""
+    """Do the golden photo's share of the work once (card and colour fit, features, copies)."""
     _check_rgb(golden, "golden")
     gh, gw = golden.shape[:2]
     analysis_rgb, scale = shrink_to_long_side(golden, analysis_size)
@@ -127,28 +166,84 @@ def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE) ->
     # shrinking the full photo again.
     card = (find_card(analysis_rgb, full_size=(gw, gh)) if analysis_size >= ANALYSIS_SIZE
             else find_card(golden))
-    analysis_linear = color.srgb8_to_linear(analysis_rgb)
+    calibration = PhotoCalibration.of(golden, card)
     return PreparedGolden(
         image=golden,
-        card=card,
+        calibration=calibration,
         features=register.prepare_golden_features(
             golden, ignore=[card.outline()] if card else ()),
         analysis_scale=scale,
         analysis_rgb=analysis_rgb,
-        analysis_linear=analysis_linear,
-        analysis_grey=cv2.cvtColor(analysis_rgb, cv2.COLOR_RGB2GRAY),
-        analysis_lab_smooth=_smooth_lab(analysis_linear),
+        raw=_raw_views(analysis_rgb),
+        calibrated=(None if calibration.correction is None
+                    else _calibrated_views(analysis_rgb, calibration.correction)),
     )
 
 
-def _calibration_side(card: CardDetection | None) -> CalibrationSide:
+def _round_points(points: np.ndarray) -> list[tuple[float, float]]:
+    return [(round(float(x), 2), round(float(y), 2)) for x, y in points]
+
+
+def _calibration_side(photo: PhotoCalibration, *, applied: bool, note: str | None,
+                      spec: Spec) -> CalibrationSide:
+    card, correction = photo.card, photo.correction
     if card is None:
-        return CalibrationSide(applied=False, note=_CALIBRATION_PENDING)
-    return CalibrationSide(
-        applied=False, note=_CALIBRATION_PENDING,
-        card_corners=[(round(float(x), 2), round(float(y), 2)) for x, y in card.corners],
-        card_confidence=round(card.confidence, 4),
+        return CalibrationSide(applied=False, chart_found=False, note=note)
+    corners = _round_points(card.corners)
+    side = dict(
+        applied=applied, chart_found=True, note=note, corners=corners,
+        confidence=card.confidence, method=card.method, chart=card.chart.name,
+        card_corners=corners, card_confidence=card.confidence,
+        px_per_mm=(None if spec.chart.width_mm is None
+                   else round(card.px_per_mm(spec.chart.width_mm), 4)),
     )
+    names = card.chart.patch_names
+    if photo.samples is not None:
+        side["excluded_patches"] = {names[i]: problem for i, problem
+                                    in enumerate(photo.samples.problems) if problem}
+    if correction is not None:
+        residual = correction.residual_delta_e00
+        side.update(
+            tone_curve=correction.tone_curve,
+            gamma=None if correction.gamma is None else round(correction.gamma, 4),
+            model=correction.model,
+            residual_delta_e00_mean=round(correction.residual_mean, 4),
+            residual_delta_e00_max=round(correction.residual_max, 4),
+            residual_delta_e00={n: None if np.isnan(v) else round(float(v), 3)
+                                for n, v in zip(names, residual, strict=True)},
+            loo_delta_e00_mean=correction.loo_delta_e00_mean,
+        )
+        if correction.warning and note is None:
+            side["note"] = correction.warning
+    return CalibrationSide(**side)
+
+
+def _colour_plan(golden: PhotoCalibration, unit: PhotoCalibration, spec: Spec
+                 ) -> tuple[bool, bool, str | None]:
+    """(calibrate, colour measurable, note): the calibration policy.
+
+    Calibrated when each photo has a usable card; compared as photographed when neither has a
+    card (unless the spec requires one); otherwise the colour cannot be compared fairly, and
+    the note names the photo that lacks the card.
+    """
+    if golden.correction is not None and unit.correction is not None:
+        return True, True, None
+    problems = []
+    for name, photo in (("golden", golden), ("unit", unit)):
+        if photo.card is None:
+            problems.append(f"no colour card was found in the {name} photo")
+        elif photo.correction is None:
+            usable = int(photo.samples.usable.sum()) if photo.samples is not None else 0
+            problems.append(f"the colour card in the {name} photo has only {usable} usable "
+                            "patches (clipped, black or uneven)")
+    if golden.card is None and unit.card is None:
+        if spec.chart.required:
+            return False, False, ("No colour card in either photo, and the spec requires one "
+                                  "(chart.required): photograph the card beside the product.")
+        return False, True, ("No colour card in either photo: colours are compared as "
+                             "photographed, so a change of light or camera shows as drift.")
+    return False, False, ("Colour not compared: " + " and ".join(problems) + "; photograph "
+                          "both the golden sample and the unit with the card in the frame.")
 
 
 def _check_rgb(image: np.ndarray, name: str) -> None:
@@ -178,10 +273,12 @@ def _versions() -> dict[str, str]:
 
 
 def register_unit(golden: PreparedGolden, unit: np.ndarray,
-                  unit_card: CardDetection | None) -> register.Registration:
+                  unit_card: CardDetection | None,
+                  unit_fine: tuple[np.ndarray, float] | None = None) -> register.Registration:
     """Register the unit onto the golden with both colour cards kept out of the matching."""
     return register.register(golden.features, unit,
-                             unit_ignore=[unit_card.outline()] if unit_card else ())
+                             unit_ignore=[unit_card.outline()] if unit_card else (),
+                             unit_fine=unit_fine)
 
 
 def compare(
@@ -190,6 +287,7 @@ def compare(
     spec: Spec | None = None,
     *,
     render_images: bool = True,
+    calibrate: bool = True,
 ) -> Comparison:
     """Compare a unit photo with the golden photo and judge it against the spec.
 
@@ -204,6 +302,10 @@ def compare(
     render_images : bool, optional
         Also produce the full-resolution aligned unit and the overlay (for files and pages);
         batch scoring that needs only the report can skip them.
+    calibrate : bool, optional
+        Correct colours with the colour cards when both photos have one (the default policy,
+        see :func:`_colour_plan`). False compares colours as photographed, e.g. to see what
+        the calibration changed; the cards are still kept out of the comparison.
     """
     spec = spec or Spec()
     watch = _Stopwatch()
@@ -213,12 +315,23 @@ def compare(
     _check_rgb(unit, "unit")
     gh, gw = golden.image.shape[:2]
 
+    with watch.stage("downscale"):
+        # One area-filtered copy of the unit for card detection and registration both.
+        unit_fine = shrink_to_long_side(unit, register.FINE_SIZE)
     with watch.stage("calibrate"):
-        unit_card = find_card(unit)
+        card = find_card(unit_fine[0], full_size=(unit.shape[1], unit.shape[0]))
+        unit_calibration = PhotoCalibration.of(unit, card)
     with watch.stage("register"):
-        registration = register_unit(golden, unit, unit_card)
+        registration = register_unit(golden, unit, unit_calibration.card, unit_fine)
+    if calibrate:
+        calibrated, colour_measurable, colour_note = _colour_plan(
+            golden.calibration, unit_calibration, spec)
+    else:
+        calibrated, colour_measurable = False, True
+        colour_note = "Calibration switched off: colours are compared as photographed."
     calibration = CalibrationReport(
-        golden=_calibration_side(golden.card), unit=_calibration_side(unit_card)
+        golden=_calibration_side(golden.calibration, applied=calibrated, note=None, spec=spec),
+        unit=_calibration_side(unit_calibration, applied=calibrated, note=None, spec=spec),
     )
     common = dict(
         golden_size=(gw, gh), unit_size=(unit.shape[1], unit.shape[0]), spec=spec,
@@ -256,24 +369,42 @@ def compare(
             "product.",
         )
 
+    with watch.stage("calibrate"):
+        # Colour and structure read calibrated colours when both photos have a fitted card.
+        if calibrated:
+            golden_views = golden.calibrated
+            unit_views = _calibrated_views(aligned_small, unit_calibration.correction)
+        else:
+            golden_views, unit_views = golden.raw, _raw_views(aligned_small)
     with watch.stage("color"):
-        unit_linear = color.srgb8_to_linear(aligned_small)
-        color_report, global_offset = _measure_colour(golden, unit_linear, region)
+        color_report, global_offset = _measure_colour(golden_views, unit_views, region, s)
+        color_report.calibrated = calibrated
+        color_report.note = colour_note
+        if not colour_measurable:
+            color_report = _unmeasured_colour(colour_note)
     with watch.stage("structure"):
-        unit_grey = cv2.cvtColor(aligned_small, cv2.COLOR_RGB2GRAY)
         ssim_value, ssim_map = structural_similarity(
-            golden.analysis_grey, unit_grey, data_range=255, mask=region
+            golden_views.grey, unit_views.grey, data_range=255, mask=region
         )
+    px_per_mm = (golden.card.px_per_mm(spec.chart.width_mm)
+                 if golden.card is not None and spec.chart.width_mm else None)
     with watch.stage("defects"):
         likelihood, regions = _defect_regions(
-            golden, unit_linear, ssim_map, region, global_offset, spec, roi_area=region.sum()
+            golden_views, unit_views, ssim_map, region, global_offset, spec, s,
+            roi_area=region.sum(), px_per_mm=px_per_mm,
         )
+    dimensions = None
+    if spec.chart.width_mm and golden.card is not None and unit_calibration.card is not None \
+            and roi_box is not None:
+        dimensions = _dimensions(roi_box, registration.homography, golden.card,
+                                 unit_calibration.card, spec.chart.width_mm)
     structure_report = StructureReport(ssim=round(float(ssim_value), 5), analysis_scale=s)
     defects_report = DefectsReport(
         score=max((r.score for r in regions), default=0.0), source="ssim+delta_e",
         regions=regions,
     )
-    verdict, score, reasons = _judge(color_report, structure_report, defects_report, spec)
+    verdict, score, reasons = _judge(color_report, structure_report, defects_report,
+                                     dimensions, spec)
 
     with watch.stage("render"):
         defect_map = cv2.resize((likelihood * 255 + 0.5).astype(np.uint8), (gw, gh),
@@ -286,11 +417,48 @@ def compare(
     report = Report(
         verdict=verdict, score=score, reasons=reasons, roi=roi_box,
         registration=registration_report, color=color_report, structure=structure_report,
-        defects=defects_report, timings_ms=watch.ms, **common,
+        defects=defects_report, dimensions=dimensions, timings_ms=watch.ms, **common,
     )
     return Comparison(report=report, defect_map=defect_map,
                       overlay=overlay if overlay is not None else golden.image.copy(),
                       aligned_unit=aligned_full)
+
+
+def _unmeasured_colour(note: str | None) -> ColorReport:
+    return ColorReport(delta_e00=None, delta_L=None, delta_C=None, delta_H=None,
+                       delta_e_cmc=None, golden_lab=None, unit_lab=None, note=note)
+
+
+def _dimensions(roi_box, H_unit_to_golden: np.ndarray, golden_card: CardDetection,
+                unit_card: CardDetection, card_width_mm: float) -> DimensionsReport:
+    """The ROI's size on each photo's card plane, in mm: unit against golden.
+
+    The ROI's corners are taken to millimetres through the golden card's homography; the same
+    product points, found in the unit photo through the registration, through the unit card's.
+    The product is assumed to lie in the card's plane (flat products beside the card).
+    """
+    x, y, w, h = roi_box
+    corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64)
+    in_unit = cv2.perspectiveTransform(corners.reshape(-1, 1, 2),
+                                       np.linalg.inv(H_unit_to_golden)).reshape(-1, 2)
+
+    def size_mm(points: np.ndarray, card: CardDetection) -> tuple[float, float, float]:
+        mm = cv2.perspectiveTransform(points.reshape(-1, 1, 2),
+                                      np.linalg.inv(card.homography)).reshape(-1, 2)
+        mm *= card_width_mm / card.chart.size_mm[0]
+        width = (np.linalg.norm(mm[1] - mm[0]) + np.linalg.norm(mm[2] - mm[3])) / 2
+        height = (np.linalg.norm(mm[3] - mm[0]) + np.linalg.norm(mm[2] - mm[1])) / 2
+        area = abs(cv2.contourArea(mm.astype(np.float32)))
+        return float(width), float(height), float(area)
+
+    gw_mm, gh_mm, g_area = size_mm(corners, golden_card)
+    uw_mm, uh_mm, u_area = size_mm(in_unit, unit_card)
+    return DimensionsReport(
+        scale_ratio=round(float(np.sqrt(u_area / max(g_area, 1e-9))), 5),
+        delta_width_mm=round(uw_mm - gw_mm, 3), delta_height_mm=round(uh_mm - gh_mm, 3),
+        golden_width_mm=round(gw_mm, 3), golden_height_mm=round(gh_mm, 3),
+        unit_width_mm=round(uw_mm, 3), unit_height_mm=round(uh_mm, 3),
+    )
 
 
 def _inconclusive(golden: PreparedGolden, registration: RegistrationReport, common: dict,
@@ -364,16 +532,16 @@ def _upsample_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
 
 
-def _measure_colour(golden: PreparedGolden, unit_linear: np.ndarray, region: np.ndarray):
+def _measure_colour(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray, s: float):
     """Headline colour difference and per-tile map; also the global Lab offset (unit - golden)."""
     mask = region.astype(np.uint8)
     # cv2.mean accumulates in float64, like ndarray.mean(dtype=float64), without the copy.
-    golden_rgb = np.array(cv2.mean(golden.analysis_linear, mask)[:3])
-    unit_rgb = np.array(cv2.mean(unit_linear, mask)[:3])
+    golden_rgb = np.array(cv2.mean(golden.linear, mask)[:3])
+    unit_rgb = np.array(cv2.mean(unit.linear, mask)[:3])
     golden_lab = color.linear_rgb_to_lab(golden_rgb)
     unit_lab = color.linear_rgb_to_lab(unit_rgb)
     delta_L, delta_C, delta_H = color.delta_lch(golden_lab, unit_lab)
-    tiles = _colour_tiles(golden, unit_linear, region)
+    tiles = _colour_tiles(golden.linear, unit.linear, region, s)
     report = ColorReport(
         delta_e00=round(float(color.ciede2000(golden_lab, unit_lab)), 4),
         delta_L=round(float(delta_L), 4), delta_C=round(float(delta_C), 4),
@@ -386,8 +554,8 @@ def _measure_colour(golden: PreparedGolden, unit_linear: np.ndarray, region: np.
     return report, unit_lab - golden_lab
 
 
-def _colour_tiles(golden: PreparedGolden, unit_linear: np.ndarray, region: np.ndarray
-                  ) -> ColorTiles:
+def _colour_tiles(golden_linear: np.ndarray, unit_linear: np.ndarray, region: np.ndarray,
+                  s: float) -> ColorTiles:
     t = _TILE_ANALYSIS_PX
     h, w = region.shape
     rows, cols = h // t, w // t
@@ -403,18 +571,18 @@ def _colour_tiles(golden: PreparedGolden, unit_linear: np.ndarray, region: np.nd
         sums = integral[1:, 1:] - integral[:-1, 1:] - integral[1:, :-1] + integral[:-1, :-1]
         return sums / np.maximum(counts, 1)[..., None]
 
-    delta = color.ciede2000(color.linear_rgb_to_lab(tile_means(golden.analysis_linear)),
+    delta = color.ciede2000(color.linear_rgb_to_lab(tile_means(golden_linear)),
                             color.linear_rgb_to_lab(tile_means(unit_linear)))
     usable = counts >= 0.5 * t * t
     values = [[round(float(delta[r, c]), 3) if usable[r, c] else None for c in range(cols)]
               for r in range(rows)]
-    s = golden.analysis_scale
     return ColorTiles(tile_px=int(round(t / s)), origin=(int(round(ox / s)), int(round(oy / s))),
                       delta_e00=values)
 
 
-def _defect_regions(golden: PreparedGolden, unit_linear: np.ndarray, ssim_map: np.ndarray,
-                    region: np.ndarray, global_offset: np.ndarray, spec: Spec, roi_area: int):
+def _defect_regions(golden: AnalysisViews, unit: AnalysisViews, ssim_map: np.ndarray,
+                    region: np.ndarray, global_offset: np.ndarray, spec: Spec, s: float,
+                    roi_area: int, px_per_mm: float | None):
     """Candidate defect regions from the SSIM map and the local colour difference.
 
     The global colour offset is removed first: a uniform drift is the colour stage's finding,
@@ -423,8 +591,7 @@ def _defect_regions(golden: PreparedGolden, unit_linear: np.ndarray, ssim_map: n
     costliest step) and interpolated back.
     """
     structural = np.clip(1.0 - cv2.GaussianBlur(ssim_map, (0, 0), 2.0), 0.0, 2.0) / _SSIM_DROP
-    unit_lab = _smooth_lab(unit_linear)
-    local_delta_half = color.ciede2000(golden.analysis_lab_smooth, unit_lab - global_offset)
+    local_delta_half = color.ciede2000(golden.lab_smooth, unit.lab_smooth - global_offset)
     ah, aw = region.shape
     # Cubic: bilinear would flatten the peaks of narrow defects (by up to ~10 % on scratches).
     local_delta = cv2.resize((local_delta_half / _LOCAL_DELTA_E).astype(np.float32), (aw, ah),
@@ -448,7 +615,6 @@ def _defect_regions(golden: PreparedGolden, unit_linear: np.ndarray, ssim_map: n
     seeded[0] = False
     candidates = seeded[labels].astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=8)
-    s = golden.analysis_scale
     regions: list[DefectRegion] = []
     for label in range(1, n):
         x, y, w, h, area = (int(v) for v in stats[label])
@@ -464,6 +630,7 @@ def _defect_regions(golden: PreparedGolden, unit_linear: np.ndarray, ssim_map: n
         regions.append(DefectRegion(
             bbox=(int(x / s), int(y / s), int(np.ceil(w / s)), int(np.ceil(h / s))),
             area_px=area_golden, score=round(peak, 4), severity=severity,
+            area_mm2=None if px_per_mm is None else round(area_golden / px_per_mm**2, 2),
             kind="colour" if colour_led else "structure",
         ))
     regions.sort(key=lambda r: (-r.area_px, -r.score))
@@ -486,21 +653,47 @@ def _colour_words(report: ColorReport) -> str:
     return " and ".join(parts)
 
 
-def _judge(colour: ColorReport, structure: StructureReport, defects: DefectsReport, spec: Spec):
-    """Verdict, score and reasons. The score's definition lives in the Report schema."""
+def _judge(colour: ColorReport, structure: StructureReport, defects: DefectsReport,
+           dimensions: DimensionsReport | None, spec: Spec):
+    """Verdict, score and reasons. The score's definition lives in the Report schema.
+
+    A part that could not be measured (colour without a card in one photo, dimensions without
+    cards) makes the verdict inconclusive unless another part already fails.
+    """
     tol = spec.tolerances
     ratios = {
-        "colour": colour.delta_e00 / tol.delta_e00,
         "structure": (1.0 - structure.ssim) / max(1e-6, 1.0 - tol.ssim_min),
         "defects": len(defects.regions) / max(tol.max_defects, 0.5),
     }
-    failures, passes = [], []
-    if ratios["colour"] > 1:
-        failures.append(f"Colour drift Delta-E00 {colour.delta_e00:.1f} exceeds "
-                        f"{tol.delta_e00:.1f}: the unit is {_colour_words(colour)}.")
+    failures, passes, unmeasured = [], [], []
+    calibrated = " (calibrated with the colour card)" if colour.calibrated else ""
+    if colour.delta_e00 is None:
+        unmeasured.append(colour.note or "Colour could not be measured.")
     else:
-        passes.append(f"Colour within tolerance: Delta-E00 {colour.delta_e00:.1f} <= "
-                      f"{tol.delta_e00:.1f}.")
+        ratios["colour"] = colour.delta_e00 / tol.delta_e00
+        if ratios["colour"] > 1:
+            failures.append(f"Colour drift Delta-E00 {colour.delta_e00:.1f} exceeds "
+                            f"{tol.delta_e00:.1f}{calibrated}: the unit is "
+                            f"{_colour_words(colour)}.")
+        else:
+            passes.append(f"Colour within tolerance{calibrated}: Delta-E00 "
+                          f"{colour.delta_e00:.1f} <= {tol.delta_e00:.1f}.")
+        if colour.note:
+            passes.append(colour.note)
+    if tol.dimension_mm is not None:
+        if dimensions is None:
+            unmeasured.append("Dimensions could not be measured: the spec sets "
+                              "tolerances.dimension_mm, which needs the colour card in both "
+                              "photos.")
+        else:
+            change = max(abs(dimensions.delta_width_mm), abs(dimensions.delta_height_mm))
+            ratios["dimensions"] = change / tol.dimension_mm
+            words = (f"width {dimensions.delta_width_mm:+.1f} mm, height "
+                     f"{dimensions.delta_height_mm:+.1f} mm (scale {dimensions.scale_ratio:.3f})")
+            if change > tol.dimension_mm:
+                failures.append(f"Size differs by more than {tol.dimension_mm:g} mm: {words}.")
+            else:
+                passes.append(f"Size within {tol.dimension_mm:g} mm: {words}.")
     if ratios["structure"] > 1:
         failures.append(f"Structure differs: SSIM {structure.ssim:.2f} is below the floor "
                         f"{tol.ssim_min:.2f}.")
@@ -520,6 +713,11 @@ def _judge(colour: ColorReport, structure: StructureReport, defects: DefectsRepo
         passes.append(f"{n} small defect region(s), within the {tol.max_defects} allowed.")
     else:
         passes.append("No defect regions found.")
+    if failures:
+        verdict = "fail"
+    elif unmeasured:
+        return "inconclusive", 0.0, unmeasured + passes
+    else:
+        verdict = "pass"
     score = round(100.0 * max(0.0, 1.0 - max(ratios.values()) / 2.0), 2)
-    verdict = "fail" if failures else "pass"
-    return verdict, score, failures + passes
+    return verdict, score, failures + unmeasured + passes

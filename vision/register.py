@@ -109,9 +109,11 @@ class Registration:
     reason: str | None = None  # why registration failed, in words a person can act on
 
 
-def _greys(rgb: np.ndarray, working_size: int) -> tuple[np.ndarray, float, np.ndarray, float]:
+def _greys(rgb: np.ndarray, working_size: int,
+           fine_copy: tuple[np.ndarray, float] | None = None
+           ) -> tuple[np.ndarray, float, np.ndarray, float]:
     """(working grey, its scale, fine grey, its scale): scales are per full-resolution pixel."""
-    fine_rgb, fine_scale = shrink_to_long_side(rgb, FINE_SIZE)
+    fine_rgb, fine_scale = fine_copy or shrink_to_long_side(rgb, FINE_SIZE)
     fine = cv2.cvtColor(fine_rgb, cv2.COLOR_RGB2GRAY)
     working, relative = shrink_to_long_side(fine, working_size)
     return working, fine_scale * relative, fine, fine_scale
@@ -432,6 +434,7 @@ def register(
     *,
     unit_ignore: Sequence[np.ndarray] = (),
     working_size: int = WORKING_SIZE,
+    unit_fine: tuple[np.ndarray, float] | None = None,
 ) -> Registration:
     """Find the homography mapping `unit` pixels onto `golden` pixels.
 
@@ -445,6 +448,9 @@ def register(
         Polygons in the unit photo to keep out of matching (see `prepare_golden_features`).
     working_size : int, optional
         Long side of the copies that features are detected on.
+    unit_fine : (ndarray, float), optional
+        ``shrink_to_long_side(unit, FINE_SIZE)`` when the caller already made it (the
+        pipeline shares it with card detection), so the full photo is not shrunk twice.
 
     Returns
     -------
@@ -457,7 +463,7 @@ def register(
     # FLANN's randomised trees and the robust estimators draw from OpenCV's per-thread RNG:
     # seed it so the same photos always give the same report (re-scoring relies on that).
     cv2.setRNGSeed(_RNG_SEED)
-    unit_grey, unit_scale, unit_fine, unit_fine_scale = _greys(unit, working_size)
+    unit_grey, unit_scale, unit_fine, unit_fine_scale = _greys(unit, working_size, unit_fine)
     unit_ignore_mask = _ignore_mask(unit_grey.shape, unit_scale, unit_ignore)
     unit_points, unit_desc = _detect(unit_grey, unit_ignore_mask)
     candidate, candidate_work, reason = None, None, ""

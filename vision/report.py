@@ -21,6 +21,7 @@ __all__ = [
     "ColorReport",
     "ColorTiles",
     "DefectRegion",
+    "DimensionsReport",
     "DefectsReport",
     "RegistrationReport",
     "Report",
@@ -28,7 +29,7 @@ __all__ = [
     "Verdict",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: calibration results, dimensions, area_mm2
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
@@ -61,18 +62,66 @@ class RegistrationReport(BaseModel):
 
 
 class CalibrationSide(BaseModel):
+    """One photo's colour card and the colour correction fitted on it."""
+
     applied: bool = Field(
-        description="True when a colour card was found and the photo's colours were corrected."
+        description="True when a colour card was found and the photo's colours were corrected "
+        "(the colour and structure stages then work on calibrated colours)."
     )
-    note: str | None = Field(None, description="Why calibration was not applied, in words.")
-    card_corners: list[tuple[float, float]] | None = Field(
+    chart_found: bool = Field(False, description="True when a colour card was found.")
+    note: str | None = Field(None, description="Why calibration was not applied, in words, or "
+                             "a warning about it.")
+    corners: list[tuple[float, float]] | None = Field(
         None,
-        description="Corners of the colour card's patch area in this photo's pixels (full "
-        "resolution, oriented); null when no card was found. The card is kept out of "
-        "registration and out of the default region of interest.",
+        description="Outer corners of the card's patch grid in this photo's pixels (full "
+        "resolution, oriented), in the card's own order: top-left (the 'dark skin' patch), "
+        "top-right, bottom-right, bottom-left. The card is kept out of registration and out "
+        "of the default region of interest.",
+    )
+    confidence: float | None = Field(
+        None, description="0-1 confidence of the card detection (how well the found grid's "
+        "colours and edges match the chart model).",
+    )
+    method: str | None = Field(
+        None, description="How the card was located: 'mcc' (OpenCV's detector) or 'grid' (the "
+        "fallback that looks for a grid of flat patches); both are then oriented by colour and "
+        "refined by ECC.",
+    )
+    chart: str | None = Field(None, description="The chart's name and edition.")
+    tone_curve: str | None = Field(
+        None, description="Linearisation: 'srgb' (the sRGB decoding) or 'gamma' (a power "
+        "curve fitted on the neutral patches).",
+    )
+    gamma: float | None = Field(None, description="The fitted exponent, for 'gamma'.")
+    model: str | None = Field(
+        None, description="'matrix' (3x3) or 'root-polynomial-2' (Finlayson et al. 2015), "
+        "chosen by the lower leave-one-out error.",
+    )
+    residual_delta_e00_mean: float | None = Field(
+        None, description="Mean CIEDE2000 between the corrected patches and the chart's "
+        "reference colours (patches left out of the fit excluded).",
+    )
+    residual_delta_e00_max: float | None = Field(None, description="Largest such residual.")
+    residual_delta_e00: dict[str, float | None] | None = Field(
+        None, description="Residual CIEDE2000 per patch by name; null for patches left out.",
+    )
+    excluded_patches: dict[str, str] | None = Field(
+        None, description="Patches left out of the fit, by name, with the reason ('clipped', "
+        "'black', 'non-uniform', 'outside the photo').",
+    )
+    loo_delta_e00_mean: float | None = Field(
+        None, description="Leave-one-out mean CIEDE2000 of the chosen model: how well it "
+        "predicts a colour it was not fitted on.",
+    )
+    px_per_mm: float | None = Field(
+        None, description="Photo pixels per millimetre at the card's centre (needs the spec's "
+        "chart.width_mm).",
+    )
+    card_corners: list[tuple[float, float]] | None = Field(
+        None, description="Same as 'corners' (the 1.0 name, kept for existing readers).",
     )
     card_confidence: float | None = Field(
-        None, description="0-1 confidence of the card detection; null when no card was found."
+        None, description="Same as 'confidence' (the 1.0 name, kept for existing readers).",
     )
 
 
@@ -116,6 +165,29 @@ class ColorReport(BaseModel):
         description="Reference white of the CIELAB values: CIE D65, 2-degree observer, as sRGB.",
     )
     tiles: ColorTiles | None = Field(None, description="Where the colour drifts: a tile map.")
+    calibrated: bool = Field(
+        False, description="True when both photos were colour-corrected with their cards, so "
+        "the CIELAB values are the objects' colours; false: the colours as photographed.",
+    )
+    note: str | None = Field(
+        None, description="Why the colour was not measured (then the values are null), or how "
+        "it was measured when not calibrated.",
+    )
+
+
+class DimensionsReport(BaseModel):
+    """The product's size in the unit photo against the golden, on the card's plane."""
+
+    scale_ratio: float = Field(
+        description="Unit size / golden size of the compared region (square root of the area "
+        "ratio): 1.01 means the unit is 1 % larger.",
+    )
+    delta_width_mm: float = Field(description="Unit minus golden width of the region, mm.")
+    delta_height_mm: float = Field(description="Unit minus golden height of the region, mm.")
+    golden_width_mm: float = Field(description="The region's width on the golden, mm.")
+    golden_height_mm: float = Field(description="The region's height on the golden, mm.")
+    unit_width_mm: float = Field(description="The same region's width on the unit, mm.")
+    unit_height_mm: float = Field(description="The same region's height on the unit, mm.")
 
 
 class StructureReport(BaseModel):
@@ -135,6 +207,9 @@ class DefectRegion(BaseModel):
     severity: Severity = Field(
         description="'critical': larger than 1% of the compared area; 'major': larger than "
         "0.1%; 'minor': smaller.",
+    )
+    area_mm2: float | None = Field(
+        None, description="Area in mm^2 at the golden card's scale (needs chart.width_mm).",
     )
     kind: Literal["structure", "colour"] = Field(
         description="What flagged the region: a local change of structure (SSIM) or a local "
@@ -175,6 +250,10 @@ class Report(BaseModel):
     color: ColorReport
     structure: StructureReport
     defects: DefectsReport
+    dimensions: DimensionsReport | None = Field(
+        None, description="Size change of the compared region, on the card plane; null "
+        "without chart.width_mm in the spec or a card in each photo.",
+    )
     spec: Spec = Field(description="The spec the verdict was judged against, defaults filled in.")
     timings_ms: dict[str, float] = Field(description="Wall time per pipeline stage, milliseconds.")
     versions: dict[str, str] = Field(description="Versions of sealcheck and what it relies on.")

@@ -8,6 +8,11 @@ A spec is JSON or YAML::
       ssim_min: 0.5                   # structural similarity floor over the ROI
       max_defects: 0                  # defect regions allowed
       min_defect_area_px: 150         # regions smaller than this (golden pixels) are ignored
+      dimension_mm: 2.0               # largest change of the ROI's width or height, mm
+    chart:
+      type: colorchecker-classic      # the colour card in the photos (calibration.charts)
+      width_mm: 279.4                 # the card's physical width: turns pixels into mm
+      required: false                 # true: no card in the photos makes colour inconclusive
 
 Unknown keys are refused, so that a typo ("delta_e" for "delta_e00") cannot silently fall back
 to a default tolerance.
@@ -19,9 +24,16 @@ import json
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-__all__ = ["Spec", "SpecError", "Tolerances", "load_spec", "parse_spec"]
+__all__ = ["ChartSpec", "Spec", "SpecError", "Tolerances", "load_spec", "parse_spec"]
 
 
 class SpecError(ValueError):
@@ -49,6 +61,42 @@ class Tolerances(BaseModel):
         150, ge=0,
         description="Defect regions smaller than this many golden pixels are not counted.",
     )
+    dimension_mm: float | None = Field(
+        None, gt=0,
+        description="Largest change, in mm, of the ROI's width or height between golden and "
+        "unit, measured on the card plane (needs chart.width_mm). Default: not judged.",
+    )
+
+
+class ChartSpec(BaseModel):
+    """The colour card photographed beside the product."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(
+        "colorchecker-classic",
+        description="Which chart: a key of calibration.charts.CHARTS.",
+    )
+    width_mm: float | None = Field(
+        None, gt=0,
+        description="The card's physical width in mm (279.4 for a full-size ColorChecker "
+        "Classic). No default is guessed: cards are sold in several sizes with the same "
+        "layout. With it the report gives px/mm and dimensions.",
+    )
+    required: bool = Field(
+        False,
+        description="When true, photos without a card make the colour verdict inconclusive "
+        "instead of being compared uncalibrated.",
+    )
+
+    @field_validator("type")
+    @classmethod
+    def _known_chart(cls, value: str) -> str:
+        from calibration.charts import CHARTS
+
+        if value not in CHARTS:
+            raise ValueError(f"unknown chart {value!r}; use one of {sorted(CHARTS)}")
+        return value
 
 
 class Spec(BaseModel):
@@ -62,6 +110,14 @@ class Spec(BaseModel):
         "overlap of golden and registered unit, minus the colour card.",
     )
     tolerances: Tolerances = Field(default_factory=Tolerances)
+    chart: ChartSpec = Field(default_factory=ChartSpec)
+
+    @model_validator(mode="after")
+    def _dimensions_need_scale(self) -> Spec:
+        if self.tolerances.dimension_mm is not None and self.chart.width_mm is None:
+            raise ValueError("tolerances.dimension_mm needs chart.width_mm (the card's width "
+                             "in mm), which turns pixels into millimetres")
+        return self
 
     @field_validator("roi")
     @classmethod

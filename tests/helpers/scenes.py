@@ -100,17 +100,31 @@ def card_colours_srgb() -> np.ndarray:
     return np.asarray(chart_srgb(CHARTS["colorchecker-classic"]), dtype=np.float64)
 
 
-def render_card(px_per_mm: float) -> np.ndarray:
-    """A ColorChecker Classic (279.4 x 215.9 mm, 4x6 patches on a black frame) in sRGB uint8."""
+CARD_SCALE = 0.75
+"""The rendered ColorChecker is 3/4 of the Classic's size (about a Passport's)."""
+
+CARD_WIDTH_MM = 279.4 * CARD_SCALE
+"""Physical width of the rendered card, mm: what a spec's `chart.width_mm` says for it."""
+
+
+def render_card(px_per_mm: float, *, scale: float = CARD_SCALE) -> np.ndarray:
+    """A ColorChecker Classic at `scale` x its size, with the chart model's patch geometry.
+
+    The patches sit where :data:`calibration.charts.COLORCHECKER_CLASSIC` says (a 6 x 4 grid,
+    40 mm patches at 44 mm pitch, centred on a 279.4 x 215.9 mm card, all times `scale`), on a
+    black frame, so that millimetres measured from the patch grid are the truth.
+    """
+    from calibration.charts import COLORCHECKER_CLASSIC as chart
+
     colours = (card_colours_srgb() * 255.0 + 0.5).astype(np.uint8)
-    width, height = int(round(279.4 * px_per_mm)), int(round(215.9 * px_per_mm))
+    mm = px_per_mm * scale  # table pixels per millimetre of the full-size chart model
+    width, height = (int(round(side * mm)) for side in chart.size_mm)
     card = np.full((height, width, 3), 20, np.uint8)
-    pitch_x, pitch_y = width / 6.0, height / 4.0
-    margin = 0.09 * min(pitch_x, pitch_y)
-    for index, colour in enumerate(colours):
-        row, col = divmod(index, 6)
-        x0, y0 = int(col * pitch_x + margin), int(row * pitch_y + margin)
-        x1, y1 = int((col + 1) * pitch_x - margin), int((row + 1) * pitch_y - margin)
+    centres = chart.patch_centres_mm() * mm + np.array([width / 2.0, height / 2.0])
+    half = chart.patch_size_mm * mm / 2.0
+    for colour, (cx, cy) in zip(colours, centres, strict=True):
+        x0, y0 = int(round(cx - half)), int(round(cy - half))
+        x1, y1 = int(round(cx + half)), int(round(cy + half))
         card[y0:y1, x0:x1] = colour
     return card
 
@@ -204,6 +218,13 @@ class Camera:
     noise_sigma: float = 1.5  # sensor noise, in 8-bit code values
     jpeg_quality: int | None = 92  # None: no JPEG round trip
     focal_factor: float = 0.8  # focal length as a fraction of the photo width (~26 mm phone lens)
+    # The light and the sensor. The scene's sRGB colours are its colours under D65; another
+    # illuminant (XYZ white) recolours them by a Bradford transform, the sensor mixes its
+    # channels by `crosstalk` (rows sum to 1), and the lens darkens the corners by `vignetting`
+    # (fraction of light lost at the far corner, falling off with the squared radius).
+    illuminant: tuple[float, float, float] | None = None
+    crosstalk: tuple[tuple[float, float, float], ...] | None = None
+    vignetting: float = 0.0
 
     def homography(self, table_size_px: tuple[int, int]) -> np.ndarray:
         """3x3 homography from table pixels to photo pixels (a pinhole looking at a plane)."""
@@ -229,7 +250,14 @@ class Camera:
 
     def develop(self, linear_rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Linear light on the sensor -> an 8-bit sRGB photo (exposure, WB, tone, noise, JPEG)."""
-        light = linear_rgb * (self.exposure * np.asarray(self.white_balance, np.float32))
+        mix = self.sensor_matrix()
+        light = linear_rgb if mix is None else cv2.transform(linear_rgb, mix)
+        light = light * (self.exposure * np.asarray(self.white_balance, np.float32))
+        if self.vignetting:
+            h, w = light.shape[:2]
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+            r2 = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2) / ((w / 2) ** 2 + (h / 2) ** 2)
+            light = light * (1.0 - self.vignetting * r2)[..., None]
         light = np.clip(light, 0.0, 1.0)
         if self.gamma is None:
             encoded = _linear_to_srgb(light)
@@ -244,6 +272,43 @@ class Camera:
                                    [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             photo = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
         return np.ascontiguousarray(photo)
+
+
+    def sensor_matrix(self) -> np.ndarray | None:
+        """3x3 (float32) from the scene's linear sRGB under D65 to raw sensor RGB; None: identity.
+
+        The illuminant as a Bradford transform from D65 (von Kries in a sharpened cone space,
+        the standard RGB-level stand-in for a change of light), then the sensor's crosstalk.
+        """
+        if self.illuminant is None and self.crosstalk is None:
+            return None
+        from vision.color import (
+            D65,
+            chromatic_adaptation_bradford,
+            linear_rgb_to_xyz,
+            xyz_to_linear_rgb,
+        )
+
+        mix = np.eye(3)
+        if self.illuminant is not None:
+            # Rows of the identity are the primaries; transposed, columns map each primary.
+            adapted = chromatic_adaptation_bradford(linear_rgb_to_xyz(np.eye(3)), D65,
+                                                    np.asarray(self.illuminant))
+            mix = xyz_to_linear_rgb(adapted).T
+        if self.crosstalk is not None:
+            mix = np.asarray(self.crosstalk, np.float64) @ mix
+        return mix.astype(np.float32)
+
+
+ILLUMINANTS = {
+    # CIE XYZ of the white (Y = 1), CIE 15:2004 Table T.3 (2-degree observer).
+    "A (tungsten)": (1.09850, 1.0, 0.35585),
+    "F11 (tri-band fluorescent)": (1.00962, 1.0, 0.64350),
+    "D50": (0.96422, 1.0, 0.82521),
+    "D65": (0.95047, 1.0, 1.08883),
+    "D75": (0.94972, 1.0, 1.22638),
+}
+"""Lights for the calibration tests, from warm tungsten to cool daylight."""
 
 
 def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
@@ -281,6 +346,7 @@ def make_scene(
     card_shift_mm: tuple[float, float] = (0.0, 0.0),
     drift: Callable[[np.ndarray], np.ndarray] | None = None,
     defects: tuple[tuple[str, float], ...] = (),
+    stretch: tuple[float, float] = (1.0, 1.0),
 ) -> Scene:
     """Lay out the table: product, ColorChecker beside it, a faint table texture.
 
@@ -291,12 +357,15 @@ def make_scene(
     two photo sessions neither the table nor the card stays put relative to the product.
     """
     rng = np.random.default_rng(seed)
-    card_w_mm, card_h_mm = (279.4, 215.9) if card else (0.0, 0.0)
+    card_w_mm, card_h_mm = (279.4 * CARD_SCALE, 215.9 * CARD_SCALE) if card else (0.0, 0.0)
     margin_mm = 25.0
     art = product_artwork(product, int(round(product_width_mm * px_per_mm)), seed=seed)
+    if stretch != (1.0, 1.0):  # a unit made bigger or smaller than the golden sample
+        size = (int(round(art.shape[1] * stretch[0])), int(round(art.shape[0] * stretch[1])))
+        art = cv2.resize(art, size, interpolation=cv2.INTER_CUBIC)
     ph, pw = art.shape[:2]
-    width = int(round((margin_mm * 3 + product_width_mm + card_w_mm * 0.75) * px_per_mm))
-    height_mm = max(ph / px_per_mm, card_h_mm * 0.75) + 2 * margin_mm
+    width = int(round((margin_mm * 3 + product_width_mm + card_w_mm) * px_per_mm))
+    height_mm = max(ph / px_per_mm, card_h_mm) + 2 * margin_mm
     height = int(round(height_mm * px_per_mm))
     # Table: a light, faintly textured surface (real tables are not perfectly flat grey).
     table_rng = np.random.default_rng(seed if table_seed is None else table_seed)
@@ -313,7 +382,7 @@ def make_scene(
 
     card_box = (0, 0, 0, 0)
     if card:
-        card_img = render_card(px_per_mm * 0.75)  # a ColorChecker at 3/4 size (like a Mini)
+        card_img = render_card(px_per_mm)
         ch, cw = card_img.shape[:2]
         cx0 = px0 + pw + int((margin_mm + card_shift_mm[0]) * px_per_mm)
         cy0 = int((height - ch) / 2 + card_shift_mm[1] * px_per_mm)
@@ -365,6 +434,24 @@ class Pair:
     same_product: bool = True
     description: str = ""
     defect_visible_fraction: float = 1.0  # of the defects' area, how much the unit photo shows
+    # Colour truth: the ROI's colour as printed (CIELAB D65, linear RGB averaged over the ROI
+    # first), whatever the light and camera did to the photos.
+    golden_lab: np.ndarray | None = None
+    unit_lab: np.ndarray | None = None
+    # Card truth: the patch grid's outer corners in each photo (card's own top-left,
+    # top-right, bottom-right, bottom-left; None without a card), and the photo's pixels per
+    # millimetre at the card's centre.
+    golden_card_quad: np.ndarray | None = None
+    unit_card_quad: np.ndarray | None = None
+    golden_px_per_mm: float | None = None
+    unit_px_per_mm: float | None = None
+
+    @property
+    def true_delta_e00(self) -> float:
+        """CIEDE2000 between the true ROI colours of golden and unit."""
+        from vision.color import ciede2000
+
+        return float(ciede2000(self.golden_lab, self.unit_lab))
 
 
 def _project_box(H: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -392,6 +479,7 @@ def make_pair(
     px_per_mm: float = 4.0,
     card: bool = True,
     same_setup: bool = False,
+    unit_stretch: tuple[float, float] = (1.0, 1.0),
     seed: int = 0,
 ) -> Pair:
     """Photograph the golden sample and a unit; return both photos and the truth.
@@ -399,6 +487,8 @@ def make_pair(
     The golden scene is the flawless product; the unit scene is the same product (or
     `unit_product`), optionally colour-drifted and with defects. Between the two sessions the
     table texture under the product and the card's place change, unless `same_setup`.
+    `unit_stretch` makes the unit product wider/taller by those factors (a dimension change);
+    the true homography then holds for the table and card, not for the product.
     """
     golden_camera = golden_camera or Camera()
     unit_camera = unit_camera or golden_camera
@@ -410,7 +500,7 @@ def make_pair(
         unit_product or product, px_per_mm=px_per_mm, card=card, seed=seed,
         table_seed=seed if same_setup else seed + 7919,
         card_shift_mm=(0.0, 0.0) if same_setup else (float(jitter[0]), float(jitter[1])),
-        drift=drift, defects=defects,
+        drift=drift, defects=defects, stretch=unit_stretch,
     )
     golden, H_g = photograph(golden_scene, golden_camera, seed=seed * 2 + 1)
     unit, H_u = photograph(unit_scene, unit_camera, seed=seed * 2 + 2)
@@ -424,9 +514,63 @@ def make_pair(
     visible = mask & (cv2.warpPerspective(np.ones(unit.shape[:2], np.uint8), H, size,
                                           flags=cv2.INTER_NEAREST) > 0)
     visible_fraction = float(visible.sum() / mask.sum()) if mask.any() else 1.0
+    # The ROI's table region (the same in both scenes: the product does not move on the table).
+    roi_quad = _project_box(np.linalg.inv(H_g), roi)
     return Pair(golden, unit, H, roi, visible, same_product=unit_product in (None, product),
                 description=f"{product} vs {unit_product or product}",
-                defect_visible_fraction=visible_fraction)
+                defect_visible_fraction=visible_fraction,
+                golden_lab=_region_lab(golden_scene.image, roi_quad),
+                unit_lab=_region_lab(unit_scene.image, roi_quad),
+                golden_card_quad=_card_quad(golden_scene, H_g),
+                unit_card_quad=_card_quad(unit_scene, H_u),
+                golden_px_per_mm=_px_per_mm_at_card(golden_scene, H_g),
+                unit_px_per_mm=_px_per_mm_at_card(unit_scene, H_u))
+
+
+def _region_lab(table: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """CIELAB of a table region's mean linear RGB: the colour a spectrophotometer reads."""
+    from vision.color import linear_rgb_to_lab
+
+    mask = np.zeros(table.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(quad).astype(np.int32)], 1)
+    linear = _srgb_to_linear(table[mask > 0].astype(np.float32) / 255.0)
+    return linear_rgb_to_lab(linear.astype(np.float64).mean(axis=0))
+
+
+def _card_patch_corners_table(scene: Scene) -> np.ndarray | None:
+    """The patch grid's outer corners on the table (the card lies upright on the table)."""
+    from calibration.charts import COLORCHECKER_CLASSIC as chart
+
+    x, y, w, h = scene.card_box
+    if w == 0:
+        return None
+    mm = scene.px_per_mm * CARD_SCALE
+    half_w = ((chart.cols - 1) * chart.patch_pitch_mm + chart.patch_size_mm) / 2 * mm
+    half_h = ((chart.rows - 1) * chart.patch_pitch_mm + chart.patch_size_mm) / 2 * mm
+    cx, cy = x + w / 2.0, y + h / 2.0
+    return np.array([[cx - half_w, cy - half_h], [cx + half_w, cy - half_h],
+                     [cx + half_w, cy + half_h], [cx - half_w, cy + half_h]])
+
+
+def _card_quad(scene: Scene, H: np.ndarray) -> np.ndarray | None:
+    corners = _card_patch_corners_table(scene)
+    if corners is None:
+        return None
+    return cv2.perspectiveTransform(corners.reshape(-1, 1, 2), H).reshape(-1, 2)
+
+
+def _px_per_mm_at_card(scene: Scene, H: np.ndarray) -> float | None:
+    """Photo pixels per millimetre at the card's centre: sqrt of the local area scale."""
+    x, y, w, h = scene.card_box
+    if w == 0:
+        return None
+    cx, cy = x + w / 2.0, y + h / 2.0
+    eps = 1.0
+    pts = np.array([[cx, cy], [cx + eps, cy], [cx, cy + eps]]).reshape(-1, 1, 2)
+    p0, px, py = cv2.perspectiveTransform(pts, H).reshape(-1, 2)
+    (ax, ay), (bx, by) = px - p0, py - p0
+    area_scale = abs(ax * by - ay * bx) / eps**2  # photo px^2 per table px^2
+    return float(np.sqrt(area_scale) * scene.px_per_mm)
 
 
 def random_phone_camera(rng: np.random.Generator, base: Camera | None = None, *,
@@ -458,6 +602,40 @@ def random_phone_camera(rng: np.random.Generator, base: Camera | None = None, *,
             jpeg_quality=int(rng.integers(80, 96)),
         )
     return dataclasses.replace(base, **changes)
+
+
+def random_lit_camera(rng: np.random.Generator, base: Camera | None = None, *,
+                      pose: bool = True, vignetting: float = 0.1,
+                      scale_range: tuple[float, float] = (0.7, 1.4)) -> Camera:
+    """A phone under some light: illuminant, crosstalk, auto white balance, tone curve, noise.
+
+    The illuminant is drawn from :data:`ILLUMINANTS` (warm tungsten to cool daylight); the
+    camera's auto white balance corrects it only partly (60-100 %), as phones do; the sensor
+    mixes its channels (crosstalk); the tone curve is sRGB or a power curve of gamma 1.9-2.5;
+    exposure keeps the white patch below clipping; the lens darkens the corners by up to
+    `vignetting` (what is left after a phone's lens-shading correction; the card and the
+    product lie at different radii, so it is an error the card cannot remove). With `pose`,
+    also a hand-held pose.
+    """
+    base = (random_phone_camera(rng, base, light=False, scale_range=scale_range) if pose
+            else (base or Camera()))
+    illuminant = ILLUMINANTS[list(ILLUMINANTS)[int(rng.integers(len(ILLUMINANTS)))]]
+    leak = rng.uniform(0.02, 0.12, (3, 3))
+    np.fill_diagonal(leak, 0.0)
+    crosstalk = np.eye(3) + leak
+    crosstalk /= crosstalk.sum(axis=1, keepdims=True)
+    trial = dataclasses.replace(base, illuminant=illuminant,
+                                crosstalk=tuple(map(tuple, crosstalk)))
+    grey = trial.sensor_matrix() @ np.ones(3)
+    balance = (grey[1] / grey) ** rng.uniform(0.6, 1.0)  # partial auto white balance
+    white = grey * balance  # sensor response to a perfect white, after white balance
+    exposure = float(rng.uniform(0.65, 0.95) / white.max())
+    return dataclasses.replace(
+        trial, white_balance=tuple(float(g) for g in balance), exposure=exposure,
+        gamma=None if rng.random() < 0.4 else float(rng.uniform(1.9, 2.5)),
+        vignetting=float(rng.uniform(0.0, vignetting)),
+        noise_sigma=float(rng.uniform(1.0, 3.0)), jpeg_quality=int(rng.integers(80, 96)),
+    )
 
 
 def lab_shift(delta_L: float = 0.0, delta_a: float = 0.0, delta_b: float = 0.0):

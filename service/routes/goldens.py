@@ -1,0 +1,129 @@
+"""Sealed golden samples: seal (immutable, versioned per SKU), list, read."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from service.db import Golden, GoldenImage
+from service.deps import ServiceDep, SessionDep, TenantDep
+from service.operations import seal_job
+from service.routes._common import (
+    decode_cursor,
+    encode_cursor,
+    images_public,
+    multipart_body,
+    photos_property,
+    required_photos,
+    required_text,
+    text_field,
+)
+from service.schemas import GoldenList, GoldenPublic
+from service.uploads import read_form
+
+router = APIRouter(prefix="/v1/goldens", tags=["goldens"])
+
+NOT_FOUND = "Golden sample not found"
+
+_SPEC_EXAMPLE = ('{"roi": [120, 80, 1600, 1100], "tolerances": {"delta_e00": 2.0, '
+                 '"ssim_min": 0.5, "max_defects": 0}}')
+
+
+def golden_for_tenant(session, tenant_id: str, golden_id: str) -> Golden:
+    """The tenant's golden; another tenant's id answers exactly like a missing one."""
+    golden = session.scalar(sa.select(Golden).where(Golden.id == golden_id,
+                                                    Golden.tenant_id == tenant_id))
+    if golden is None:
+        raise HTTPException(404, NOT_FOUND)
+    return golden
+
+
+def golden_public(session, golden: Golden) -> GoldenPublic:
+    images = session.scalars(sa.select(GoldenImage).where(GoldenImage.golden_seq == golden.seq))
+    return GoldenPublic(id=golden.id, sku=golden.sku, version=golden.version, name=golden.name,
+                        spec=golden.spec, sealed_at=golden.sealed_at,
+                        images=images_public(images))
+
+
+def _parse_spec_field(text: str | None):
+    from vision.spec import SpecError, parse_spec
+
+    try:
+        return parse_spec(text if text is not None and text.strip() else {})
+    except SpecError as exc:
+        raise HTTPException(422, f"spec: {exc}") from None
+
+
+@router.post(
+    "", status_code=201, response_model=GoldenPublic, summary="Seal a golden sample",
+    description="Upload the golden sample's photos (the first is the primary view, compared "
+    "with every unit) with its spec sheet. Sealed goldens are immutable: sealing the same `sku` "
+    "again creates version + 1 and keeps the old versions. The golden's per-photo work "
+    "(features, analysis copies) is done here once, so inspections skip it.",
+    openapi_extra=multipart_body({
+        "images": photos_property("One or more photos; the first is the primary view. JPEG, "
+                                  "PNG, WebP, TIFF, HEIF/HEIC or AVIF."),
+        "spec": text_field("Spec sheet as JSON (or YAML); optional, defaults otherwise.",
+                           _SPEC_EXAMPLE),
+        "name": text_field("Human-readable name.", "Red mug, 330 ml, logo front"),
+        "sku": text_field("Product code; re-sealing a SKU makes a new version.",
+                          "MUG-330-RED"),
+    }, ["images", "name", "sku"]),
+)
+async def seal_golden(request: Request, service: ServiceDep, tenant_id: TenantDep
+                      ) -> GoldenPublic:
+    form = await read_form(request, file_fields=frozenset({"images"}),
+                           max_file_bytes=service.settings.max_upload_bytes)
+    uploads = required_photos(form, "images", "send the golden photos as images=@golden.jpg")
+    name = required_text(form, "name", "give the golden sample a name (name=...)")
+    sku = required_text(form, "sku", "give the product code (sku=...)")
+    spec = _parse_spec_field(form.text("spec"))
+    golden_id = await service.pool.run(seal_job, service, tenant_id, uploads, spec, name, sku)
+    return await run_in_threadpool(_read_golden, service, tenant_id, golden_id)
+
+
+def _read_golden(service, tenant_id: str, golden_id: str) -> GoldenPublic:
+    with service.sessions() as session:
+        return golden_public(session, golden_for_tenant(session, tenant_id, golden_id))
+
+
+@router.get("", response_model=GoldenList, summary="List sealed goldens, newest first")
+def list_goldens(
+    session: SessionDep, tenant_id: TenantDep,
+    sku: Annotated[str | None, Query(description="Only this SKU (all its versions).")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> GoldenList:
+    after = decode_cursor(cursor)
+    query = sa.select(Golden).where(Golden.tenant_id == tenant_id)
+    if sku is not None:
+        query = query.where(Golden.sku == sku)
+    if after is not None:
+        query = query.where(Golden.seq < after)
+    rows = list(session.scalars(query.order_by(Golden.seq.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return GoldenList(items=[golden_public(session, g) for g in rows],
+                      next_cursor=encode_cursor(rows[-1].seq) if more else None)
+
+
+@router.get("/{golden_id}", response_model=GoldenPublic, summary="Read a sealed golden",
+            responses={404: {"description": NOT_FOUND}})
+def get_golden(golden_id: str, session: SessionDep, tenant_id: TenantDep) -> GoldenPublic:
+    return golden_public(session, golden_for_tenant(session, tenant_id, golden_id))
+
+
+@router.get("/{golden_id}/images/{position}", summary="Download a golden photo as uploaded",
+            response_class=FileResponse, responses={404: {"description": NOT_FOUND}})
+def get_golden_image(golden_id: str, position: int, session: SessionDep, tenant_id: TenantDep,
+                     service: ServiceDep) -> FileResponse:
+    golden = golden_for_tenant(session, tenant_id, golden_id)
+    image = session.get(GoldenImage, {"golden_seq": golden.seq, "position": position})
+    if image is None:
+        raise HTTPException(404, f"Golden sample has no image at position {position}")
+    return FileResponse(service.blobs.path(image.sha256), media_type=f"image/{image.format}",
+                        headers={"Cache-Control": "private, max-age=31536000, immutable"})

@@ -1,0 +1,175 @@
+"""Inspections: a unit compared with a sealed golden, stored with its photos and pictures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from service.db import Golden, Inspection, InspectionImage
+from service.deps import ServiceDep, SessionDep, TenantDep
+from service.operations import inspect_job
+from service.routes._common import (
+    decode_cursor,
+    encode_cursor,
+    images_public,
+    multipart_body,
+    optional_text,
+    photos_property,
+    required_photos,
+    text_field,
+)
+from service.routes.goldens import golden_for_tenant
+from service.schemas import InspectionList, InspectionPublic, InspectionSummary
+from service.uploads import read_form
+
+router = APIRouter(tags=["inspections"])
+
+NOT_FOUND = "Inspection not found"
+_IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
+
+
+def _summary_fields(inspection: Inspection, golden: Golden) -> dict:
+    return dict(id=inspection.id, golden_id=golden.id, golden_version=golden.version,
+                sku=golden.sku, verdict=inspection.verdict, score=inspection.score,
+                unit_label=inspection.unit_label, lot_id=inspection.lot_id,
+                created_at=inspection.created_at)
+
+
+def _inspection_for_tenant(session, tenant_id: str, inspection_id: str
+                           ) -> tuple[Inspection, Golden]:
+    row = session.execute(
+        sa.select(Inspection, Golden).join(Golden, Golden.seq == Inspection.golden_seq)
+        .where(Inspection.id == inspection_id, Inspection.tenant_id == tenant_id)).first()
+    if row is None:
+        raise HTTPException(404, NOT_FOUND)
+    return row[0], row[1]
+
+
+def _inspection_public(session, inspection: Inspection, golden: Golden) -> InspectionPublic:
+    images = session.scalars(sa.select(InspectionImage)
+                             .where(InspectionImage.inspection_seq == inspection.seq))
+    base = f"/v1/inspections/{inspection.id}"
+    return InspectionPublic(**_summary_fields(inspection, golden), images=images_public(images),
+                            overlay_url=f"{base}/overlay.png",
+                            defect_map_url=f"{base}/defect_map.png", report=inspection.report)
+
+
+@router.post(
+    "/v1/goldens/{golden_id}/inspections", status_code=201, response_model=InspectionPublic,
+    summary="Inspect a unit against a sealed golden",
+    description="Upload the unit's photos (the first is compared with the golden's primary "
+    "view; further views are stored with the record). The answer is the stored report; the "
+    "overlay and defect map are at `overlay_url` and `defect_map_url`.",
+    responses={404: {"description": "Golden sample not found"},
+               503: {"description": "Busy: retry after the Retry-After seconds"}},
+    openapi_extra=multipart_body({
+        "images": photos_property("One or more unit photos; the first is compared."),
+        "unit_label": text_field("Optional: the unit's serial number or label.", "unit 0042"),
+        "lot_id": text_field("Optional: the production lot.", "LOT-2026-11-A"),
+    }, ["images"]),
+)
+async def inspect_unit(golden_id: str, request: Request, service: ServiceDep,
+                       tenant_id: TenantDep) -> InspectionPublic:
+    golden = await run_in_threadpool(_load_golden, service, tenant_id, golden_id)
+    form = await read_form(request, file_fields=frozenset({"images"}),
+                           max_file_bytes=service.settings.max_upload_bytes)
+    uploads = required_photos(form, "images", "send the unit photo as images=@unit.jpg")
+    unit_label = optional_text(form, "unit_label")
+    lot_id = optional_text(form, "lot_id")
+    inspection_id = await service.pool.run(inspect_job, service, tenant_id, golden, uploads,
+                                           unit_label, lot_id)
+    return await run_in_threadpool(_read_inspection, service, tenant_id, inspection_id)
+
+
+def _load_golden(service, tenant_id: str, golden_id: str) -> Golden:
+    with service.sessions() as session:
+        return golden_for_tenant(session, tenant_id, golden_id)
+
+
+def _read_inspection(service, tenant_id: str, inspection_id: str) -> InspectionPublic:
+    with service.sessions() as session:
+        return _inspection_public(session, *_inspection_for_tenant(session, tenant_id,
+                                                                   inspection_id))
+
+
+@router.get("/v1/inspections", response_model=InspectionList,
+            summary="List inspections, newest first")
+def list_inspections(
+    session: SessionDep, tenant_id: TenantDep,
+    golden_id: Annotated[str | None, Query(description="Only against this golden.")] = None,
+    verdict: Annotated[Literal["pass", "fail", "inconclusive"] | None, Query()] = None,
+    since: Annotated[dt.datetime | None, Query(
+        description="Only inspections created at or after this time (ISO 8601; UTC if no "
+        "offset is given).", examples=["2026-11-27T00:00:00Z"])] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> InspectionList:
+    after = decode_cursor(cursor)
+    query = (sa.select(Inspection, Golden).join(Golden, Golden.seq == Inspection.golden_seq)
+             .where(Inspection.tenant_id == tenant_id))
+    if golden_id is not None:
+        query = query.where(Inspection.golden_seq
+                            == golden_for_tenant(session, tenant_id, golden_id).seq)
+    if verdict is not None:
+        query = query.where(Inspection.verdict == verdict)
+    if since is not None:
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        query = query.where(Inspection.created_at >= since)
+    if after is not None:
+        query = query.where(Inspection.seq < after)
+    rows = session.execute(query.order_by(Inspection.seq.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return InspectionList(
+        items=[InspectionSummary(**_summary_fields(i, g)) for i, g in rows],
+        next_cursor=encode_cursor(rows[-1][0].seq) if more else None)
+
+
+@router.get("/v1/inspections/{inspection_id}", response_model=InspectionPublic,
+            summary="Read an inspection and its report",
+            responses={404: {"description": NOT_FOUND}})
+def get_inspection(inspection_id: str, session: SessionDep, tenant_id: TenantDep
+                   ) -> InspectionPublic:
+    return _inspection_public(session, *_inspection_for_tenant(session, tenant_id,
+                                                               inspection_id))
+
+
+def _png(service, sha256: str) -> FileResponse:
+    return FileResponse(service.blobs.path(sha256), media_type="image/png", headers=_IMMUTABLE)
+
+
+@router.get("/v1/inspections/{inspection_id}/overlay.png", response_class=FileResponse,
+            summary="The golden photo with the compared region, defect heat and numbered boxes",
+            responses={404: {"description": NOT_FOUND}})
+def get_overlay(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
+                service: ServiceDep) -> FileResponse:
+    inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
+    return _png(service, inspection.overlay_sha256)
+
+
+@router.get("/v1/inspections/{inspection_id}/defect_map.png", response_class=FileResponse,
+            summary="Defect likelihood, 8-bit greyscale, golden size",
+            responses={404: {"description": NOT_FOUND}})
+def get_defect_map(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
+                   service: ServiceDep) -> FileResponse:
+    inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
+    return _png(service, inspection.defect_map_sha256)
+
+
+@router.get("/v1/inspections/{inspection_id}/images/{position}", response_class=FileResponse,
+            summary="Download a unit photo as uploaded",
+            responses={404: {"description": NOT_FOUND}})
+def get_inspection_image(inspection_id: str, position: int, session: SessionDep,
+                         tenant_id: TenantDep, service: ServiceDep) -> FileResponse:
+    inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
+    image = session.get(InspectionImage, {"inspection_seq": inspection.seq, "position": position})
+    if image is None:
+        raise HTTPException(404, f"Inspection has no image at position {position}")
+    return FileResponse(service.blobs.path(image.sha256), media_type=f"image/{image.format}",
+                        headers=_IMMUTABLE)

@@ -1,0 +1,75 @@
+"""Content-addressed files: photos and rendered PNGs, named by the SHA-256 of their bytes.
+
+A file is written atomically: a temporary file in the same file system, fsync, rename onto its
+final name, fsync of the directory. So a name that exists always holds the complete bytes, even
+after a crash, and the service writes every file *before* the database row that names it is
+committed: a row never points at a missing file. The converse is allowed: a crash between the
+file and the commit leaves an unreferenced file (harmless; same name if the upload is retried).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["BlobStore"]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """Files under ``root/blobs/ab/cd/<sha256>``; temporary files under ``root/tmp``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._blobs = self.root / "blobs"
+        self._tmp = self.root / "tmp"
+
+    def open(self) -> None:
+        """Create the directories; remove temporary files a crash left behind."""
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        for leftover in self._tmp.glob("*.part"):
+            leftover.unlink(missing_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        return self._blobs / sha256[:2] / sha256[2:4] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def put(self, data: bytes, sha256: str | None = None) -> str:
+        """Store `data` durably and return its SHA-256 (hex); a no-op when already stored."""
+        sha256 = sha256 or hashlib.sha256(data).hexdigest()
+        final = self.path(sha256)
+        if final.is_file():
+            return sha256
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=self._tmp, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, final)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        # The rename is durable only once the directory entry is on disk.
+        _fsync_dir(final.parent)
+        return sha256
+
+    def read(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def count(self) -> int:
+        """Number of stored files (tests check that a rejected request stored none)."""
+        return sum(1 for p in self._blobs.rglob("*") if p.is_file())

@@ -1,0 +1,155 @@
+"""Multipart uploads read as they stream in, with the size cap applied per file on the way.
+
+Starlette's own form parser limits text fields but not files, and would spool an oversized
+photo to disk before anyone could refuse it; here a part that passes the cap stops the upload
+at once with 413. Parts are kept in memory: each is at most ``max_file_bytes`` and the photo
+has to be in memory to be hashed and decoded anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fastapi import HTTPException, Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+__all__ = ["Form", "Upload", "read_form"]
+
+_MAX_FIELD_BYTES = 256 * 1024  # spec sheets and labels; far above any real one
+_MAX_PARTS = 32
+_MB = 1024 * 1024
+
+
+@dataclasses.dataclass
+class Upload:
+    """One uploaded file."""
+
+    field: str
+    filename: str | None
+    data: bytearray
+
+
+@dataclasses.dataclass
+class Form:
+    files: dict[str, list[Upload]]
+    fields: dict[str, str]
+
+    def text(self, name: str) -> str | None:
+        return self.fields.get(name)
+
+
+def _size(n: int) -> str:
+    return f"{n / _MB:.0f} MB" if n >= _MB else f"{n:,} bytes"
+
+
+class _Collector:
+    """python-multipart callbacks that build the parts and enforce the limits."""
+
+    def __init__(self, file_fields: frozenset[str], max_file_bytes: int) -> None:
+        self.file_fields = file_fields
+        self.max_file_bytes = max_file_bytes
+        self.parts: list[tuple[str, str | None, bytearray]] = []
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[str, bytes] = {}
+        self._name = ""
+        self._filename: str | None = None
+        self._data = bytearray()
+        self._limit = 0
+        self.complete = False
+
+    def on_part_begin(self) -> None:
+        if len(self.parts) >= _MAX_PARTS:
+            raise HTTPException(413, f"too many parts in the upload (more than {_MAX_PARTS} "
+                                "photos and fields); send fewer photos per request")
+        self._headers = {}
+        self._data = bytearray()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[bytes(self._header_field).decode("latin-1").lower()] = bytes(
+            self._header_value)
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get("content-disposition", b""))
+        name = options.get(b"name")
+        if name is None:
+            raise HTTPException(400, "a multipart part has no name in its Content-Disposition "
+                                "header; send each field as name=... (curl -F name=value)")
+        self._name = name.decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        self._filename = None if filename is None else filename.decode("utf-8", "replace")
+        is_file = self._filename is not None or self._name in self.file_fields
+        self._limit = self.max_file_bytes if is_file else _MAX_FIELD_BYTES
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self._data += data[start:end]
+        if len(self._data) > self._limit:
+            what = self._filename or self._name
+            if self._limit == self.max_file_bytes:
+                raise HTTPException(
+                    413, f"{what}: the file is larger than the limit of "
+                    f"{_size(self.max_file_bytes)} per file; send a smaller photo (JPEG at "
+                    "quality 90 is plenty) or raise SEALCHECK_MAX_UPLOAD_BYTES")
+            raise HTTPException(413, f"field '{self._name}' is larger than "
+                                f"{_size(_MAX_FIELD_BYTES)}; a spec or label is never that big")
+
+    def on_part_end(self) -> None:
+        self.parts.append((self._name, self._filename, self._data))
+
+    def on_end(self) -> None:
+        self.complete = True  # the closing boundary arrived
+
+
+async def read_form(request: Request, *, file_fields: frozenset[str],
+                    max_file_bytes: int) -> Form:
+    """Parse a ``multipart/form-data`` body; parts named in `file_fields` are files.
+
+    Raises HTTPException 415 for another content type, 400 for a malformed body and 413 as soon
+    as one file passes `max_file_bytes`.
+    """
+    content_type, options = parse_options_header(request.headers.get("content-type"))
+    if content_type != b"multipart/form-data":
+        got = content_type.decode("latin-1") or "no Content-Type"
+        raise HTTPException(415, f"expected a multipart/form-data upload, got {got}; send the "
+                            "photos as form fields (curl -F images=@photo.jpg)")
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise HTTPException(400, "the multipart/form-data Content-Type has no boundary; let "
+                            "your HTTP client build the multipart body")
+    collector = _Collector(file_fields, max_file_bytes)
+    callbacks = {name: getattr(collector, name) for name in (
+        "on_part_begin", "on_header_field", "on_header_value", "on_header_end",
+        "on_headers_finished", "on_part_data", "on_part_end", "on_end")}
+    try:
+        parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except HTTPException:
+        raise
+    except Exception as exc:  # python-multipart's parse errors: the body is malformed
+        raise HTTPException(400, f"the multipart body could not be parsed ({exc}); let your "
+                            "HTTP client build it (curl -F, requests files=...)") from None
+    if not collector.complete:
+        raise HTTPException(400, "the multipart body ended before its closing boundary (the "
+                            "upload was cut short); send the request again")
+    files: dict[str, list[Upload]] = {}
+    fields: dict[str, str] = {}
+    for name, filename, data in collector.parts:
+        if filename is not None or name in file_fields:
+            files.setdefault(name, []).append(Upload(name, filename, data))
+        else:
+            try:
+                fields[name] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise HTTPException(400, f"field '{name}' is not UTF-8 text; send text "
+                                    "fields in UTF-8") from None
+    return Form(files, fields)

@@ -1,0 +1,279 @@
+"""Colour-card calibration: detection, orientation, sampling, fit, policy, scale.
+
+Photos come from tests/helpers/scenes.py, which knows where the card is, its pixels per
+millimetre, and the printed colour of the product under any light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from calibration.charts import COLORCHECKER_CLASSIC
+from calibration.detect import find_card
+from calibration.fit import (
+    PatchSamples,
+    calibrate_photo,
+    chart_linear_reference,
+    fit_correction,
+)
+from tests.helpers.scenes import (
+    CARD_WIDTH_MM,
+    ILLUMINANTS,
+    Camera,
+    lab_shift,
+    make_pair,
+    random_lit_camera,
+)
+from vision.color import (
+    D50,
+    D65,
+    chromatic_adaptation_bradford,
+    ciede2000,
+    lab_to_xyz,
+    linear_rgb_to_lab,
+    linear_to_srgb,
+    srgb8_to_linear,
+    xyz_to_lab,
+)
+from vision.pipeline import compare, prepare_golden
+from vision.spec import parse_spec
+
+# Photos of 1280 x 960 keep the suite quick; the figures at 2016 px come from
+# benchmarks/eval_calibration.py.
+SMALL = Camera(width=1280, height=960)
+TUNGSTEN = dataclasses.replace(
+    SMALL, illuminant=ILLUMINANTS["A (tungsten)"], white_balance=(0.75, 1.0, 1.9), exposure=0.8,
+    gamma=2.0, crosstalk=((0.85, 0.1, 0.05), (0.08, 0.84, 0.08), (0.04, 0.12, 0.84)))
+DAYLIGHT = dataclasses.replace(
+    SMALL, illuminant=ILLUMINANTS["D75"], white_balance=(1.1, 1.0, 0.85), exposure=0.85,
+    rotation_deg=200.0, tilt_deg=15.0, tilt_azimuth_deg=40.0, fill=0.75)
+
+
+def corner_error(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.abs(found - truth).max())
+
+
+# --------------------------------------------------------------------------------------------
+# Chart data
+
+
+def test_reference_linear_is_the_chart_lab_adapted_to_d65():
+    reference = chart_linear_reference(COLORCHECKER_CLASSIC)
+    expected = linear_rgb_to_lab(reference)
+    xyz = chromatic_adaptation_bradford(lab_to_xyz(COLORCHECKER_CLASSIC.lab_d50, white=D50),
+                                        D50, D65)
+    assert np.allclose(xyz_to_lab(xyz, white=D65), expected, atol=1e-6)
+    # The neutral row is neutral after adaptation: a* and b* within the chart's own tint.
+    assert np.abs(expected[18:, 1:]).max() < 3.5
+
+
+# --------------------------------------------------------------------------------------------
+# Detection
+
+
+@pytest.mark.parametrize("camera", [SMALL, TUNGSTEN, DAYLIGHT], ids=["frontal", "tungsten",
+                                                                          "rotated-tilted"])
+def test_card_is_found_oriented_and_refined(camera):
+    pair = make_pair("coffee", golden_camera=camera, seed=3)
+    card = find_card(pair.golden)
+    assert card is not None
+    # Corners in the card's own order (the "dark skin" corner first), to about a pixel.
+    assert corner_error(card.corners, pair.golden_card_quad) < 2.5
+    assert card.px_per_mm(CARD_WIDTH_MM) == pytest.approx(pair.golden_px_per_mm, rel=0.01)
+    assert 0.5 < card.confidence <= 1.0
+
+
+def test_mirrored_card_is_read_in_mirrored_order():
+    pair = make_pair("astronaut", golden_camera=SMALL, seed=5)
+    mirrored = np.ascontiguousarray(pair.golden[:, ::-1])
+    card = find_card(mirrored)
+    assert card is not None
+    truth = pair.golden_card_quad.copy()
+    truth[:, 0] = mirrored.shape[1] - 1 - truth[:, 0]
+    assert corner_error(card.corners, truth) < 2.5
+
+
+def test_fallback_locator_finds_the_card_without_mcc():
+    pair = make_pair("chelsea", golden_camera=DAYLIGHT, seed=4)
+    card = find_card(pair.golden, locators=("grid",))
+    assert card is not None and card.method == "grid"
+    assert corner_error(card.corners, pair.golden_card_quad) < 2.5
+
+
+@pytest.mark.parametrize("product", ["astronaut", "colorwheel", "circuit", "hubble_deep_field"])
+def test_no_card_is_found_where_there_is_none(product):
+    pair = make_pair(product, golden_camera=TUNGSTEN, card=False, seed=6)
+    assert find_card(pair.golden) is None
+
+
+def test_unknown_locator_is_refused():
+    with pytest.raises(ValueError, match="unknown locator"):
+        find_card(np.zeros((64, 64, 3), np.uint8), locators=("magic",))
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling and fit
+
+
+def synthetic_samples(gamma: float | None, matrix: np.ndarray) -> PatchSamples:
+    """Patch codes of a camera with a known linear response and tone curve."""
+    camera_linear = np.clip(chart_linear_reference(COLORCHECKER_CLASSIC) @ matrix.T, 0, 1)
+    encoded = linear_to_srgb(camera_linear) if gamma is None else camera_linear ** (1 / gamma)
+    codes = encoded * 255.0
+    return PatchSamples(rgb8=codes, usable=np.ones(24, bool), problems=(None,) * 24)
+
+
+@pytest.mark.parametrize("gamma", [None, 1.9, 2.5])
+def test_fit_recovers_a_known_camera(gamma):
+    matrix = np.array([[0.7, 0.2, 0.05], [0.1, 0.6, 0.1], [0.02, 0.15, 0.5]])
+    correction = fit_correction(synthetic_samples(gamma, matrix), COLORCHECKER_CLASSIC)
+    assert correction.tone_curve == ("srgb" if gamma is None else "gamma")
+    if gamma is not None:
+        assert correction.gamma == pytest.approx(gamma, abs=0.02)
+    # Only the cyan patch, outside sRGB and clipped by the camera, keeps a visible residual.
+    assert correction.residual_mean < 0.5
+    assert correction.loo_delta_e00_mean < 1.0
+
+
+def test_too_few_usable_patches_gives_no_fit():
+    samples = synthetic_samples(None, np.eye(3))
+    usable = np.zeros(24, bool)
+    usable[:8] = True
+    assert fit_correction(dataclasses.replace(samples, usable=usable),
+                          COLORCHECKER_CLASSIC) is None
+
+
+def test_clipped_patches_are_flagged_and_left_out():
+    bright = dataclasses.replace(SMALL, exposure=1.6)  # white and light patches clip
+    pair = make_pair("rocket", golden_camera=bright, seed=2)
+    card = find_card(pair.golden)
+    correction, samples = calibrate_photo(pair.golden, card)
+    white = COLORCHECKER_CLASSIC.patch_index("white 9.5")
+    assert samples.problems[white] == "clipped" and not samples.usable[white]
+    assert white in correction.excluded
+    assert np.isnan(correction.residual_delta_e00[white])
+    assert correction.residual_mean < 1.5
+
+
+def test_calibration_recovers_absolute_colour_under_tungsten():
+    pair = make_pair("coffee", golden_camera=TUNGSTEN, seed=1)
+    card = find_card(pair.golden)
+    correction, _ = calibrate_photo(pair.golden, card)
+    assert correction.residual_mean < 1.5
+    x, y, w, h = pair.roi
+    linear = correction.apply(pair.golden)[y:y + h, x:x + w].reshape(-1, 3).astype(np.float64)
+    measured = linear_rgb_to_lab(linear.mean(axis=0))
+    assert float(ciede2000(measured, pair.golden_lab)) < 2.0
+    # Without the correction the lamp shows: far from the truth.
+    as_photographed = srgb8_to_linear(pair.golden[y:y + h, x:x + w]).reshape(-1, 3)
+    raw = linear_rgb_to_lab(as_photographed.astype(np.float64).mean(axis=0))
+    assert float(ciede2000(raw, pair.golden_lab)) > 5.0
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline: policy, drift under changed light, scale and dimensions
+
+
+def spec_for(pair, **chart):
+    return parse_spec({"roi": list(pair.roi), "chart": {"width_mm": CARD_WIDTH_MM, **chart}})
+
+
+def test_drift_holds_when_light_and_camera_change():
+    drift = lab_shift(-2.0, 1.0, 1.5)
+    pair = make_pair("astronaut", golden_camera=TUNGSTEN, unit_camera=DAYLIGHT, drift=drift,
+                     seed=8)
+    golden = prepare_golden(pair.golden)
+    report = compare(golden, pair.unit, spec_for(pair), render_images=False).report
+    assert report.calibration.golden.applied and report.calibration.unit.applied
+    assert report.color.calibrated
+    assert abs(report.color.delta_e00 - pair.true_delta_e00) <= 0.75
+    for measured, truth in ((report.color.golden_lab, pair.golden_lab),
+                            (report.color.unit_lab, pair.unit_lab)):
+        assert float(ciede2000(np.array(measured), truth)) < 2.0
+    side = report.calibration.unit
+    assert side.residual_delta_e00_mean <= 1.5 and side.method in ("mcc", "grid")
+    assert side.px_per_mm == pytest.approx(pair.unit_px_per_mm, rel=0.01)
+    assert len(side.residual_delta_e00) == 24
+    uncalibrated = compare(golden, pair.unit, spec_for(pair), render_images=False,
+                           calibrate=False).report
+    assert abs(uncalibrated.color.delta_e00 - pair.true_delta_e00) > 2.0
+
+
+def test_card_in_one_photo_only_makes_colour_inconclusive():
+    with_card = make_pair("coffee", golden_camera=SMALL, seed=9)
+    without = make_pair("coffee", golden_camera=SMALL, card=False, seed=9)
+    spec = parse_spec({"roi": list(with_card.roi)})
+    report = compare(with_card.golden, without.unit, spec, render_images=False).report
+    assert report.verdict == "inconclusive"
+    assert report.color.delta_e00 is None
+    assert "unit photo" in report.reasons[0]
+    assert report.calibration.golden.chart_found and not report.calibration.unit.chart_found
+
+
+def test_a_defect_still_fails_when_colour_is_inconclusive():
+    golden = make_pair("coffee", golden_camera=SMALL, seed=9)
+    unit = make_pair("coffee", golden_camera=SMALL, card=False, defects=(("hole", 15.0),),
+                     seed=9)
+    report = compare(golden.golden, unit.unit, parse_spec({"roi": list(golden.roi)}),
+                     render_images=False).report
+    assert report.verdict == "fail"
+    assert any("Colour not compared" in reason for reason in report.reasons)
+
+
+def test_no_card_in_either_photo_compares_uncalibrated_unless_required():
+    pair = make_pair("rocket", golden_camera=SMALL, card=False, seed=10)
+    report = compare(pair.golden, pair.unit, parse_spec({"roi": list(pair.roi)}),
+                     render_images=False).report
+    assert report.verdict == "pass" and not report.color.calibrated
+    assert "No colour card in either photo" in report.color.note
+    required = parse_spec({"roi": list(pair.roi), "chart": {"required": True}})
+    report = compare(pair.golden, pair.unit, required, render_images=False).report
+    assert report.verdict == "inconclusive"
+    assert "chart.required" in report.reasons[0]
+
+
+def test_a_one_percent_wider_unit_fails_the_dimension_tolerance():
+    spec_args = {"tolerances": {"dimension_mm": 1.5}}
+    same = make_pair("chelsea", golden_camera=TUNGSTEN, unit_camera=DAYLIGHT, seed=12)
+    wider = make_pair("chelsea", golden_camera=TUNGSTEN, unit_camera=DAYLIGHT, seed=12,
+                      unit_stretch=(1.01, 1.0))
+    golden = prepare_golden(same.golden)
+    results = {}
+    for name, pair in (("same", same), ("wider", wider)):
+        spec = parse_spec({"roi": list(same.roi), "chart": {"width_mm": CARD_WIDTH_MM},
+                           **spec_args})
+        results[name] = compare(golden, pair.unit, spec, render_images=False).report
+    same_dims, wider_dims = results["same"].dimensions, results["wider"].dimensions
+    assert abs(same_dims.delta_width_mm) < 0.75 and abs(same_dims.scale_ratio - 1) < 0.003
+    truth_mm = 0.01 * wider_dims.golden_width_mm
+    assert wider_dims.delta_width_mm == pytest.approx(truth_mm, abs=0.75)
+    assert abs(wider_dims.delta_height_mm) < 0.75
+    assert not any("Size differs" in r for r in results["same"].reasons)
+    assert results["wider"].verdict == "fail"
+    assert any("Size differs" in r for r in results["wider"].reasons)
+    # Defect areas gain square millimetres when the card gives the scale.
+    assert results["same"].calibration.golden.px_per_mm is not None
+
+
+def test_dimension_tolerance_needs_the_card_width():
+    from vision.spec import SpecError
+
+    with pytest.raises(SpecError, match="chart.width_mm"):
+        parse_spec({"tolerances": {"dimension_mm": 1.0}})
+
+
+def test_random_lights_stay_within_the_drift_figure():
+    rng = np.random.default_rng(31)
+    errors = []
+    for i in range(3):
+        golden_camera = random_lit_camera(rng, SMALL, pose=False)
+        unit_camera = random_lit_camera(rng, SMALL, scale_range=(0.8, 1.1))
+        pair = make_pair(("coffee", "retina", "rocket")[i], golden_camera=golden_camera,
+                         unit_camera=unit_camera, drift=lab_shift(1.0, -1.0, 0.5), seed=40 + i)
+        report = compare(pair.golden, pair.unit, spec_for(pair), render_images=False).report
+        assert report.color.calibrated, report.reasons
+        errors.append(abs(report.color.delta_e00 - pair.true_delta_e00))
+    assert max(errors) <= 0.75, errors
