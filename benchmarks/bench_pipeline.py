@@ -60,10 +60,11 @@ PX_PER_MM = 8.0  # table resolution at which the product is still sharp in a 12 
 JPEG_QUALITY = 92
 OUT_DIR = REPO / "bench-out"
 # Bump when the generated content changes for the same parameters (e.g. scenes.py changes).
-_GENERATOR_VERSION = 1
+_GENERATOR_VERSION = 2  # 2: the card drawn with the chart model's patch geometry
 # Order in which stages are printed; stages the pipeline adds later are appended after these.
 _STAGE_ORDER = (
-    "prepare_golden", "calibrate", "register", "warp", "color", "structure", "defects", "render",
+    "prepare_golden", "downscale", "calibrate", "register", "warp", "color", "structure",
+    "defects", "render",
 )
 
 

@@ -49,6 +49,10 @@ _MCC_MIN_IMAGE_SIZE = 400
 # the synthetic renders reach < 0.06 and > 0.9; the best wrong readings and non-cards > 0.3.
 _MAX_FIT_ERROR = 0.2
 _MIN_ECC = 0.6
+# A candidate whose refined grid correlates less than this may have converged onto a wrong
+# alignment (one column off, say): the other locator's candidates are tried too, and the best
+# kept. Cards that are in view reach 0.95-0.99.
+_GOOD_ECC = 0.9
 _TEMPLATE_MARGIN_MM = 2.0  # of black frame around the patch grid in the ECC template
 
 
@@ -164,8 +168,8 @@ def find_card(rgb: np.ndarray, *, detection_size: int = _DETECTION_SIZE,
         found = _orient_and_refine(small, quad, chart, method)
         if found is not None and (best is None or found.confidence > best.confidence):
             best = found
-        if best is not None and best.reliable():
-            break
+        if best is not None and best.ecc >= _GOOD_ECC and best.reliable():
+            break  # good enough: skip the remaining candidates
     if best is None or not best.reliable():
         return None
     H_full = np.linalg.inv(to_small) @ best.homography
@@ -289,26 +293,36 @@ def _chart_template(chart: Chart, px_per_mm: float) -> tuple[np.ndarray, np.ndar
 
 
 def _refine_ecc(small: np.ndarray, H: np.ndarray, chart: Chart) -> tuple[np.ndarray, float]:
-    """Align the chart model to the photo (ECC, homography); returns (H, correlation)."""
+    """Align the chart model to the photo (ECC, homography); returns (H, correlation).
+
+    Coarse to fine: a first pass at a third of the resolution, on a blurred copy, pulls in a
+    rough grid that is off by up to half a patch (`cv2.mcc` boxes can be); the fine pass
+    then fits the patch edges.
+    """
     grid_px = _project(H, _grid_corners_mm(chart))
     width_px = np.linalg.norm(grid_px[1] - grid_px[0])
     hw, _ = _grid_half_extent_mm(chart)
     # Template at about the card's size in the photo, but at least 2 px per patch gap (4 mm).
-    px_per_mm = float(np.clip(width_px / (2 * hw), 0.5, 3.0))
-    template, T = _chart_template(chart, px_per_mm)
+    fine = float(np.clip(width_px / (2 * hw), 0.5, 3.0))
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    warp = (H @ np.linalg.inv(T)).astype(np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
-    try:
-        ecc, warp = cv2.findTransformECC(template, grey, warp, cv2.MOTION_HOMOGRAPHY,
-                                         criteria, None, 3)
-    except cv2.error:  # did not converge: keep the unrefined grid, scored by its correlation
-        warped = cv2.warpPerspective(grey, warp, template.shape[::-1],
-                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-        ecc = float(np.corrcoef(template.ravel(), warped.ravel())[0, 1])
-        return H, ecc
-    H_refined = warp.astype(np.float64) @ T
-    return H_refined / H_refined[2, 2], float(ecc)
+    ecc = -1.0
+    for px_per_mm in (fine / 3.0, fine):
+        template, T = _chart_template(chart, px_per_mm)
+        # The coarse pass samples the photo sparsely: low-pass it first (no aliasing).
+        source = grey if px_per_mm == fine else cv2.GaussianBlur(grey, (0, 0), 1.2)
+        warp = (H @ np.linalg.inv(T)).astype(np.float32)
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
+        try:
+            ecc, warp = cv2.findTransformECC(template, source, warp, cv2.MOTION_HOMOGRAPHY,
+                                             criteria, None, 3)
+        except cv2.error:  # did not converge: keep the grid so far, scored by correlation
+            warped = cv2.warpPerspective(source, warp, template.shape[::-1],
+                                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+            ecc = float(np.corrcoef(template.ravel(), warped.ravel())[0, 1])
+            continue
+        H = warp.astype(np.float64) @ T
+        H /= H[2, 2]
+    return H, float(ecc)
 
 
 # --------------------------------------------------------------------------------------------

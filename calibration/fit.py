@@ -207,6 +207,28 @@ def _fit_gamma(codes: np.ndarray, reference: np.ndarray, neutral: np.ndarray) ->
     return float(1.0 / slope)
 
 
+def _polish_gamma(gamma: float, codes: np.ndarray, reference: np.ndarray,
+                  reference_lab: np.ndarray, weights: np.ndarray) -> float:
+    """Refine the exponent on all usable patches: the one whose 3x3 fit has the least Delta-E.
+
+    The neutral patches alone pin the exponent only to a few per cent (six points, the darkest
+    noisy), and an exponent 2 % off bends saturated colours by several Delta-E00. One
+    parameter fitted on 24 patches does not overfit; the model choice that follows is still
+    made by leave-one-out error.
+    """
+    x = np.clip(codes / 255.0, 0, 1)
+
+    def cost(exponent: float) -> float:
+        camera = x**exponent
+        matrix = _weighted_fit(camera, reference, weights)
+        return float(np.mean(ciede2000(linear_rgb_to_lab(camera @ matrix), reference_lab)))
+
+    candidates = np.clip(gamma + np.linspace(-0.3, 0.3, 25), 1.0, 3.5)
+    best = min(candidates, key=cost)
+    fine = np.clip(best + np.linspace(-0.025, 0.025, 11), 1.0, 3.5)
+    return float(min(fine, key=cost))
+
+
 def _weighted_fit(terms: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
     w = weights[:, None]
     matrix, *_ = np.linalg.lstsq(terms * w, target * w, rcond=None)
@@ -229,6 +251,9 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
     index = np.flatnonzero(usable)
     best: ColourCorrection | None = None
     gamma = _fit_gamma(samples.rgb8, reference, neutral & usable)
+    if gamma is not None:
+        gamma = _polish_gamma(gamma, samples.rgb8[index], reference[index],
+                              reference_lab[index], weights[index])
     curves: list[tuple[ToneCurve, float | None]] = [("srgb", None)]
     if gamma is not None:
         curves.append(("gamma", gamma))

@@ -81,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _card_words(side) -> str:
+    """'card (mcc, confidence 0.97), corrected: residual Delta-E00 0.7' or 'no card'."""
+    if not side.chart_found:
+        return "no card"
+    words = f"card ({side.method}, confidence {side.confidence:.2f})"
+    if side.residual_delta_e00_mean is not None:
+        words += f", fit residual Delta-E00 {side.residual_delta_e00_mean:.1f}"
+    if side.px_per_mm is not None:
+        words += f", {side.px_per_mm:.2f} px/mm"
+    return words + ("" if side.applied else ", not applied")
+
+
 def _summary(report) -> str:
     lines = [f"verdict: {report.verdict.upper()}   score: {report.score:.0f}/100"]
     lines += [f"  - {reason}" for reason in report.reasons]
@@ -88,6 +100,9 @@ def _summary(report) -> str:
     if reg.ok:
         rms = f", rms {reg.rms_px:.2f} px" if reg.rms_px is not None else ""
         lines.append(f"registration: {reg.method}, {reg.inliers} inliers{rms}")
+    lines.append("calibration: " + "; ".join(
+        f"{name} {_card_words(side)}" for name, side in (("golden", report.calibration.golden),
+                                                          ("unit", report.calibration.unit))))
     colour = report.color
     if colour.delta_e00 is not None:
         lines.append(
@@ -97,6 +112,10 @@ def _summary(report) -> str:
         )
     if report.structure.ssim is not None:
         lines.append(f"structure: SSIM {report.structure.ssim:.3f}")
+    if report.dimensions is not None:
+        d = report.dimensions
+        lines.append(f"dimensions: width {d.delta_width_mm:+.1f} mm, height "
+                     f"{d.delta_height_mm:+.1f} mm (scale {d.scale_ratio:.4f})")
     lines.append(f"defects: {len(report.defects.regions)} region(s)")
     for number, region in enumerate(report.defects.regions[:10], start=1):
         x, y, w, h = region.bbox

@@ -47,10 +47,6 @@ __all__ = [
 # still).
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
 
-# Phone photos are 4:3 to 16:9 and panoramas rarely pass 8:1; far narrower strips shrink to a
-# few pixels at the analysis resolution, where the pipeline's SSIM window no longer fits.
-_MAX_ASPECT = 20
-
 PICTURE_LONG_SIDE = 1024
 """Long side of the stored overlay and defect map (the golden's size when it is smaller).
 
@@ -129,11 +125,6 @@ def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int) -> lis
             else:
                 status = 422
             raise HTTPException(status, str(exc)) from None
-        h, w = rgb.shape[:2]
-        if max(h, w) > _MAX_ASPECT * min(h, w):
-            raise HTTPException(422, f"{label}: the photo is {w} x {h} pixels, a strip rather "
-                                f"than a product photo (more than {_MAX_ASPECT}:1); photograph "
-                                "the whole product, or crop less")
         decoded.append(Decoded(upload, rgb, sniff_format(data) or "unknown",
                                hashlib.sha256(data).hexdigest()))
     return decoded

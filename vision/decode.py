@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
+    "MAX_ASPECT",
     "MIN_SIDE",
     "SUPPORTED_FORMATS",
     "ImageDecodeError",
@@ -43,6 +44,10 @@ SUPPORTED_FORMATS = ("jpeg", "png", "webp", "tiff", "heif", "avif")
 
 #: Smallest width and height accepted; below this the structure and colour windows do not fit.
 MIN_SIDE = 16
+
+#: Largest ratio of the long to the short side: a strip is not a product photo, and at the
+#: analysis resolution (long side 1024 px) its short side would be too thin for SSIM's window.
+MAX_ASPECT = 20
 
 _SUPPORTED_TEXT = "sealcheck reads JPEG, PNG, WebP, TIFF, HEIF/HEIC and AVIF"
 _REEXPORT = "re-export or re-upload the photo"
@@ -284,6 +289,14 @@ def load_image(
             f"the image is {width} x {height} pixels, too small to inspect "
             f"(at least {MIN_SIDE} x {MIN_SIDE} needed)",
             "upload the full-resolution photo, not a thumbnail",
+        )
+    if max(header.width, header.height) > MAX_ASPECT * min(header.width, header.height):
+        width, height = header.oriented_size
+        raise ImageDecodeError(
+            label,
+            f"the image is {width} x {height} pixels, a strip rather than a product photo "
+            f"(longer than {MAX_ASPECT}:1)",
+            "photograph the whole product, or crop less",
         )
 
     _check_structure(data, header.format, label)

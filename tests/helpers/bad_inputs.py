@@ -137,6 +137,8 @@ def bad_images() -> list[BadInput]:
         BadInput("pdf-as-jpg", "scan.jpg", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
                  ("pdf",)),
         BadInput("tiny-8x8", "thumbnail.png", _encode(_pattern(8, 8), "PNG"), ("too small",)),
+        BadInput("strip-3000x16", "strip.png", _encode(_pattern(3000, 16), "PNG"),
+                 ("strip rather than a product photo",)),
     ]
 
 

@@ -219,7 +219,7 @@ class Camera:
     jpeg_quality: int | None = 92  # None: no JPEG round trip
     focal_factor: float = 0.8  # focal length as a fraction of the photo width (~26 mm phone lens)
     # The light and the sensor. The scene's sRGB colours are its colours under D65; another
-    # illuminant (XYZ white) recolours them by a Bradford transform, the sensor mixes its
+    # illuminant (XYZ white) scales their linear channels (von Kries), the sensor mixes its
     # channels by `crosstalk` (rows sum to 1), and the lens darkens the corners by `vignetting`
     # (fraction of light lost at the far corner, falling off with the squared radius).
     illuminant: tuple[float, float, float] | None = None
@@ -277,24 +277,18 @@ class Camera:
     def sensor_matrix(self) -> np.ndarray | None:
         """3x3 (float32) from the scene's linear sRGB under D65 to raw sensor RGB; None: identity.
 
-        The illuminant as a Bradford transform from D65 (von Kries in a sharpened cone space,
-        the standard RGB-level stand-in for a change of light), then the sensor's crosstalk.
+        The light scales each linear channel by the illuminant's white relative to D65 (a von
+        Kries scaling on RGB), then the sensor mixes its channels. Both keep every response
+        positive, as a sensor's are: a Bradford transform applied to RGB data instead pushes
+        saturated colours below zero, which no sensor records and no card can correct.
         """
         if self.illuminant is None and self.crosstalk is None:
             return None
-        from vision.color import (
-            D65,
-            chromatic_adaptation_bradford,
-            linear_rgb_to_xyz,
-            xyz_to_linear_rgb,
-        )
+        from vision.color import xyz_to_linear_rgb
 
         mix = np.eye(3)
         if self.illuminant is not None:
-            # Rows of the identity are the primaries; transposed, columns map each primary.
-            adapted = chromatic_adaptation_bradford(linear_rgb_to_xyz(np.eye(3)), D65,
-                                                    np.asarray(self.illuminant))
-            mix = xyz_to_linear_rgb(adapted).T
+            mix = np.diag(xyz_to_linear_rgb(np.asarray(self.illuminant, np.float64)))
         if self.crosstalk is not None:
             mix = np.asarray(self.crosstalk, np.float64) @ mix
         return mix.astype(np.float32)
