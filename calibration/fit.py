@@ -223,10 +223,37 @@ def _polish_gamma(gamma: float, codes: np.ndarray, reference: np.ndarray,
         matrix = _weighted_fit(camera, reference, weights)
         return float(np.mean(ciede2000(linear_rgb_to_lab(camera @ matrix), reference_lab)))
 
-    candidates = np.clip(gamma + np.linspace(-0.3, 0.3, 25), 1.0, 3.5)
-    best = min(candidates, key=cost)
-    fine = np.clip(best + np.linspace(-0.025, 0.025, 11), 1.0, 3.5)
-    return float(min(fine, key=cost))
+    # A coarse scan (the cost may have more than one dip), then a golden-section search.
+    coarse = np.clip(gamma + np.linspace(-0.3, 0.3, 7), 1.0, 3.5)
+    best = float(min(coarse, key=cost))
+    lo, hi = max(1.0, best - 0.1), min(3.5, best + 0.1)
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    cost_a, cost_b = cost(a), cost(b)
+    for _ in range(8):  # brackets to 0.2 * 0.618^8 = 0.004
+        if cost_a < cost_b:
+            hi, b, cost_b = b, a, cost_a
+            a = hi - ratio * (hi - lo)
+            cost_a = cost(a)
+        else:
+            lo, a, cost_a = a, b, cost_b
+            b = lo + ratio * (hi - lo)
+            cost_b = cost(b)
+    return float((lo + hi) / 2.0)
+
+
+def _leave_one_out(terms: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each sample's prediction by the weighted fit to all the others, from one fit.
+
+    For least squares the left-out residual is the in-sample residual over 1 - h_ii, with h the
+    hat matrix of the weighted terms (the PRESS identity), so n refits are not needed.
+    """
+    xw, yw = terms * weights[:, None], target * weights[:, None]
+    gram_inv = np.linalg.pinv(xw.T @ xw)
+    matrix = gram_inv @ xw.T @ yw
+    leverage = np.einsum("ij,jk,ik->i", xw, gram_inv, xw)
+    residual = (yw - xw @ matrix) / (1.0 - np.minimum(leverage, 0.999))[:, None]
+    return target - residual / weights[:, None]
 
 
 def _weighted_fit(terms: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -264,11 +291,7 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
             terms = _terms(camera, model)
             if len(index) <= terms.shape[1] + 3:
                 continue
-            predicted = np.empty((len(index), 3))
-            for k, left_out in enumerate(index):
-                keep = index[index != left_out]
-                matrix = _weighted_fit(terms[keep], reference[keep], weights[keep])
-                predicted[k] = terms[left_out] @ matrix
+            predicted = _leave_one_out(terms[index], reference[index], weights[index])
             loo_mean = float(np.mean(ciede2000(linear_rgb_to_lab(predicted),
                                                reference_lab[index])))
             if best is not None and loo_mean >= best.loo_delta_e00_mean:

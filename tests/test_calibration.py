@@ -277,3 +277,20 @@ def test_random_lights_stay_within_the_drift_figure():
         assert report.color.calibrated, report.reasons
         errors.append(abs(report.color.delta_e00 - pair.true_delta_e00))
     assert max(errors) <= 0.75, errors
+
+
+def test_card_partly_out_of_frame():
+    # A sliver cut off: the card is still found; the patches beyond the edge are left out.
+    sliver = make_pair("coffee", golden_camera=dataclasses.replace(SMALL, offset=(0.15, 0.0),
+                                                                   fill=0.9), seed=3)
+    card = find_card(sliver.golden)
+    assert card is not None
+    correction, samples = calibrate_photo(sliver.golden, card)
+    outside = {i for i, problem in enumerate(samples.problems) if problem == "outside the photo"}
+    # The card lies upright, cut on the right: its last column (patches 6, 12, 18, 24).
+    assert outside == {5, 11, 17, 23}
+    assert set(outside) <= set(correction.excluded) and correction.residual_mean < 1.5
+    # A third of the card out of frame: no card, rather than a guess.
+    cut = make_pair("coffee", golden_camera=dataclasses.replace(SMALL, offset=(0.3, 0.0),
+                                                                fill=0.9), seed=3)
+    assert find_card(cut.golden) is None

@@ -103,13 +103,20 @@ class PreparedGolden:
     features: register.GoldenFeatures
     analysis_scale: float  # analysis pixels per golden pixel
     analysis_rgb: np.ndarray  # RGB uint8 at analysis resolution
-    raw: AnalysisViews  # as photographed (sRGB decoding)
     calibrated: AnalysisViews | None  # colour-corrected with the golden's card, if fitted
 
     @property
     def card(self) -> CardDetection | None:
         """The colour card in the golden photo, if any."""
         return self.calibration.card
+
+    @functools.cached_property
+    def raw(self) -> AnalysisViews:
+        """The views as photographed (sRGB decoding), made on first use: with a card in both
+        photos they are never needed. (cached_property writes the instance's __dict__
+        directly, which a frozen dataclass allows; computing twice in two threads is
+        harmless.)"""
+        return _raw_views(self.analysis_rgb)
 
 
 @dataclasses.dataclass
@@ -167,17 +174,19 @@ def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE) ->
     card = (find_card(analysis_rgb, full_size=(gw, gh)) if analysis_size >= ANALYSIS_SIZE
             else find_card(golden))
     calibration = PhotoCalibration.of(golden, card)
-    return PreparedGolden(
+    prepared = PreparedGolden(
         image=golden,
         calibration=calibration,
         features=register.prepare_golden_features(
             golden, ignore=[card.outline()] if card else ()),
         analysis_scale=scale,
         analysis_rgb=analysis_rgb,
-        raw=_raw_views(analysis_rgb),
         calibrated=(None if calibration.correction is None
                     else _calibrated_views(analysis_rgb, calibration.correction)),
     )
+    if prepared.calibrated is None:
+        prepared.raw  # noqa: B018 - without a card the raw views are always needed: make them now
+    return prepared
 
 
 def _round_points(points: np.ndarray) -> list[tuple[float, float]]:
