@@ -36,6 +36,7 @@ bench: install
 eval: install
 	$(BIN)/python benchmarks/eval_registration.py
 	$(BIN)/python benchmarks/eval_verdicts.py
+	$(BIN)/python benchmarks/eval_calibration.py
 	$(BIN)/python benchmarks/eval_defect_model.py
 
 clean:

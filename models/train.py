@@ -1,0 +1,255 @@
+"""Train the defect network from scratch on CPU, on synthetic pairs (:mod:`models.synth`).
+
+The schedule is set in wall-clock minutes, not epochs: the learning rate follows a cosine from
+the start to the end of the time budget, so a run of any length ends annealed, and a checkpoint
+written on the way (every few minutes, ``last.pt``) is a usable model.
+
+Data: a pool of samples is generated first, in worker processes, then reused with
+augmentations that keep the truth (flips, quarter turns, swapping golden and unit, permuting
+the colour channels), because generating a sample costs more than a training step on it.
+
+Usage::
+
+    python -m models.train --minutes 50                 # full run -> models/runs/full/
+    python -m models.train --quick --out /tmp/q         # CI smoke: about a minute
+    python -m models.export models/runs/full/last.pt    # -> models/defect_model.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RUNS = REPO / "models" / "runs"
+
+
+def _generate_chunk(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from models.synth import make_sample
+
+    start, stop, size = args
+    goldens, units, masks = [], [], []
+    for index in range(start, stop):
+        sample = make_sample("train", index, size=size)
+        goldens.append(sample.golden)
+        units.append(sample.unit)
+        masks.append(sample.mask)
+    return np.stack(goldens), np.stack(units), np.stack(masks)
+
+
+def generate_pool(count: int, size: int, workers: int, first_index: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`count` training samples (uint8 golden, uint8 unit, bool mask), in worker processes."""
+    chunk = 64
+    jobs = [(first_index + i, first_index + min(i + chunk, count), size)
+            for i in range(0, count, chunk)]
+    if workers <= 1:
+        parts = [_generate_chunk(job) for job in jobs]
+    else:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded torch
+        with context.Pool(workers) as pool:
+            parts = pool.map(_generate_chunk, jobs)
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+
+
+def _augment(golden, unit, mask, rng: np.random.Generator):
+    """Flips, quarter turns, golden/unit swap and channel order: the truth does not change."""
+    k = int(rng.integers(4))
+    golden, unit, mask = (np.rot90(a, k, axes=(1, 2)) for a in (golden, unit, mask))
+    if rng.random() < 0.5:
+        golden, unit, mask = (a[:, :, ::-1] for a in (golden, unit, mask))
+    if rng.random() < 0.5:  # a missing part seen from the other side is an added part
+        golden, unit = unit, golden
+    order = rng.permutation(3)
+    return golden[..., order], unit[..., order], mask
+
+
+def features_numpy(golden: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """:meth:`DefectNet.features` for uint8 NHWC batches of even size, with OpenCV.
+
+    Same numbers as the torch version (a test checks), several times faster on CPU, where
+    torch's max pooling is slow; training calls :meth:`DefectNet.decode` on these.
+    """
+    import cv2
+
+    from models.network import _GAIN_EPS, ENVELOPE_CELLS
+
+    g = golden.astype(np.float32) / 255
+    u = unit.astype(np.float32) / 255
+    def cells(x: np.ndarray, reduce) -> np.ndarray:  # 2x2 cells; strided slices beat reshape
+        return reduce(reduce(x[:, 0::2, 0::2], x[:, 1::2, 0::2]),
+                      reduce(x[:, 0::2, 1::2], x[:, 1::2, 1::2]))
+
+    g_hi, g_lo_neg = cells(g, np.maximum), -cells(g, np.minimum)
+    gain = ((g.mean(axis=(1, 2)) + _GAIN_EPS) / (u.mean(axis=(1, 2)) + _GAIN_EPS))[:, None, None]
+    u_hi = cells(u, np.maximum) * gain
+    u_lo_neg = -cells(u, np.minimum) * gain
+    kernel = np.ones((ENVELOPE_CELLS, ENVELOPE_CELLS), np.uint8)
+
+    def envelope(x: np.ndarray) -> np.ndarray:  # max over the window; the border never wins
+        return np.stack([cv2.dilate(image, kernel) for image in x])
+
+    unit_excess = (np.maximum(u_hi - envelope(g_hi), 0)
+                   + np.maximum(u_lo_neg - envelope(g_lo_neg), 0))
+    golden_excess = (np.maximum(g_hi - envelope(u_hi), 0)
+                     + np.maximum(g_lo_neg - envelope(u_lo_neg), 0))
+    stacked = np.concatenate([g_hi, g_lo_neg, u_hi, u_lo_neg, unit_excess, golden_excess], axis=3)
+    return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))
+
+
+def dice_focal_loss(logits, target, gamma: float = 2.0):
+    """Focal loss (Lin et al. 2017, doi:10.1109/ICCV.2017.324; as in DRAEM) + soft Dice."""
+    import torch
+    import torch.nn.functional as F
+
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p = torch.sigmoid(logits)
+    p_t = p * target + (1 - p) * (1 - target)
+    focal = ((1 - p_t) ** gamma * bce).mean()
+    inter = (p * target).sum()
+    dice = 1 - (2 * inter + 1) / (p.sum() + target.sum() + 1)
+    return 5.0 * focal + dice
+
+
+def pool_only(args: argparse.Namespace) -> None:
+    """Generate and cache the pool, without training (lets generation run ahead)."""
+    cache = RUNS / f"pool-{args.pool}-{args.size}.npz"
+    golden, unit, mask = generate_pool(args.pool, args.size, args.workers)
+    RUNS.mkdir(parents=True, exist_ok=True)
+    np.savez(cache.with_suffix(".tmp.npz"), golden=golden, unit=unit, mask=mask)
+    os.replace(cache.with_suffix(".tmp.npz"), cache)
+    print(f"wrote {cache}", flush=True)
+
+
+def train(args: argparse.Namespace) -> Path:
+    import torch
+
+    from models.network import DefectNet
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    cache = RUNS / f"pool-{args.pool}-{args.size}.npz"
+    if cache.exists() and not args.quick:  # the pool is a pure function of its size and count
+        print(f"loading {cache} ...", flush=True)
+        with np.load(cache) as data:
+            golden, unit, mask = data["golden"], data["unit"], data["mask"]
+    else:
+        print(f"generating {args.pool} training pairs ({args.size} px) ...", flush=True)
+        golden, unit, mask = generate_pool(args.pool, args.size, args.workers)
+        if not args.quick:
+            RUNS.mkdir(parents=True, exist_ok=True)
+            np.savez(cache.with_suffix(".tmp.npz"), golden=golden, unit=unit, mask=mask)
+            os.replace(cache.with_suffix(".tmp.npz"), cache)
+    gen_s = time.perf_counter() - started
+    print(f"  done in {gen_s:.0f} s; {mask.any(axis=(1, 2)).mean():.0%} with a defect",
+          flush=True)
+
+    model = DefectNet(tuple(args.widths))
+    config = {"widths": list(args.widths), "size": args.size, "pool": args.pool,
+              "batch": args.batch, "minutes": args.minutes, "lr": args.lr, "seed": args.seed}
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    rng = np.random.default_rng(args.seed)
+    budget_s = args.minutes * 60.0
+    train_start = time.perf_counter()
+    last_save = train_start
+    step, losses = 0, []
+    log = open(out / "train.log", "a")
+
+    def save(tag: str) -> None:
+        state = {"model": model.state_dict(), "config": config, "step": step,
+                 "train_minutes": (time.perf_counter() - train_start) / 60,
+                 "generate_minutes": gen_s / 60}
+        torch.save(state, out / f"{tag}.pt.tmp")
+        os.replace(out / f"{tag}.pt.tmp", out / f"{tag}.pt")
+
+    model.train()
+    while True:
+        elapsed = time.perf_counter() - train_start
+        if elapsed >= budget_s:
+            break
+        fraction = elapsed / budget_s
+        warmup = min(1.0, (step + 1) / 100)
+        lr = args.lr * warmup * 0.5 * (1 + math.cos(math.pi * fraction))
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        batch = rng.integers(0, len(mask), args.batch)
+        g, u, m = _augment(golden[batch], unit[batch], mask[batch], rng)
+        x = torch.from_numpy(features_numpy(g, u))
+        # The labels at the logits' half resolution: a cell is defective if any pixel is.
+        m = np.ascontiguousarray(m).reshape(len(m), args.size // 2, 2, args.size // 2, 2)
+        m = torch.from_numpy(m.max(axis=(2, 4))).float()[:, None]
+        loss = dice_focal_loss(model.decode(x), m)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 50 == 0:
+            line = (f"step {step} {elapsed / 60:.1f} min lr {lr:.2e} "
+                    f"loss {np.mean(losses[-50:]):.4f}")
+            print(line, flush=True)
+            log.write(line + "\n")
+            log.flush()
+        if time.perf_counter() - last_save > args.checkpoint_minutes * 60:
+            save("last")
+            last_save = time.perf_counter()
+    save("last")
+    (out / "config.json").write_text(json.dumps(
+        {**config, "steps": step, "train_minutes": (time.perf_counter() - train_start) / 60,
+         "generate_minutes": gen_s / 60, "first_loss": float(np.mean(losses[:5])),
+         "final_loss": float(np.mean(losses[-5:]))},
+        indent=2) + "\n")
+    print(f"trained {step} steps in {(time.perf_counter() - train_start) / 60:.1f} min; "
+          f"checkpoint {out / 'last.pt'}", flush=True)
+    return out / "last.pt"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(RUNS / "full"))
+    parser.add_argument("--minutes", type=float, default=50.0, help="training time budget")
+    parser.add_argument("--pool", type=int, default=6000, help="generated training pairs")
+    parser.add_argument("--size", type=int, default=160, help="crop size, px")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--widths", type=int, nargs=4, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="processes generating the pool")
+    parser.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pool-only", action="store_true", help="generate the pool, then stop")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 256 pairs of 96 px, 45 s of training")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.pool, args.size, args.minutes, args.batch = 256, 96, 0.75, 8
+    if args.widths is None:
+        from models.network import DEFAULT_WIDTHS
+
+        args.widths = list(DEFAULT_WIDTHS)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.pool_only:
+        pool_only(args)
+    else:
+        train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""The ONNX defect model: runtime contract, region finding, outcomes with known truth, export.
+
+Outcome tests use the packaged model on products it never saw in training (the held-out
+scikit-image photograph ``coffee``), with defects drawn by ``tests/helpers/scenes.py`` (not by
+the training generator) and the nuisances the model must ignore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from models.synth import HELDOUT_PHOTOS, Look, make_sample, photograph
+from tests.helpers.scenes import DEFECT_KINDS as SCENE_DEFECTS
+from tests.helpers.scenes import draw_defect, product_artwork
+from vision import defect_model
+from vision.defect_model import (
+    DEFAULT_THRESHOLD,
+    find_regions,
+    image_score,
+    model_path,
+    model_version,
+    predict_defect_map,
+)
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch (the 'train' extra) not installed")
+
+# Nuisances the model must not flag: another exposure and white balance (residual after
+# calibration), a 2.5 px misregistration, blur, noise and JPEG on the unit side.
+UNIT_LOOK = Look(gain=(1.08, 1.04, 0.97), gamma=1.05, offset=(0.01, -0.01, 0.0), shading=0.04,
+                 blur_sigma=0.6, noise_sigma=0.01, jpeg_quality=80, shift=(2.0, -1.5),
+                 angle_deg=0.2)
+GOLDEN_LOOK = Look(noise_sigma=0.005, jpeg_quality=90)
+
+
+def _held_out_pair(kind: str | None, seed: int = 0, size: int = 320,
+                   origin: tuple[int, int] = (40, 40)):
+    """A held-out product crop; the unit with one scenes.py defect (or none) and nuisances.
+
+    The default crop (cup, saucer, handle) leaves out the spoon, whose specular highlight is a
+    known false alarm (see test_specular_highlight_under_misregistration_is_a_known_limit).
+    """
+    assert "coffee" in HELDOUT_PHOTOS
+    rng = np.random.default_rng(seed)
+    art = product_artwork("coffee", 600)
+    y0, x0 = origin
+    crop = np.ascontiguousarray(art[y0:y0 + size, x0:x0 + size])
+    unit_art = crop.copy()
+    mask = np.zeros(crop.shape[:2], bool)
+    if kind is not None:
+        centre = (float(rng.uniform(100, size - 100)), float(rng.uniform(100, size - 100)))
+        mask = draw_defect(unit_art, kind, centre, 36.0, rng)
+    golden = photograph(crop.astype(np.float32) / 255, GOLDEN_LOOK, rng)
+    unit = photograph(unit_art.astype(np.float32) / 255, UNIT_LOOK, rng)
+    # The truth moves with the unit's misregistration.
+    M = cv2.getRotationMatrix2D((size / 2, size / 2), UNIT_LOOK.angle_deg, UNIT_LOOK.scale)
+    M[:, 2] += UNIT_LOOK.shift
+    mask = cv2.warpAffine(mask.astype(np.uint8), M, (size, size), flags=cv2.INTER_NEAREST) > 0
+    return golden, unit, mask
+
+
+# --------------------------------------------------------------------------------------------
+# Packaged model: outcomes with known truth
+
+
+@pytest.mark.parametrize("kind", SCENE_DEFECTS)
+def test_drawn_defect_is_found_where_it_was_drawn(kind):
+    golden, unit, mask = _held_out_pair(kind, seed=3)
+    prob = predict_defect_map(golden, unit)
+    regions = find_regions(prob, threshold=DEFAULT_THRESHOLD, min_area_px=12)
+    hits = [r for r in regions if mask[r.bbox[1]:r.bbox[1] + r.bbox[3],
+                                       r.bbox[0]:r.bbox[0] + r.bbox[2]].sum() >= mask.sum() / 3]
+    assert hits, f"no region on the {kind}; regions: {regions}"
+    # Nothing flagged away from the defect.
+    near = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    assert prob[~near].max() < DEFAULT_THRESHOLD
+    assert image_score(prob) > DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_defect_free_pair_under_nuisances_gives_no_region(seed):
+    golden, unit, mask = _held_out_pair(None, seed=seed)
+    assert not mask.any()
+    prob = predict_defect_map(golden, unit)
+    assert find_regions(prob, threshold=DEFAULT_THRESHOLD, min_area_px=12) == []
+    assert image_score(prob) < DEFAULT_THRESHOLD
+
+
+@pytest.mark.xfail(strict=True, reason="known limit (MODEL_CARD.md): a small saturated "
+                   "specular highlight shifted by 1-3 px is flagged")
+def test_specular_highlight_under_misregistration_is_a_known_limit():
+    golden, unit, _ = _held_out_pair(None, seed=0, origin=(40, 140))  # includes the spoon
+    prob = predict_defect_map(golden, unit)
+    assert find_regions(prob, threshold=DEFAULT_THRESHOLD, min_area_px=12) == []
+
+
+def test_held_out_generator_pairs_separate_by_image_score():
+    """Defective held-out pairs score above every defect-free one, on most pairs."""
+    defective, clean = [], []
+    for index in range(16):
+        sample = make_sample("heldout", index, size=192, defect_probability=0.5,
+                             same_look_probability=0.0)
+        score = image_score(predict_defect_map(sample.golden, sample.unit))
+        (defective if sample.mask.any() else clean).append(score)
+    assert defective and clean
+    ranked_correctly = np.mean([d > c for d in defective for c in clean])
+    assert ranked_correctly >= 0.9
+
+
+def test_valid_mask_ignores_what_the_unit_did_not_see():
+    golden, unit, _ = _held_out_pair(None, seed=0)
+    unit = unit.copy()
+    unit[:, 200:] = 0  # outside the warped unit's footprint: black, as warpPerspective leaves it
+    valid = np.ones(golden.shape[:2], bool)
+    valid[:, 200:] = False
+    prob = predict_defect_map(golden, unit, valid=valid)
+    assert prob[:, 200:].max() == 0.0
+    assert find_regions(prob, threshold=DEFAULT_THRESHOLD, min_area_px=12) == []
+
+
+def test_tiled_inference_finds_a_defect_in_the_last_tile():
+    golden, unit, mask = _held_out_pair("hole", seed=5)
+    wide_golden = np.concatenate([golden, golden, golden], axis=1)  # 320 x 960
+    wide_unit = np.concatenate([golden, golden, unit], axis=1)
+    wide_mask = np.concatenate([np.zeros_like(mask), np.zeros_like(mask), mask], axis=1)
+    prob = predict_defect_map(wide_golden, wide_unit, tile=256)
+    assert prob.shape == wide_mask.shape
+    regions = find_regions(prob, threshold=DEFAULT_THRESHOLD, min_area_px=12)
+    assert regions
+    x, y, w, h = regions[0].bbox
+    assert wide_mask[y:y + h, x:x + w].any()
+    whole = predict_defect_map(wide_golden, wide_unit)
+    assert np.abs(whole - prob)[wide_mask].mean() < 0.2  # tiles agree with one pass
+
+
+# --------------------------------------------------------------------------------------------
+# Runtime contract
+
+
+def test_model_file_hash_and_version():
+    path = model_path()
+    assert path.suffix == ".onnx" and path.stat().st_size <= 10 * 2**20
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    recorded = path.with_name(path.name + ".sha256").read_text().split()[0]
+    assert recorded == digest
+    assert model_version() == f"sealcheck-defect-unet v1 sha256:{digest[:12]}"
+
+
+def test_session_is_created_once():
+    predict_defect_map(*_held_out_pair(None, size=64)[:2])
+    first = defect_model._session()
+    predict_defect_map(*_held_out_pair(None, size=64)[:2])
+    assert defect_model._session() is first
+
+
+@pytest.mark.parametrize("shape", [(40, 64), (97, 131)])
+def test_output_has_input_size_and_is_a_probability(shape):
+    rng = np.random.default_rng(0)
+    golden = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    prob = predict_defect_map(golden, golden.copy())
+    assert prob.shape == shape and prob.dtype == np.float32
+    assert 0.0 <= prob.min() and prob.max() <= 1.0
+
+
+def test_bad_inputs_are_refused_with_a_fix():
+    image = np.zeros((64, 64, 3), np.uint8)
+    with pytest.raises(ValueError, match="registration"):
+        predict_defect_map(image, np.zeros((64, 65, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        predict_defect_map(image.astype(np.float32), image)
+    with pytest.raises(ValueError, match="valid"):
+        predict_defect_map(image, image, valid=np.ones((10, 10), bool))
+    with pytest.raises(ValueError, match=r"\.onnx"):
+        predict_defect_map(image, image, model=Path("model.pt"))
+
+
+# --------------------------------------------------------------------------------------------
+# Regions from a map (no model)
+
+
+def test_find_regions_hysteresis_area_and_severity():
+    prob = np.zeros((100, 200), np.float32)
+    prob[10:20, 10:40] = 0.3  # grows from the core below
+    prob[12:16, 20:24] = 0.9  # core: 16 px
+    prob[60:62, 100:102] = 0.95  # confident but only 4 px
+    prob[50:90, 150:190] = 0.4  # weak everywhere: never seeded
+    regions = find_regions(prob, threshold=0.5, min_area_px=10)
+    assert len(regions) == 1
+    region = regions[0]
+    assert region.bbox == (10, 10, 30, 10)
+    assert region.area_px == 300
+    assert region.score == pytest.approx(0.9)
+    assert region.severity == "critical"  # 300 px > 1% of 20000 px
+    assert find_regions(prob, threshold=0.5, min_area_px=10, compared_area_px=200_000
+                        )[0].severity == "major"
+    assert find_regions(prob, threshold=0.5, min_area_px=10, px_per_mm=10.0)[0].area_mm2 == 3.0
+    small = find_regions(prob, threshold=0.5, min_area_px=1)
+    assert [r.area_px for r in small] == [300, 4]
+
+
+def test_find_regions_refuses_nonsense():
+    prob = np.zeros((8, 8), np.float32)
+    with pytest.raises(ValueError, match="threshold"):
+        find_regions(prob, threshold=1.5, min_area_px=1)
+    with pytest.raises(ValueError, match="min_area_px"):
+        find_regions(prob, threshold=0.5, min_area_px=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Training and export (the 'train' extra)
+
+
+def _export_random_net(tmp_path: Path) -> tuple[Path, Path]:
+    import torch
+
+    from models.export import export
+    from models.network import DEFAULT_WIDTHS, DefectNet
+
+    torch.manual_seed(0)
+    net = DefectNet(DEFAULT_WIDTHS)
+    with torch.no_grad():  # non-trivial batch-norm statistics, so folding them is exercised
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    checkpoint = tmp_path / "random.pt"
+    torch.save({"model": net.state_dict(), "config": {"widths": list(DEFAULT_WIDTHS)}},
+               checkpoint)
+    return checkpoint, export(checkpoint, tmp_path / "random.onnx")
+
+
+@needs_torch
+@pytest.mark.parametrize("size", [(200, 264), (99, 131)])
+def test_exported_graph_matches_torch(tmp_path, size):
+    from models.export import max_difference
+
+    checkpoint, onnx_path = _export_random_net(tmp_path)
+    assert max_difference(checkpoint, onnx_path, height=size[0], width=size[1]) <= 1e-4
+
+
+@needs_torch
+def test_numpy_features_match_the_network():
+    import torch
+
+    from models.network import DefectNet
+    from models.train import features_numpy
+
+    rng = np.random.default_rng(1)
+    golden = rng.integers(0, 256, (3, 48, 64, 3), dtype=np.uint8)
+    unit = rng.integers(0, 256, (3, 48, 64, 3), dtype=np.uint8)
+
+    def to_torch(x):
+        return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
+
+    expected = DefectNet.features(to_torch(golden), to_torch(unit)).numpy()
+    assert np.abs(features_numpy(golden, unit) - expected).max() <= 1e-5
+
+
+@needs_torch
+def test_quick_training_exports_a_working_model(tmp_path):
+    """CI smoke test: --quick training, export, and the exported model through the runtime."""
+    from models.export import export, max_difference
+    from models.train import main as train_main
+
+    out = tmp_path / "quick"
+    assert train_main(["--quick", "--out", str(out)]) == 0
+    summary = json.loads((out / "config.json").read_text())
+    assert summary["steps"] > 0
+    assert summary["final_loss"] < summary["first_loss"]
+    onnx_path = export(out / "last.pt", tmp_path / "quick.onnx")
+    assert max_difference(out / "last.pt", onnx_path) <= 1e-4
+    sample = make_sample("heldout", 0, size=96)
+    prob = predict_defect_map(sample.golden, sample.unit, model=onnx_path)
+    assert prob.shape == sample.mask.shape
+    assert np.isfinite(prob).all() and 0.0 <= prob.min() and prob.max() <= 1.0
+    assert model_version(onnx_path).startswith("sealcheck-defect-unet v1 sha256:")
