@@ -67,6 +67,39 @@ def test_another_product_beside_the_same_card_is_not_registered(product, other):
     assert "product" in result.reason
 
 
+@pytest.mark.parametrize(
+    ("product", "rotation_deg", "tilt_deg", "zoom"),
+    [
+        ("colorwheel", 120.0, 15.0, 1.0),
+        ("weave", -35.0, 18.0, 0.9),
+        ("weave", 178.0, 10.0, 1.1),  # fabric looks alike turned by 180 degrees
+    ],
+)
+def test_product_with_little_texture_is_registered_by_its_outline(product, rotation_deg,
+                                                                  tilt_deg, zoom):
+    """A smooth gradient and a fine twill defeat feature matching; the silhouette does not."""
+    unit_camera = dataclasses.replace(
+        Camera(), rotation_deg=rotation_deg, tilt_deg=tilt_deg, tilt_azimuth_deg=200.0,
+        fill=Camera().fill * zoom, exposure=0.85, white_balance=(0.9, 1.0, 1.1), gamma=2.4,
+        noise_sigma=2.0, jpeg_quality=88,
+    )
+    pair = make_pair(product, unit_camera=unit_camera, seed=7)
+    result = register(pair.golden, pair.unit)
+    assert result.ok, result.reason
+    assert result.method == "outline"
+    assert roi_corner_error(pair.homography_unit_to_golden, result.homography, pair.roi) <= 2.0
+
+
+@pytest.mark.parametrize(("product", "other"), [("weave", "circuit"), ("colorwheel", "weave")])
+def test_another_product_with_a_similar_outline_is_not_registered(product, other):
+    """Same-sized rectangles on the same table: the outlines agree, the contents must not."""
+    rng = np.random.default_rng(8)
+    pair = make_pair(product, unit_camera=random_phone_camera(rng), unit_product=other, seed=9)
+    result = register(pair.golden, pair.unit)
+    assert not result.ok
+    assert result.homography is None
+
+
 def test_featureless_unit_is_not_registered():
     pair = make_pair("astronaut", golden_camera=SMALL, px_per_mm=2.0, seed=1)
     blank = np.full_like(pair.unit, 128)

@@ -23,7 +23,14 @@ pipeline here is the textbook one, with the checks that make it trustworthy on r
    neighbouring period, and images from a fixture are often already aligned. When the two
    photos have the same size, the identity is scored like any other candidate and kept when it
    fits at least as well.
-8. Lift the homography to full resolution.
+8. Outline fallback, only when nothing above registered: products whose own texture gives
+   too few distinctive features (a smooth gradient, a fine fabric) still have a distinctive
+   silhouette on the table. The product's outline quadrilateral is found in both photos
+   (the largest non-table blob inside the table, colour cards ignored); its four corner
+   pairings are candidates, refined coarse to fine by ECC (Evangelidis & Psarakis 2008),
+   and kept only if the products' insides then correlate (two different rectangular
+   products have matching outlines, not matching contents).
+9. Lift the homography to full resolution.
 
 The homography maps unit pixels to golden pixels of the full-resolution, EXIF-oriented photos.
 
@@ -35,6 +42,9 @@ Barath, D., Noskova, J., Ivashechkin, M., & Matas, J. (2020). MAGSAC++, a fast, 
 accurate robust estimator. CVPR 2020. doi:10.1109/CVPR42600.2020.00138
 Kuglin, C. D., & Hines, D. C. (1975). The phase correlation image alignment method. Proc.
 IEEE Int. Conf. on Cybernetics and Society, 163-165.
+Evangelidis, G. D., & Psarakis, E. Z. (2008). Parametric image alignment using enhanced
+correlation coefficient maximization. IEEE TPAMI 30(10), 1858-1865.
+doi:10.1109/TPAMI.2008.113
 """
 
 from __future__ import annotations
@@ -94,6 +104,7 @@ class GoldenFeatures:
     ignore_mask: np.ndarray | None  # working resolution, 0 where the photo is ignored
     fine: np.ndarray  # luminance at up to FINE_SIZE, uint8, for template refinement
     fine_scale: float  # fine pixels per full-resolution pixel
+    colour: np.ndarray | None = None  # working-resolution RGB, for the outline fallback
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +115,7 @@ class Registration:
     homography: np.ndarray | None  # 3x3, unit pixel -> golden pixel, full resolution
     inliers: int
     rms_px: float | None  # RMS reprojection error of the inliers, full-resolution pixels
-    method: str  # "features", "templates", "identity" or "none"
+    method: str  # "features", "templates", "identity", "outline" or "none"
     coverage: float  # fraction of the golden's textured area holding inliers (1: not measured)
     reason: str | None = None  # why registration failed, in words a person can act on
 
@@ -174,12 +185,23 @@ def prepare_golden_features(
     working_size : int, optional
         Long side of the copy that features are detected on.
     """
-    grey, scale, fine, fine_scale = _greys(golden, working_size)
+    fine_copy = shrink_to_long_side(golden, FINE_SIZE)
+    grey, scale, fine, fine_scale = _greys(golden, working_size, fine_copy)
     ignore_mask = _ignore_mask(grey.shape, scale, ignore)
     points, descriptors = _detect(grey, ignore_mask)
     textured = _cell_counts(points, grey.shape) >= 3
     return GoldenFeatures(golden.shape[:2], scale, grey, points, descriptors, textured,
-                          ignore_mask, fine, fine_scale)
+                          ignore_mask, fine, fine_scale,
+                          _working_colour(golden, grey.shape, fine_copy))
+
+
+def _working_colour(rgb: np.ndarray, shape: tuple[int, int],
+                    fine_copy: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+    """RGB copy with the working grey's geometry (same resizing path as :func:`_greys`)."""
+    fine_rgb, _ = fine_copy or shrink_to_long_side(rgb, FINE_SIZE)
+    if fine_rgb.shape[:2] == shape:
+        return fine_rgb
+    return cv2.resize(fine_rgb, shape[::-1], interpolation=cv2.INTER_AREA)
 
 
 def _match(golden: GoldenFeatures, unit_desc: np.ndarray, ratio: float) -> np.ndarray:
@@ -463,7 +485,10 @@ def register(
     # FLANN's randomised trees and the robust estimators draw from OpenCV's per-thread RNG:
     # seed it so the same photos always give the same report (re-scoring relies on that).
     cv2.setRNGSeed(_RNG_SEED)
-    unit_grey, unit_scale, unit_fine, unit_fine_scale = _greys(unit, working_size, unit_fine)
+    # Kept in colour for the outline fallback, so the full photo is shrunk only once.
+    unit_fine_copy = unit_fine or shrink_to_long_side(unit, FINE_SIZE)
+    unit_grey, unit_scale, unit_fine, unit_fine_scale = _greys(unit, working_size,
+                                                               unit_fine_copy)
     unit_ignore_mask = _ignore_mask(unit_grey.shape, unit_scale, unit_ignore)
     unit_points, unit_desc = _detect(unit_grey, unit_ignore_mask)
     candidate, candidate_work, reason = None, None, ""
@@ -533,9 +558,323 @@ def register(
             )
     if candidate is not None:
         return candidate
+    # Last resort, only where nothing else registered (so no result that registers today
+    # changes): the product's silhouette on the table.
+    if golden.colour is not None:
+        unit_colour = _working_colour(unit, unit_grey.shape, unit_fine_copy)
+        outline = _register_by_outline(golden, unit_colour, unit_grey, unit_ignore_mask)
+        if outline is not None and outline[1] >= _OUTLINE_MIN_SCORE:
+            return Registration(
+                ok=True,
+                homography=_scaled(outline[0], unit_scale, golden.scale),
+                inliers=0,
+                rms_px=None,
+                method="outline",
+                coverage=1.0,
+            )
     return Registration(ok=False, homography=None, inliers=0, rms_px=None, method="none",
                         coverage=0.0, reason=reason)
 
+
+# --------------------------------------------------------------------------------------------
+# Outline fallback: the product's silhouette on the table, for products whose own texture
+# gives too few distinctive features (smooth gradients, fine periodic fabric).
+
+_TABLE_DELTA_E = 10.0  # CIELUV distance from the table colour within which a pixel is table
+_MIN_PRODUCT_FRACTION = 0.01  # of the working image: a smaller blob is not the product
+_BORDER_PX = 2.0  # half-working pixels: an outline edge this close to the frame is the frame
+_OUTLINE_KEEP = 2  # candidates refined past ECC's coarsest level ...
+_OUTLINE_RHO_MARGIN = 0.03  # ... if that level's correlation is this close to the best one's
+_MAX_ANISOTROPY = 1.35  # stretch ratio of a ~42 degree tilt (1 / cos), beyond hand-held
+_OUTLINE_MIN_SCORE = 0.5  # interior high-pass correlation an outline registration must reach
+
+
+def _table_colour(luv: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+    """CIELUV of the table: the most common colour among the photo's lighter pixels.
+
+    The table is light and uniform and fills more of the lighter half than any product
+    (the floor around it is dark), so the mode of a coarse colour histogram there finds it.
+    """
+    lightness = np.clip(luv[..., 0] * 2.55, 0, 255).astype(np.uint8)
+    if not valid.any():
+        return None
+    threshold, _ = cv2.threshold(lightness[valid], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    light = luv[valid & (lightness > threshold)]
+    if len(light) == 0:  # a flat photo: no table to find
+        return None
+    bins = np.floor(light / np.array([4.0, 3.0, 3.0], np.float32)).astype(np.int64)
+    bins -= bins.min(axis=0)
+    extent = bins.max(axis=0) + 1
+    keys = (bins[:, 0] * extent[1] + bins[:, 1]) * extent[2] + bins[:, 2]
+    mode = bins[np.argmax(keys == np.argmax(np.bincount(keys)))]
+    near = np.all(np.abs(bins - mode) <= 1, axis=1)
+    return np.median(light[near], axis=0)
+
+
+def _product_outline(rgb: np.ndarray, ignore_mask: np.ndarray | None,
+                     side_ratios: Sequence[float] = ()) -> list[np.ndarray]:
+    """Candidate quadrilaterals (4, 2) of the product's outline, working pixels.
+
+    The product is the largest blob that is not table inside the table's convex hull (the
+    floor lies outside it, the colour card is ignored). Its outline is fitted by straight
+    lines; edges that run along the photo's frame are the frame, not the product. With four
+    product edges the corners are their intersections; with three (one side cut off by the
+    frame) the fourth is guessed at each of `side_ratios` (cut-off side / middle side, from
+    the golden's outline) and left to the refinement.
+    Corners go round in the same sense in every photo (positive signed area in pixel
+    coordinates), so that only the starting corner is left to choose.
+    """
+    # Half the working size is plenty for a silhouette (ECC refines the corners), and 4x
+    # cheaper; the area filter also blurs away noise and fine texture such as a weave.
+    full_width = rgb.shape[1]
+    size = (rgb.shape[1] // 2, rgb.shape[0] // 2)
+    rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    if ignore_mask is not None:
+        ignore_mask = cv2.resize(ignore_mask, size, interpolation=cv2.INTER_NEAREST)
+    h, w = rgb.shape[:2]
+    # CIELUV rather than CIELAB: as uniform for this purpose, and 15x faster in OpenCV 5.
+    # 8-bit coding undone: L 0-100, u and v signed.
+    luv = cv2.cvtColor(rgb, cv2.COLOR_RGB2Luv).astype(np.float32)
+    luv = luv * np.array([100 / 255, 354 / 255, 262 / 255], np.float32) - np.array(
+        [0.0, 134.0, 140.0], np.float32)
+    valid = np.ones((h, w), bool) if ignore_mask is None else ignore_mask > 0
+    table_colour = _table_colour(luv, valid)
+    if table_colour is None:
+        return []
+    difference = luv - table_colour
+    table = (np.einsum("ijk,ijk->ij", difference, difference) < _TABLE_DELTA_E**2)
+    table = cv2.morphologyEx(table.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(table, connectivity=8)
+    if count < 2:
+        return []
+    table = (labels == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])).astype(np.uint8)
+    hull = np.zeros_like(table)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(table)), 1)
+    blobs = hull & (1 - table)
+    if ignore_mask is not None:
+        blobs &= (cv2.erode(ignore_mask, np.ones((5, 5), np.uint8)) > 0).astype(np.uint8)
+    blobs = cv2.morphologyEx(blobs, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+    if count < 2:
+        return []
+    largest = 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])
+    if stats[largest, cv2.CC_STAT_AREA] < _MIN_PRODUCT_FRACTION * h * w:
+        return []
+    contours, _ = cv2.findContours((labels == largest).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_NONE)
+    contour = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    hull_points = cv2.convexHull(contour.astype(np.float32))
+    polygon = cv2.approxPolyDP(hull_points, 0.01 * cv2.arcLength(hull_points, True), True)
+    polygon = polygon.reshape(-1, 2).astype(np.float64)
+    lines = []  # (point, direction) of each product edge, in order around the outline
+    for a, b in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        length = np.linalg.norm(b - a)
+        if length < 0.05 * max(h, w):
+            continue
+        on_frame = [min(p[0], p[1], w - 1 - p[0], h - 1 - p[1]) < _BORDER_PX for p in (a, b)]
+        if all(on_frame):
+            continue
+        # Fit the line to the contour pixels along the middle of the edge, for sub-pixel
+        # corners (the polygon's vertices are where the approximation cut the corners).
+        direction = (b - a) / length
+        normal = np.array([-direction[1], direction[0]])
+        along = (contour - a) @ direction
+        across = np.abs((contour - a) @ normal)
+        near = (across < 3.0) & (along > 0.1 * length) & (along < 0.9 * length)
+        if near.sum() >= 10:
+            vx, vy, x0, y0 = cv2.fitLine(contour[near].astype(np.float32), cv2.DIST_HUBER,
+                                         0, 0.01, 0.01).ravel()
+            direction, a = np.array([vx, vy], np.float64), np.array([x0, y0], np.float64)
+        lines.append((a, direction))
+    if len(lines) not in (3, 4):
+        return []
+
+    def meet(first, second) -> np.ndarray | None:
+        (p, d), (q, e) = first, second
+        matrix = np.array([d, -e]).T
+        if abs(np.linalg.det(matrix)) < 0.2:  # nearly parallel: not neighbouring edges
+            return None
+        t = np.linalg.solve(matrix, q - p)[0]
+        return p + t * d
+
+    if len(lines) == 4:
+        corners = [meet(lines[i], lines[(i + 1) % 4]) for i in range(4)]
+        if any(c is None for c in corners):
+            return []
+        quads = [np.array([corners[3], *corners[:3]])]
+    else:
+        # Three edges: find the middle one (it meets both others).
+        quads = []
+        for i in range(3):
+            first, middle, last = lines[i - 1], lines[i], lines[(i + 1) % 3]
+            p, q = meet(first, middle), meet(middle, last)
+            if p is None or q is None or meet(first, last) is not None:
+                continue
+            side = np.linalg.norm(q - p)
+            for ratio in side_ratios:
+                # The cut-off side: along the other two edges, away from the middle one.
+                d1 = first[1] * np.sign(np.dot(first[1], first[0] - p) or 1.0)
+                d2 = last[1] * np.sign(np.dot(last[1], last[0] - q) or 1.0)
+                quads.append(np.array([p + ratio * side * d1, p, q, q + ratio * side * d2]))
+    oriented = []
+    for quad in quads:
+        area = 0.5 * np.sum(quad[:, 0] * np.roll(quad[:, 1], -1)
+                            - np.roll(quad[:, 0], -1) * quad[:, 1])
+        if abs(area) < _MIN_PRODUCT_FRACTION * h * w:
+            continue
+        oriented.append((quad if area > 0 else quad[::-1]) * (full_width / w))
+    return oriented
+
+
+def _quad_mask(shape: tuple[int, int], quad: np.ndarray, shrink: float = 0.0) -> np.ndarray:
+    """uint8 mask (1 inside) of a quadrilateral, shrunk towards its centre by `shrink`."""
+    centre = quad.mean(axis=0)
+    points = centre + (1.0 - shrink) * (quad - centre)
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, np.round(points * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    return mask
+
+
+_ECC_LEVELS = ((4, 50, 5), (2, 30, 5), (1, 15, 9))  # (downscale factor, iterations), coarse to fine
+
+
+def _ecc(template: np.ndarray, template_mask: np.ndarray, unit: np.ndarray,
+         unit_valid: np.ndarray, warp: np.ndarray, iterations: int, blur: int
+         ) -> tuple[float, np.ndarray] | None:
+    """One ECC (Evangelidis & Psarakis 2008) homography fit: (correlation, warp) or None."""
+    try:
+        # OpenCV 5: findTransformECC's mask is the *input's*; the template's goes here.
+        rho, warp = cv2.findTransformECCWithMask(
+            template, unit, template_mask, unit_valid, warp.astype(np.float32),
+            cv2.MOTION_HOMOGRAPHY,
+            (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iterations, 1e-5), blur)
+    except cv2.error:  # diverged: the images do not correlate under any nearby warp
+        return None
+    return float(rho), warp.astype(np.float64)
+
+
+def _register_by_outline(golden: GoldenFeatures, unit_colour: np.ndarray,
+                         unit_grey: np.ndarray, unit_ignore_mask: np.ndarray | None
+                         ) -> tuple[np.ndarray, float] | None:
+    """(working-resolution unit -> golden homography, its score) from the product outlines.
+
+    Each pairing of the unit's outline corners with the golden's (four rotations; a photo is
+    never mirrored) is a candidate. ECC then fits the homography coarse to fine, with the
+    golden's product region (and a rim of table, so that the outline itself pulls) as the
+    template: at the coarse levels the blur leaves the outline and the broad shading, which
+    converge from the corners' few-pixel error; the full level locks the fine texture, by
+    then within a fraction of its period. Every candidate gets the coarsest level, the best
+    go on. ECC's correlation ignores gain and offset, so exposure and white balance do not
+    matter. The score that decides is the correlation of the products' insides: the outlines
+    of two different rectangular products match as well as those of the same one.
+    """
+    golden_quads = _product_outline(golden.colour, golden.ignore_mask)
+    if len(golden_quads) != 1:
+        return None
+    golden_quad = golden_quads[0]
+    sides = np.linalg.norm(golden_quad - np.roll(golden_quad, -1, axis=0), axis=1)
+    ratio = float((sides[0] + sides[2]) / (sides[1] + sides[3]))
+    unit_quads = _product_outline(unit_colour, unit_ignore_mask, (ratio, 1.0 / ratio))
+    if not unit_quads:
+        return None
+    golden_valid = (np.ones_like(golden.grey) if golden.ignore_mask is None
+                    else (golden.ignore_mask > 0).astype(np.uint8))
+    unit_valid = (np.ones_like(unit_grey) if unit_ignore_mask is None
+                  else (unit_ignore_mask > 0).astype(np.uint8))
+    region = cv2.dilate(_quad_mask(golden.grey.shape, golden_quad), np.ones((9, 9), np.uint8))
+    region &= golden_valid
+    if not region.any():
+        return None
+    ys, xs = np.nonzero(region)
+    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    crop = np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
+    template, mask = golden.grey[y0:y1, x0:x1], region[y0:y1, x0:x1]
+    levels = []
+    for factor, iterations, blur in _ECC_LEVELS:
+        size = (max(8, template.shape[1] // factor), max(8, template.shape[0] // factor))
+        unit_size = (unit_grey.shape[1] // factor, unit_grey.shape[0] // factor)
+        levels.append((np.diag([float(factor), float(factor), 1.0]), iterations, blur,
+                       cv2.resize(template, size, interpolation=cv2.INTER_AREA),
+                       cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST),
+                       cv2.resize(unit_grey, unit_size, interpolation=cv2.INTER_AREA),
+                       cv2.resize(unit_valid, unit_size, interpolation=cv2.INTER_NEAREST)))
+
+    def run(level, warp: np.ndarray) -> tuple[float, np.ndarray] | None:
+        S, iterations, blur, *images = level
+        S_inv = np.linalg.inv(S)
+        fitted = _ecc(*images, S_inv @ warp @ S, iterations, blur)
+        return None if fitted is None else (fitted[0], S @ fitted[1] @ S_inv)
+
+    coarse = []
+    for unit_quad in unit_quads:
+        for turn in range(4):
+            H = cv2.getPerspectiveTransform(np.roll(unit_quad, turn, axis=0).astype(np.float32),
+                                            golden_quad.astype(np.float32))
+            if _plausible(H, unit_grey.shape) is not None:
+                continue
+            # ECC's warp maps template (crop) pixels to unit pixels.
+            fitted = run(levels[0], np.linalg.inv(H) @ crop)
+            if fitted is not None:
+                coarse.append((_anisotropy(H, golden_quad.mean(axis=0)) <= _MAX_ANISOTROPY,
+                               *fitted))
+    if not coarse:
+        return None
+    # A pairing turned by 90 degrees on an oblong product implies a stretch no tilt of a
+    # hand-held phone gives; those go last, then by correlation. Periodic products (fabric)
+    # correlate as well turned by 180 degrees at this coarse level, hence two go on.
+    coarse = [fitted[1:] for fitted in sorted(coarse, key=lambda f: (not f[0], -f[1]))]
+    interior = _quad_mask(golden.grey.shape, golden_quad, shrink=0.06)[y0:y1, x0:x1] & mask
+    golden_detail = _highpass(template)
+    best = None
+    for rho, warp in coarse[:_OUTLINE_KEEP]:
+        if rho < coarse[0][0] - _OUTLINE_RHO_MARGIN:
+            break
+        for level in levels[1:]:
+            fitted = run(level, warp)
+            if fitted is None:
+                break
+            warp = fitted[1]
+        else:
+            H = crop @ np.linalg.inv(warp)
+            H /= H[2, 2]
+            if _plausible(H, unit_grey.shape) is not None:
+                continue
+            score = _detail_correlation(golden_detail, interior, unit_grey, warp)
+            if best is None or score > best[1]:
+                best = (H, score)
+    return best
+
+
+def _anisotropy(H: np.ndarray, point: np.ndarray) -> float:
+    """Ratio of the largest to the smallest stretch of a homography near `point` (>= 1)."""
+    x, y = point
+    denominator = H[2, 0] * x + H[2, 1] * y + H[2, 2]
+    mapped = (H[:2, :2] @ point + H[:2, 2]) / denominator
+    jacobian = (H[:2, :2] - np.outer(mapped, H[2, :2])) / denominator
+    singular = np.linalg.svd(jacobian, compute_uv=False)
+    return float(singular[0] / max(singular[1], 1e-12))
+
+
+def _detail_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey: np.ndarray,
+                        warp: np.ndarray) -> float:
+    """Normalised cross-correlation (-1..1) of high-passed golden and unit inside `region`.
+
+    `warp` maps the golden crop's pixels to unit pixels; the part of the region that the unit
+    photo does not show does not count, and too little shown scores -1.
+    """
+    h, w = golden_detail.shape
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpPerspective(unit_grey, warp, (w, h), flags=flags)
+    seen = cv2.warpPerspective(np.ones_like(unit_grey), warp, (w, h),
+                               flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    valid = (region > 0) & (cv2.erode(seen, np.ones((15, 15), np.uint8)) > 0)
+    if valid.sum() < 0.5 * max(1, int(np.count_nonzero(region))):
+        return -1.0
+    a, b = golden_detail[valid], _highpass(warped)[valid]
+    a = a - a.mean()
+    b = b - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denominator) if denominator > 0 else -1.0
 
 def warp_to_golden(
     unit: np.ndarray, homography: np.ndarray, golden_shape: tuple[int, int], *,

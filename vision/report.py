@@ -48,15 +48,17 @@ class RegistrationReport(BaseModel):
         "correspondences), golden pixels; null for the identity, for a pure shift found by "
         "phase correlation, and when not ok.",
     )
-    method: Literal["features", "templates", "identity", "none"] = Field(
+    method: Literal["features", "templates", "identity", "outline", "none"] = Field(
         description="'features': SIFT + MAGSAC++, polished by template matching; 'templates': "
         "photos from a fixture, off by a small shift (phase correlation, then template "
         "matching), used when features are too repetitive to match; 'identity': the photos "
-        "were already aligned and the identity fitted at least as well as any other alignment.",
+        "were already aligned and the identity fitted at least as well as any other alignment; "
+        "'outline': fallback for products with too little texture, from the product's "
+        "silhouette on the table refined by ECC and accepted only if the insides correlate.",
     )
     coverage: float = Field(
         description="Fraction (0-1) of the golden's detailed area where inliers were found; "
-        "1 for the 'identity' and 'templates' methods, which do not measure it."
+        "1 for the 'identity', 'templates' and 'outline' methods, which do not measure it."
     )
     reason: str | None = Field(None, description="Why registration failed, when not ok.")
 
