@@ -63,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     skipped: list[str] = []
     inconclusive: list[str] = []
 
-    def record(case: str, good: bool, line: str, verdict: str) -> None:
+    def record(case: str, good: bool, line: str, report) -> None:
         tallies.setdefault(case, []).append(good)
-        if verdict == "inconclusive":
+        if report.verdict == "inconclusive":
             inconclusive.append(line.split()[0])
+            line += f": {report.reasons[0]}"
         if not args.quiet:
             print(f"  {'ok ' if good else 'BAD'} {line}")
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             record(f"identical, {case}: pass", report.verdict == "pass",
                    f"{product:22s} identical {case:9s} -> {report.verdict} "
                    f"(dE {report.color.delta_e00}, regions {len(report.defects.regions)})",
-                   report.verdict)
+                   report)
         for kind in DEFECT_KINDS:
             camera = random_phone_camera(rng, light=False)
             pair = make_pair(product, unit_camera=camera, defects=((kind, 10.0),), seed=seed,
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             hit = region_hits_mask(report.defects.regions, pair.golden_defect_mask)
             record(f"10 mm {kind}: fail", report.verdict == "fail",
                    f"{product:22s} {kind:9s} -> {report.verdict} (region on defect: {hit})",
-                   report.verdict)
+                   report)
             tallies.setdefault(f"10 mm {kind}: region on the defect", []).append(hit)
         # Colour drift: truth from the artwork itself (same light, same camera).
         delta = (-2.0, 1.5, -1.5)
@@ -114,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{np.median(drift_errors):.3f}, max {np.max(drift_errors):.3f} |")
     if inconclusive:
         total = sum(len(v) for k, v in tallies.items() if "region on" not in k)
-        print(f"\ninconclusive (unit not registered): {len(inconclusive)} of {total} judged pairs,"
-              f" products: {', '.join(sorted(set(inconclusive)))}")
+        print(f"\ninconclusive (unit not registered, or the colour card outside the unit photo, "
+              f"see the lines above): {len(inconclusive)} of {total} judged pairs, products: "
+              f"{', '.join(sorted(set(inconclusive)))}")
     if skipped:
         print(f"\nnot counted, defect outside the unit photo: {', '.join(skipped)}")
     print(f"\n({time.perf_counter() - start:.0f} s)")

@@ -277,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`sealcheck compare ... | head`): no traceback, and the shell's
+        # code for a process ended by SIGPIPE (128 + 13), never a verdict we did not print.
+        # stdout goes to /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # a bug: say so in one line, keep the traceback for debugging
         if os.environ.get("SEALCHECK_DEBUG"):
             raise

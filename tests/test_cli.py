@@ -410,3 +410,15 @@ def test_exif_oriented_unit_passes(photos):
     error = np.abs(_project(report["registration"]["homography"], corners)
                    - _project(truth, corners)).max()
     assert error < 3.0, f"corners off by {error:.1f} px"
+
+
+def test_closed_output_pipe_is_not_an_internal_error(photos):
+    # `sealcheck compare ... | head -1`: the reader leaves before the summary is written.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SEALCHECK_")}
+    process = subprocess.Popen([*_command(), "compare", str(photos["golden"]),
+                                str(photos["same"])], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=environ, cwd=REPO)
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 141
+    assert b"internal error" not in err and b"Traceback" not in err
