@@ -91,7 +91,12 @@ class AnalysisViews:
 
     linear: np.ndarray  # linear RGB float32 (calibrated or as photographed)
     grey: np.ndarray  # sRGB-encoded luma uint8, for SSIM
-    lab_smooth: np.ndarray  # blurred CIELAB at half resolution (defect cue)
+
+    @functools.cached_property
+    def lab_smooth(self) -> np.ndarray:
+        """Blurred CIELAB at half resolution (the defect stage's colour cue), made on first
+        use, so its cost is counted where it is needed (the defects stage of a unit)."""
+        return _smooth_lab(self.linear)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,14 +159,15 @@ def _smooth_lab(linear: np.ndarray) -> np.ndarray:
 
 
 def _raw_views(rgb: np.ndarray) -> AnalysisViews:
-    linear = color.srgb8_to_linear(rgb)
-    return AnalysisViews(linear, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), _smooth_lab(linear))
+    return AnalysisViews(color.srgb8_to_linear(rgb), cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
 
 
 def _calibrated_views(rgb: np.ndarray, correction: ColourCorrection) -> AnalysisViews:
     linear = correction.apply(rgb)
-    grey = cv2.cvtColor(color.linear_to_srgb8(linear), cv2.COLOR_RGB2GRAY)
-    return AnalysisViews(linear, grey, _smooth_lab(linear))
+    # SSIM's grey: the calibrated luminance, sRGB-encoded (one channel to encode instead of
+    # three). Both photos of a comparison use the same definition, so SSIM stays comparable.
+    luminance = cv2.transform(linear, np.array([[0.2126, 0.7152, 0.0722]], np.float32))
+    return AnalysisViews(linear, color.linear_to_srgb8(luminance))
 
 
 def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE) -> PreparedGolden:
@@ -184,8 +190,8 @@ def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE) ->
         calibrated=(None if calibration.correction is None
                     else _calibrated_views(analysis_rgb, calibration.correction)),
     )
-    if prepared.calibrated is None:
-        prepared.raw  # noqa: B018 - without a card the raw views are always needed: make them now
+    # The golden's share is done here, once: its colour cue, and without a card its raw views.
+    (prepared.calibrated or prepared.raw).lab_smooth  # noqa: B018 - computed for its cache
     return prepared
 
 
