@@ -442,10 +442,14 @@ def _alignment_score(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.n
     valid = cv2.erode(valid, np.ones((15, 15), np.uint8)) > 0
     if valid.sum() < 0.05 * h * w:
         return -1.0
-    a = _highpass(golden.grey)[valid]
-    b = _highpass(warped)[valid]
-    a -= a.mean()
-    b -= b.mean()
+    return _ncc(_highpass(golden.grey)[valid], _highpass(warped)[valid])
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation (-1..1) of two equally long samples; -1 when either is
+    flat (nothing to correlate)."""
+    a = a - a.mean()
+    b = b - b.mean()
     denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / denominator) if denominator > 0 else -1.0
 
@@ -870,11 +874,7 @@ def _detail_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey
     valid = (region > 0) & (cv2.erode(seen, np.ones((15, 15), np.uint8)) > 0)
     if valid.sum() < 0.5 * max(1, int(np.count_nonzero(region))):
         return -1.0
-    a, b = golden_detail[valid], _highpass(warped)[valid]
-    a = a - a.mean()
-    b = b - b.mean()
-    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denominator) if denominator > 0 else -1.0
+    return _ncc(golden_detail[valid], _highpass(warped)[valid])
 
 def warp_to_golden(
     unit: np.ndarray, homography: np.ndarray, golden_shape: tuple[int, int], *,
