@@ -35,7 +35,7 @@ from calibration.charts import COLORCHECKER_CLASSIC, Chart, chart_srgb
 from vision._resample import shrink_to_long_side
 from vision.color import srgb_to_linear
 
-__all__ = ["CardDetection", "find_card"]
+__all__ = ["CardDetection", "find_card", "sample_patch_grid"]
 
 _DETECTION_SIZE = 1024  # long side of the copy the card is refined on; corners mapped back
 # cv2.mcc runs on a smaller copy still: its cost is mostly adaptive thresholding at several
@@ -208,19 +208,30 @@ def _reference_linear(chart: Chart) -> np.ndarray:
     return srgb_to_linear(chart_srgb(chart))
 
 
+def sample_patch_grid(image: np.ndarray, H: np.ndarray, chart: Chart, half_mm: float,
+                      points: int, *, border: int = cv2.BORDER_REPLICATE
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear samples on a `points` x `points` grid within +/- `half_mm` of each patch centre.
+
+    Returns the values, (n_patches, points**2, 3) float64, and where they were taken in
+    `image` (chart-model mm through `H`), (n_patches * points**2, 2) float32. Points outside
+    the image take `border` (OpenCV's border mode; BORDER_CONSTANT gives black).
+    """
+    offsets = np.linspace(-half_mm, half_mm, points)
+    ox, oy = np.meshgrid(offsets, offsets)
+    local = np.stack([ox.ravel(), oy.ravel()], axis=1)
+    model = (chart.patch_centres_mm()[:, None, :] + local[None, :, :]).reshape(-1, 2)
+    xy = _project(H, model).astype(np.float32)
+    values = cv2.remap(image, xy[:, 0].reshape(1, -1), xy[:, 1].reshape(1, -1),
+                       cv2.INTER_LINEAR, borderMode=border, borderValue=(0, 0, 0))
+    return values.reshape(chart.n_patches, len(local), 3).astype(np.float64), xy
+
+
 def _sample_centres(image: np.ndarray, H: np.ndarray, chart: Chart,
                     half_mm: float) -> np.ndarray:
     """Median RGB (uint8 scale, float) of a small square around each patch centre."""
-    offsets = np.linspace(-half_mm, half_mm, 5)
-    ox, oy = np.meshgrid(offsets, offsets)
-    local = np.stack([ox.ravel(), oy.ravel()], axis=1)
-    centres = chart.patch_centres_mm()
-    points = (centres[:, None, :] + local[None, :, :]).reshape(-1, 2)
-    xy = _project(H, points).astype(np.float32)
-    samples = cv2.remap(image, xy[:, 0].reshape(1, -1), xy[:, 1].reshape(1, -1),
-                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    samples = samples.reshape(len(centres), len(local), 3).astype(np.float64)
-    return np.median(samples, axis=1)
+    values, _ = sample_patch_grid(image, H, chart, half_mm, 5)
+    return np.median(values, axis=1)
 
 
 def _colour_fit_error(samples_rgb8: np.ndarray, reference_linear: np.ndarray) -> float:

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from calibration.charts import Chart
-from calibration.detect import CardDetection
+from calibration.detect import CardDetection, sample_patch_grid
 from vision.color import (
     D50,
     D65,
@@ -81,14 +81,8 @@ def sample_patches(rgb: np.ndarray, card: CardDetection, *, points: int = 9) -> 
     """
     chart = card.chart
     half = chart.patch_size_mm / 4.0  # the inner half of the side: +/- a quarter
-    offsets = np.linspace(-half, half, points)
-    ox, oy = np.meshgrid(offsets, offsets)
-    local = np.stack([ox.ravel(), oy.ravel()], axis=1)
-    model = (chart.patch_centres_mm()[:, None, :] + local[None]).reshape(-1, 1, 2)
-    xy = cv2.perspectiveTransform(model, card.homography).reshape(-1, 2).astype(np.float32)
-    values = cv2.remap(rgb, xy[:, 0].reshape(1, -1), xy[:, 1].reshape(1, -1), cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    values = values.reshape(chart.n_patches, points * points, 3).astype(np.float64)
+    values, xy = sample_patch_grid(rgb, card.homography, chart, half, points,
+                                   border=cv2.BORDER_CONSTANT)
     median = np.median(values, axis=1)
     inside = ((xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] <= rgb.shape[1] - 1)
               & (xy[:, 1] <= rgb.shape[0] - 1)).reshape(chart.n_patches, -1).all(axis=1)
