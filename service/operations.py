@@ -48,7 +48,8 @@ __all__ = [
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
 
 PICTURE_LONG_SIDE = 1024
-"""Long side of the stored overlay and defect map (the golden's size when it is smaller).
+"""Long side of the stored overlay and defect map (the golden's size when it is smaller): the
+pipeline's analysis size (vision.pipeline.ANALYSIS_SIZE), whose golden copy they are drawn on.
 
 The pipeline measures at an analysis resolution of 1024 px, so the defect map holds no more
 detail than this; a full-size 12 MP overlay took ~2 s to render and ~1 s to PNG-encode on 2
@@ -57,11 +58,21 @@ cores, longer than the comparison itself. The photos themselves are stored at fu
 
 @dataclasses.dataclass(frozen=True)
 class SealedGolden:
-    """What the cache keeps per golden: the pipeline's preparation and the picture background."""
+    """What the cache keeps per golden: the pipeline's preparation."""
 
-    prepared: object  # vision.pipeline.PreparedGolden (a black box here)
-    picture: np.ndarray  # the golden at PICTURE_LONG_SIDE, RGB uint8
-    scale: float  # picture pixels per golden pixel
+    prepared: object  # vision.pipeline.PreparedGolden
+
+    @property
+    def picture(self) -> np.ndarray:
+        """The pictures' background: the golden at the analysis size (PICTURE_LONG_SIDE), RGB
+        uint8. The prepared golden already holds this area-filtered copy; shrinking the photo
+        again at sealing would make the same pixels twice."""
+        return self.prepared.analysis_rgb
+
+    @property
+    def scale(self) -> float:
+        """Picture pixels per golden pixel."""
+        return self.prepared.analysis_scale
 
 
 @dataclasses.dataclass
@@ -175,11 +186,7 @@ def seal_job(service: Service, tenant_id: str, uploads: list[Upload], spec, name
 
 
 def _seal(rgb: np.ndarray, prepare_golden) -> SealedGolden:
-    h, w = rgb.shape[:2]
-    scale = min(1.0, PICTURE_LONG_SIDE / max(h, w))
-    picture = rgb if scale == 1.0 else cv2.resize(
-        rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return SealedGolden(prepare_golden(rgb), picture, scale)
+    return SealedGolden(prepare_golden(rgb))
 
 
 def _insert_golden(sessions: sessionmaker, tenant_id: str, images: list[Decoded], spec,
