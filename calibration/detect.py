@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from calibration.charts import COLORCHECKER_CLASSIC, Chart, chart_srgb
+from vision._geometry import homography_jacobian
 from vision._resample import shrink_to_long_side
 from vision.color import srgb_to_linear
 
@@ -103,10 +104,7 @@ class CardDetection:
         with the same layout.
         """
         real_per_model = card_width_mm / self.chart.size_mm[0]
-        H = self.homography
-        # Jacobian of the homography at the model origin (the grid centre).
-        w = H[2, 2]
-        J = (H[:2, :2] * w - np.outer(H[:2, 2], H[2, :2])) / w**2
+        J = homography_jacobian(self.homography, np.zeros(2))  # at the grid centre
         return float(np.sqrt(abs(np.linalg.det(J))) / real_per_model)
 
     def reliable(self) -> bool:

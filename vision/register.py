@@ -55,6 +55,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from vision._geometry import homography_jacobian
 from vision._resample import shrink_to_long_side
 
 __all__ = [
@@ -851,11 +852,7 @@ def _register_by_outline(golden: GoldenFeatures, unit_colour: np.ndarray,
 
 def _anisotropy(H: np.ndarray, point: np.ndarray) -> float:
     """Ratio of the largest to the smallest stretch of a homography near `point` (>= 1)."""
-    x, y = point
-    denominator = H[2, 0] * x + H[2, 1] * y + H[2, 2]
-    mapped = (H[:2, :2] @ point + H[:2, 2]) / denominator
-    jacobian = (H[:2, :2] - np.outer(mapped, H[2, :2])) / denominator
-    singular = np.linalg.svd(jacobian, compute_uv=False)
+    singular = np.linalg.svd(homography_jacobian(H, point), compute_uv=False)
     return float(singular[0] / max(singular[1], 1e-12))
 
 
