@@ -7,7 +7,9 @@ cached in ``bench-out/pairs/`` (generation takes seconds per pair; timing does n
 
 Measured:
 
-- in process: ``vision.decode.load_image`` of both files, then ``vision.pipeline.compare`` with
+- in process, what the CLI does for a report: ``vision.decode.load_image`` of both files at
+  the reduction ``vision.pipeline.decode_reduction`` allows (1/2 through the JPEG's DCT for
+  12 MP; ``--full-decode`` decodes every pixel instead), then ``vision.pipeline.compare`` with
   ``render_images=False`` (the golden is *not* prepared in advance, as in the CLI); median and
   p90 per stage of ``report.timings_ms``, of decoding, and end to end;
 - peak RSS of this process (pairs are generated in child processes so that they do not count);
@@ -48,8 +50,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tests.helpers.scenes import PRODUCT_IMAGES, Camera, make_pair, random_phone_camera  # noqa: E402
-from vision.decode import load_image  # noqa: E402
-from vision.pipeline import compare  # noqa: E402
+from vision.decode import load_image, read_image_size  # noqa: E402
+from vision.pipeline import compare, decode_reduction  # noqa: E402
 from vision.spec import Spec  # noqa: E402
 
 CLI_TARGET_S = 1.5
@@ -171,12 +173,19 @@ class InProcessResult:
     baseline_rss_mb: float
 
 
+FULL_DECODE = False  # --full-decode: every pixel, as before reduced decoding
+
+
 def _run_once(golden_path: Path, unit_path: Path, spec: Spec):
+    """What `sealcheck compare` does for a report: JPEGs decoded at the reduced size that
+    vision.pipeline.decode_reduction allows (1/2 for 12 MP), positions in the photos' pixels."""
     start = time.perf_counter()
-    golden = load_image(golden_path)
-    unit = load_image(unit_path)
+    sizes = [read_image_size(path) for path in (golden_path, unit_path)]
+    golden, unit = (load_image(path, reduce=1 if FULL_DECODE else decode_reduction(size))
+                    for path, size in zip((golden_path, unit_path), sizes, strict=True))
     decoded = time.perf_counter()
-    comparison = compare(golden, unit, spec, render_images=False)
+    comparison = compare(golden, unit, spec, render_images=False,
+                         golden_photo_size=sizes[0], unit_photo_size=sizes[1])
     end = time.perf_counter()
     return comparison.report, (decoded - start) * 1e3, (end - start) * 1e3
 
@@ -356,7 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT_DIR,
                         help="pair cache and bench.md go here (default bench-out/)")
     parser.add_argument("--no-write", action="store_true", help="do not write bench.md")
+    parser.add_argument("--full-decode", action="store_true",
+                        help="decode every pixel in process (the path before reduced decoding)")
     args = parser.parse_args(argv)
+    global FULL_DECODE
+    FULL_DECODE = args.full_decode
     if args.quick:
         args.pairs, args.repeats, args.cli_runs = 2, 1, 2
     if args.pairs < 1 or args.repeats < 1 or args.cli_runs < 1:

@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--default-roi", action="store_true",
-                        help="judge without an ROI in the spec (the default region: the whole "
-                        "overlap minus the card); the background then has to stay the same, "
-                        "so the pairs are photographed in the same setup")
+                        help="judge without an ROI in the spec (the default region: the "
+                        "product on the golden photo, minus the card)")
+    parser.add_argument("--same-setup", action="store_true",
+                        help="photograph both on the same table, the card in the same place "
+                        "(by default the table texture and the card move between sessions)")
     args = parser.parse_args(argv)
 
     def spec_for(pair) -> Spec:
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         seed = args.seed * 100 + i
         cases = [("same pose", None), ("hand-held", random_phone_camera(rng, light=False))]
         for case, camera in cases:
-            pair = make_pair(product, unit_camera=camera, seed=seed, same_setup=args.default_roi)
+            pair = make_pair(product, unit_camera=camera, seed=seed, same_setup=args.same_setup)
             report = compare(pair.golden, pair.unit, spec_for(pair)).report
             record(f"identical, {case}: pass", report.verdict == "pass",
                    f"{product:22s} identical {case:9s} -> {report.verdict} "
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in DEFECT_KINDS:
             camera = random_phone_camera(rng, light=False)
             pair = make_pair(product, unit_camera=camera, defects=((kind, 10.0),), seed=seed,
-                             same_setup=args.default_roi)
+                             same_setup=args.same_setup)
             if pair.defect_visible_fraction < 0.5:
                 # The zoomed-in unit photo cropped the defect away: nothing to find.
                 skipped.append(f"{product} {kind}")
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         # Colour drift: truth from the artwork itself (same light, same camera).
         delta = (-2.0, 1.5, -1.5)
         pair = make_pair(product, drift=lab_shift(*delta), seed=seed,
-                         same_setup=args.default_roi)
+                         same_setup=args.same_setup)
         report = compare(pair.golden, pair.unit, spec_for(pair)).report
         truth = _true_delta_e(product, delta, seed)
         drift_errors.append(abs(report.color.delta_e00 - truth))

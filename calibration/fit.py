@@ -302,8 +302,15 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
     return best
 
 
-def calibrate_photo(rgb: np.ndarray, card: CardDetection
+def calibrate_photo(rgb: np.ndarray, card: CardDetection, *, scale: float = 1.0
                     ) -> tuple[ColourCorrection | None, PatchSamples]:
-    """Sample the card found in `rgb` and fit the correction (None: too few usable patches)."""
+    """Sample the card found in `rgb` and fit the correction (None: too few usable patches).
+
+    `scale` is `rgb`'s pixels per pixel of the card's coordinates, when `rgb` is a reduced
+    decode of the photo the card was located in (the card stays in the photo's pixels).
+    """
+    if scale != 1.0:
+        card = dataclasses.replace(card, homography=np.diag([scale, scale, 1.0])
+                                   @ card.homography)
     samples = sample_patches(rgb, card)
     return fit_correction(samples, card.chart), samples

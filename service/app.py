@@ -16,14 +16,16 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
 from service.db import make_engine, make_sessionmaker, migrate
 from service.metrics import Metrics, MetricsMiddleware
 from service.operations import Service
-from service.routes import compare, goldens, health, inspections
+from service.routes import compare, goldens, health, inspections, lots
 from service.settings import Settings
 from service.storage import BlobStore
+from service.web import install as install_web_pages
 from service.work import GoldenCache, PipelinePool
 
 __all__ = ["create_app"]
@@ -37,6 +39,8 @@ Check production units against the sealed golden sample.
 2. Seal a golden: `POST /v1/goldens` with its photos, spec, name and SKU.
 3. Inspect units: `POST /v1/goldens/{id}/inspections` with the unit's photo.
 4. Look at `overlay.png` and `defect_map.png` of the inspection.
+5. Judge a shipment: `POST /v1/lots` gives its AQL plan (ISO 2859-1); inspections join it with
+   `lot_id`; `GET /v1/lots/{id}` says accept, reject or pending.
 
 Every `/v1` call needs `Authorization: Bearer KEY`. Ids of other tenants answer 404.
 """
@@ -75,8 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
 
     app = FastAPI(title="sealcheck", version="1", description=_DESCRIPTION, lifespan=lifespan)
-    for module in (goldens, inspections, compare, health):
+    for module in (goldens, inspections, lots, compare, health):
         app.include_router(module.router)
+    install_web_pages(app)  # the pages for QC staff at /, their files at /static
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -90,10 +95,47 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": f"internal error ({exc.__class__.__name__}); this is a "
                              "bug in sealcheck, please report it"}, status_code=500)
 
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the client sent (PostgreSQL takes no NUL character in
+        # text; numbers beyond a column's range): bad input, so 422, not a 500. Writes refuse
+        # such text before any file is stored (service.routes._common, service.uploads).
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        return JSONResponse({"detail": f"a value in the request cannot be stored or looked up "
+                             f"({reason}); remove control characters such as NUL from text "
+                             "and keep numbers in range"}, status_code=422)
+
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
                             headers=exc.headers)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _document_error_answers(app)
     return app
+
+
+def _document_error_answers(app: FastAPI) -> None:
+    """Make the schema say what the 422 answers are: ``{"detail": "one line"}``.
+
+    FastAPI documents its default validation error (a list of error objects), but
+    `_validation` above answers one line of text, like every other error here; clients that
+    generate code from the schema (and schemathesis) must see the real shape.
+    """
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in components:
+                components["HTTPValidationError"] = {
+                    "title": "HTTPValidationError", "type": "object", "required": ["detail"],
+                    "properties": {"detail": {"type": "string", "title": "Detail",
+                                              "description": "What is wrong and how to fix "
+                                              "it, in one line."}}}
+                components.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

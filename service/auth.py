@@ -9,6 +9,7 @@ cost on every request; and an unsalted hash can be looked up through a unique in
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 import sqlalchemy as sa
@@ -39,8 +40,18 @@ def create_key(session: Session, tenant_name: str) -> str:
 
 
 def tenant_for_key(session: Session, key: str) -> Tenant | None:
-    """The tenant a presented key belongs to, or None for an unknown key."""
-    return session.scalar(
-        sa.select(Tenant).join(ApiKey, ApiKey.tenant_id == Tenant.id)
-        .where(ApiKey.key_hash == hash_key(key))
-    )
+    """The tenant a presented key belongs to, or None for an unknown key.
+
+    The database finds the row by the key's SHA-256, and its index compares hashes byte by
+    byte; that timing can only reveal how much of a hash an attacker's guess shares, and a hash
+    prefix says nothing about the key that produced it. The final comparison is still made in
+    constant time (hmac.compare_digest), so no comparison of secret material exits early.
+    """
+    presented = hash_key(key)
+    row = session.execute(
+        sa.select(Tenant, ApiKey.key_hash).join(ApiKey, ApiKey.tenant_id == Tenant.id)
+        .where(ApiKey.key_hash == presented)
+    ).first()
+    if row is None or not hmac.compare_digest(row[1].encode(), presented.encode()):
+        return None
+    return row[0]

@@ -78,6 +78,66 @@ def build_parser() -> argparse.ArgumentParser:
         "SEALCHECK_* settings as 'sealcheck serve'.",
     )
     create.add_argument("--tenant", required=True, metavar="NAME", help="tenant name")
+    gc = commands.add_parser(
+        "gc", help="remove stored files that no record names",
+        description="Remove files in the data directory that no row names: what uploads "
+        "killed before their commit leave behind. Only files older than --older-than go, "
+        "because a running server or batch job writes each file just before the row that "
+        "names it. Uses the same SEALCHECK_* settings as 'sealcheck serve'.",
+    )
+    gc.add_argument("--older-than", default="1h", metavar="AGE",
+                    help="only files at least this old: a number with s, m, h or d "
+                    "(default 1h)")
+    gc.add_argument("--dry-run", action="store_true", help="count, remove nothing")
+    aql = commands.add_parser(
+        "aql", help="print the AQL sampling plan of a lot (ISO 2859-1)",
+        description="Print the single sampling plan, normal inspection, of ISO 2859-1 (= ANSI/ASQ "
+        "Z1.4): the sample size code letter, and per defect class the sample size and the "
+        "acceptance (Ac) and rejection (Re) numbers. When a sample reaches the lot size, every "
+        "unit is inspected.",
+    )
+    aql.add_argument("--lot-size", required=True, type=int, metavar="N", help="units in the lot")
+    aql.add_argument("--level", default="II", metavar="LEVEL",
+                     help="inspection level: S-1, S-2, S-3, S-4, I, II (default) or III")
+    aql.add_argument("--aql", action="append", default=[], metavar="CLASS=VALUE",
+                     help="AQL of a defect class, repeatable; defaults critical=0 (none "
+                     "allowed), major=2.5, minor=4.0; values 0, 0.65, 1.0, 1.5, 2.5, 4.0, 6.5")
+    aql.add_argument("--json", action="store_true", help="print the plan as JSON")
+    rescore = commands.add_parser(
+        "rescore", help="re-score archived golden/unit pairs in bulk (resumable)",
+        description="Score every golden/unit pair of MANIFEST (CSV or JSON Lines with the "
+        "columns golden, unit and optionally spec, id; relative paths are read from the "
+        "manifest's directory; golden may be the id of a stored golden) and append one JSON "
+        "object per item to RESULTS. Re-running the same command after an interruption "
+        "finishes the job: items already scored with the same inputs and the same scoring "
+        "version are skipped, and none is written twice. A bad item is recorded as an error "
+        "and the job goes on. The summary goes to RESULTS.summary.json and stderr. With "
+        "--from-db, the stored inspections are re-scored instead and each new report is stored "
+        "as a new version beside the old one (SEALCHECK_* settings as for 'sealcheck serve'). "
+        "Exit code 0 when every item has a result (errors included), 2 for bad usage or "
+        "input.",
+    )
+    rescore.add_argument("manifest", metavar="MANIFEST", nargs="?",
+                         help="CSV or JSON Lines file of the pairs to score")
+    rescore.add_argument("--out", metavar="RESULTS", help="JSON Lines results file (created, "
+                         "or resumed when it exists)")
+    rescore.add_argument("--workers", type=int, metavar="N", help="worker processes (local) or "
+                         "actors (ray); default: the CPUs this process may use (with "
+                         "--ray-address: the cluster's CPUs)")
+    rescore.add_argument("--engine", choices=("local", "ray"), default="local",
+                         help="local: a process pool on this machine (default); ray: Ray Data")
+    rescore.add_argument("--ray-address", metavar="ADDR", help="with --engine ray: the cluster "
+                         "to connect to (e.g. ray://head:10001 or auto); none starts a local "
+                         "Ray instance")
+    rescore.add_argument("--parquet", metavar="FILE", help="also write the results as Parquet "
+                         "(needs pyarrow, part of sealcheck[ray])")
+    rescore.add_argument("--from-db", action="store_true", help="re-score the stored "
+                         "inspections instead of a manifest")
+    rescore.add_argument("--golden", metavar="ID", help="with --from-db: only the inspections "
+                         "of this stored golden")
+    rescore.add_argument("--since", metavar="DATE", help="with --from-db: only inspections made "
+                         "at or after DATE (ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00Z; "
+                         "UTC unless it says otherwise)")
     return parser
 
 
@@ -94,7 +154,8 @@ def _card_words(side) -> str:
 
 
 def _summary(report) -> str:
-    lines = [f"verdict: {report.verdict.upper()}   score: {report.score:.0f}/100"]
+    lines = [f"verdict: {report.verdict.upper()}   score: {report.score:.0f}/100"
+             + (f"   counts as: {report.defect_class}" if report.defect_class else "")]
     lines += [f"  - {reason}" for reason in report.reasons]
     reg = report.registration
     if reg.ok:
@@ -159,8 +220,8 @@ def _write_outputs(out: Path, comparison) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from vision.decode import MIN_SIDE, ImageDecodeError, load_image
-    from vision.pipeline import compare
+    from vision.decode import MIN_SIDE, ImageDecodeError, load_image, read_image_size
+    from vision.pipeline import compare, decode_reduction
     from vision.spec import SpecError, load_spec
 
     max_pixels = _max_pixels(MIN_SIDE * MIN_SIDE)
@@ -168,17 +229,27 @@ def _compare(args: argparse.Namespace) -> int:
         _prepare_out_dir(Path(args.out))
     try:
         spec = load_spec(args.spec) if args.spec else None
-        golden = load_image(args.golden, max_pixels=max_pixels)
-        unit = load_image(args.unit, max_pixels=max_pixels)
+        sizes = {}
+        photos = {}
+        for name in ("golden", "unit"):
+            path = getattr(args, name)
+            sizes[name] = read_image_size(path)
+            # The report alone does not need every pixel of a 12 MP photo: decode JPEGs at a
+            # reduced size through the DCT (positions stay in the photo's pixels). Pictures
+            # (--out) are drawn at the photo's size, so they take the full decode.
+            reduce = 1 if args.out else decode_reduction(sizes[name])
+            photos[name] = load_image(path, max_pixels=max_pixels, reduce=reduce)
     except (ImageDecodeError, SpecError) as exc:
         raise UsageError(str(exc)) from None
     if spec is not None and spec.roi is not None:
         x, y, w, h = spec.roi
-        gh, gw = golden.shape[:2]
+        gw, gh = sizes["golden"]
         if x >= gw or y >= gh:
             raise UsageError(f"{args.spec}: roi starts at ({x}, {y}), outside the golden photo "
                              f"({gw}x{gh}); give it in golden pixels")
-    comparison = compare(golden, unit, spec, render_images=args.out is not None)
+    comparison = compare(photos["golden"], photos["unit"], spec,
+                         render_images=args.out is not None,
+                         golden_photo_size=sizes["golden"], unit_photo_size=sizes["unit"])
     if args.out:
         _write_outputs(Path(args.out), comparison)
     if args.json:
@@ -261,7 +332,170 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"compare": _compare, "serve": _serve, "keys": _keys}
+def _duration(text: str):  # -> datetime.timedelta
+    import datetime as dt
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:].lower()
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in units or not value >= 0 or value == float("inf"):
+        raise UsageError(f"--older-than {text!r}: write a number and a unit, e.g. 30m, 1h "
+                         "or 2d")
+    return dt.timedelta(seconds=value * units[unit])
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from service.gc import collect_garbage
+    from service.storage import BlobStore
+
+    older_than = _duration(args.older_than)
+    settings = _settings()
+    engine = _migrated_engine(settings)
+    try:
+        result = collect_garbage(engine, BlobStore(settings.data_dir), older_than,
+                                 dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {result.removed} unreferenced file(s), {result.removed_bytes} bytes; "
+          f"left {result.recent} younger than {args.older_than}; {result.kept} in use")
+    return 0
+
+
+def _parse_aql_options(options: list[str]) -> dict[str, float]:
+    from service.aql import DEFECT_CLASSES
+
+    wanted: dict[str, float] = {}
+    for option in options:
+        name, sep, value = option.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in DEFECT_CLASSES:
+            raise UsageError(f"--aql {option!r}: write CLASS=VALUE with CLASS one of "
+                             f"{', '.join(DEFECT_CLASSES)}, e.g. --aql major=2.5")
+        try:
+            wanted[name] = float(value)
+        except ValueError:
+            raise UsageError(f"--aql {option!r}: {value!r} is not a number") from None
+    return wanted
+
+
+def _aql(args: argparse.Namespace) -> int:
+    import json
+
+    from service.aql import AqlError, lot_plan
+
+    try:
+        plan = lot_plan(args.lot_size, args.level, _parse_aql_options(args.aql))
+    except AqlError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(plan.as_dict(), indent=2))
+        return 0
+    print(f"lot size {plan.lot_size}, level {plan.level}: code letter {plan.code_letter}")
+    print(f"{'class':<9} {'AQL':>5} {'sample':>7} {'Ac':>4} {'Re':>4}")
+    for name, class_plan in plan.plans.items():
+        note = "  (100%: inspect every unit)" if class_plan.inspect_all else ""
+        if class_plan.code_letter != plan.code_letter:
+            note += f"  (arrow: plan {class_plan.code_letter})"
+        print(f"{name:<9} {class_plan.aql:>5g} {class_plan.sample_size:>7} {class_plan.ac:>4} "
+              f"{class_plan.re:>4}{note}")
+    print(f"units to inspect: {plan.units_to_inspect}; reject as soon as a class reaches Re")
+    return 0
+
+
+def _since(value: str):  # -> datetime.datetime, timezone-aware
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(f"--since {value!r}: not a date; write it in ISO 8601, e.g. 2026-01-31 "
+                         "or 2026-01-31T08:00:00Z") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _rescore_options(args: argparse.Namespace):  # -> service.rescore.job.RescoreOptions
+    import importlib.util
+
+    from service.rescore.job import RescoreOptions
+    from service.settings import _default_workers
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.ray_address and args.engine != "ray":
+        raise UsageError("--ray-address needs --engine ray")
+    if args.engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise UsageError("--engine ray needs Ray Data, which is not installed: pip install "
+                         "'sealcheck[ray]'")
+    # On a Ray cluster the default is the cluster's CPUs, known only once connected.
+    workers = args.workers or (None if args.ray_address else _default_workers())
+    return RescoreOptions(
+        workers=workers, engine=args.engine,
+        ray_address=args.ray_address, max_pixels=_max_pixels(16 * 16),
+        parquet=Path(args.parquet) if args.parquet else None)
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    from service.rescore.job import JobError
+    from service.rescore.manifest import ManifestError
+
+    if args.from_db:
+        if args.manifest or args.out or args.parquet:
+            raise UsageError("--from-db re-scores the stored inspections into the database: "
+                             "give no MANIFEST, --out or --parquet")
+        since = _since(args.since) if args.since else None
+        options = _rescore_options(args)
+        from service.rescore.stored import rescore_stored
+        from service.storage import BlobStore
+
+        settings = _settings()
+        engine = _migrated_engine(settings)
+        try:
+            rescore_stored(engine, BlobStore(settings.data_dir), options,
+                           golden_id=args.golden, since=since)
+        except JobError as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            engine.dispose()
+        return 0
+    if args.golden or args.since:
+        raise UsageError("--golden and --since select stored inspections: use them with "
+                         "--from-db")
+    if not args.manifest or not args.out:
+        raise UsageError("give a MANIFEST and --out RESULTS, e.g. 'sealcheck rescore "
+                         "pairs.csv --out results.jsonl' (or --from-db)")
+    if Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: is a directory; name the results file, e.g. "
+                         f"{Path(args.out) / 'results.jsonl'}")
+    options = _rescore_options(args)
+    from service.rescore.job import rescore_manifest
+
+    engines = []
+
+    def open_database():
+        from service.storage import BlobStore
+
+        settings = _settings()
+        engines.append(_migrated_engine(settings))
+        return engines[-1], BlobStore(settings.data_dir)
+
+    try:
+        rescore_manifest(args.manifest, args.out, options, open_database=open_database)
+    except (JobError, ManifestError) as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"{exc.filename or args.out}: {exc.strerror}") from None
+    finally:
+        for engine in engines:
+            engine.dispose()
+    return 0
+
+
+_COMMANDS = {"compare": _compare, "serve": _serve, "keys": _keys, "aql": _aql, "gc": _gc,
+             "rescore": _rescore}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,16 +18,21 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 __all__ = [
+    "BLOB_COLUMNS",
     "ApiKey",
     "Base",
     "Golden",
     "GoldenImage",
     "Inspection",
     "InspectionImage",
+    "InspectionReport",
+    "Lot",
     "Tenant",
+    "WebSession",
     "make_engine",
     "migrate",
     "new_id",
+    "referenced_blobs",
     "utcnow",
 ]
 
@@ -93,6 +98,8 @@ class Golden(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     spec: Mapped[dict] = mapped_column(sa.JSON)
     sealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The golden at the analysis size, PNG (the web pages' picture); null before revision 0003.
+    picture_sha256: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class _StoredPhoto:
@@ -122,13 +129,17 @@ class Inspection(Base):
     tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id"))
     golden_seq: Mapped[int] = mapped_column(sa.ForeignKey("goldens.seq"), index=True)
     unit_label: Mapped[str | None] = mapped_column(sa.String(200))
-    lot_id: Mapped[str | None] = mapped_column(sa.String(200))
+    # A lot's id joins the inspection to that lot (service.lots); any other text is a label.
+    lot_id: Mapped[str | None] = mapped_column(sa.String(200), index=True)
     verdict: Mapped[str] = mapped_column(sa.String(16))
     score: Mapped[float] = mapped_column(sa.Float)
     report: Mapped[dict] = mapped_column(sa.JSON)
     overlay_sha256: Mapped[str] = mapped_column(sa.String(64))
     defect_map_sha256: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The unit resampled onto the golden's picture, PNG; null when the unit was not registered
+    # and for inspections stored before revision 0003.
+    aligned_sha256: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class InspectionImage(_StoredPhoto, Base):
@@ -136,6 +147,85 @@ class InspectionImage(_StoredPhoto, Base):
 
     inspection_seq: Mapped[int] = mapped_column(sa.ForeignKey("inspections.seq"),
                                                 primary_key=True)
+
+
+class Lot(Base):
+    """A production lot judged by AQL sampling: its plan is fixed when the lot is opened."""
+
+    __tablename__ = "lots"
+    __table_args__ = (sa.Index("ix_lots_tenant_seq", "tenant_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(sa.String(36), unique=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id"))
+    golden_seq: Mapped[int] = mapped_column(sa.ForeignKey("goldens.seq"), index=True)
+    reference: Mapped[str | None] = mapped_column(sa.String(200))
+    lot_size: Mapped[int] = mapped_column(sa.Integer)
+    level: Mapped[str] = mapped_column(sa.String(4))
+    aql: Mapped[dict] = mapped_column(sa.JSON)  # class -> AQL, as asked
+    plan: Mapped[dict] = mapped_column(sa.JSON)  # service.aql.LotPlan.as_dict(), as computed
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebSession(Base):
+    """A browser signed in to the web pages (service.web.sessions).
+
+    The cookie holds a random token; only its SHA-256 is stored, so a copy of the database
+    cannot be used to sign in. Deleting the API key ends its sessions (ON DELETE CASCADE).
+    """
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id"))
+    api_key_id: Mapped[str] = mapped_column(sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
+                                            index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class InspectionReport(Base):
+    """A later report of a stored inspection, from re-scoring (``sealcheck rescore --from-db``).
+
+    The report given when the inspection was made stays in ``inspections.report`` (version 1);
+    each re-scoring adds a row with the next version, so the audit trail shows which scoring
+    (``scoring_version``: sealcheck, report schema, defect model) gave which verdict when. At
+    most one row per inspection and scoring version, so a resumed or repeated run never adds a
+    second.
+    """
+
+    __tablename__ = "inspection_reports"
+    __table_args__ = (
+        sa.UniqueConstraint("inspection_seq", "version"),
+        sa.UniqueConstraint("inspection_seq", "scoring_version"),
+    )
+
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    inspection_seq: Mapped[int] = mapped_column(sa.ForeignKey("inspections.seq"), index=True)
+    version: Mapped[int] = mapped_column(sa.Integer)  # 2, 3, ...: 1 is inspections.report
+    scoring_version: Mapped[str] = mapped_column(sa.String(300))
+    verdict: Mapped[str] = mapped_column(sa.String(16))
+    score: Mapped[float] = mapped_column(sa.Float)
+    report: Mapped[dict] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+# Every column that names a stored file (service.storage): the garbage collector keeps these,
+# and the tests check that each one names a file that exists.
+BLOB_COLUMNS = (
+    (GoldenImage, "sha256"),
+    (InspectionImage, "sha256"),
+    (Inspection, "overlay_sha256"),
+    (Inspection, "defect_map_sha256"),
+    (Inspection, "aligned_sha256"),
+    (Golden, "picture_sha256"),
+)
+
+
+def referenced_blobs(connection: sa.Connection) -> set[str]:
+    """The SHA-256 names of every file a row refers to."""
+    queries = [sa.select(getattr(model, column)).where(getattr(model, column).is_not(None))
+               for model, column in BLOB_COLUMNS]
+    return {row[0] for row in connection.execute(sa.union(*queries))}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "Service",
     "compare_job",
     "decode_uploads",
+    "golden_picture_png",
     "inspect_job",
     "seal_job",
 ]
@@ -178,9 +179,14 @@ def seal_job(service: Service, tenant_id: str, uploads: list[Upload], spec, name
     stored = service.io.submit(_store_images, service, images)  # overlaps the preparation
     with _stage(metrics, "prepare_golden"):
         sealed = _seal(primary, prepare_golden)
+    # The web pages' golden picture, from the analysis copy the preparation already made;
+    # encoded and written while the photos finish writing.
+    picture = service.io.submit(lambda: service.blobs.put(_encode_png(sealed.picture)))
     with _stage(metrics, "store"):
         stored.result()
-        golden = _insert_golden(service.sessions, tenant_id, images, spec, name, sku)
+        picture_sha = picture.result()
+        golden = _insert_golden(service.sessions, tenant_id, images, spec, name, sku,
+                                picture_sha256=picture_sha)
     service.goldens.put(golden.id, sealed)
     return golden.id
 
@@ -190,7 +196,7 @@ def _seal(rgb: np.ndarray, prepare_golden) -> SealedGolden:
 
 
 def _insert_golden(sessions: sessionmaker, tenant_id: str, images: list[Decoded], spec,
-                   name: str, sku: str) -> Golden:
+                   name: str, sku: str, picture_sha256: str | None = None) -> Golden:
     # Two seals of one SKU at once may pick the same version; the unique constraint refuses the
     # second, which then takes the next number.
     for attempt in range(5):
@@ -199,7 +205,7 @@ def _insert_golden(sessions: sessionmaker, tenant_id: str, images: list[Decoded]
                 sa.select(sa.func.max(Golden.version))
                 .where(Golden.tenant_id == tenant_id, Golden.sku == sku)) or 0) + 1
             golden = Golden(tenant_id=tenant_id, sku=sku, version=version, name=name,
-                            spec=spec.model_dump(mode="json"))
+                            spec=spec.model_dump(mode="json"), picture_sha256=picture_sha256)
             session.add(golden)
             try:
                 session.flush()
@@ -267,6 +273,47 @@ def _pictures(sealed: SealedGolden, comparison) -> tuple[np.ndarray, np.ndarray]
     return overlay, defect_map
 
 
+def _aligned_picture(sealed: SealedGolden, comparison, unit: np.ndarray) -> np.ndarray | None:
+    """The unit resampled onto the golden's picture (the web report's slider), or None when
+    the unit was not registered. Outside the unit photo the picture is mid-grey.
+
+    The unit is first halved (Gaussian pyramid) until the perspective warp minifies by at most
+    2x, so it does not alias. Halving, rather than one area-filtered resize to the exact size
+    as the pipeline's analysis copy: ~35 ms against ~190 ms for a 12 MP photo on 2 busy
+    cores, and this is on every inspection's path.
+    """
+    from vision.register import warp_to_golden
+
+    homography = comparison.report.registration.homography
+    if not comparison.report.registration.ok or homography is None:
+        return None
+    s = sealed.scale
+    ph, pw = sealed.picture.shape[:2]
+    to_picture = np.diag([s, s, 1.0]) @ np.array(homography)
+    zoom = float(np.sqrt(abs(np.linalg.det(to_picture[:2, :2]))))  # picture px per unit px
+    while zoom < 0.5 and min(unit.shape[:2]) >= 32:
+        unit = cv2.pyrDown(unit)  # output pixel i sits on input pixel 2i
+        to_picture = to_picture @ np.diag([2.0, 2.0, 1.0])
+        zoom *= 2.0
+    aligned, valid = warp_to_golden(unit, to_picture, (ph, pw))
+    aligned[~valid] = 128
+    return aligned
+
+
+def golden_picture_png(service: Service, golden: Golden) -> bytes:
+    """The golden at the analysis size as PNG, for goldens sealed before it was stored."""
+    from vision._resample import shrink_to_long_side
+    from vision.decode import load_image
+
+    if golden.picture_sha256 is not None:
+        return service.blobs.read(golden.picture_sha256)
+    with service.sessions() as session:
+        sha256 = session.scalar(sa.select(GoldenImage.sha256).where(
+            GoldenImage.golden_seq == golden.seq, GoldenImage.position == 0))
+    rgb = load_image(service.blobs.path(sha256), max_pixels=10**12)
+    return _encode_png(shrink_to_long_side(rgb, PICTURE_LONG_SIDE)[0])
+
+
 def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[Upload],
                 unit_label: str | None, lot_id: str | None) -> str:
     """Compare the unit's primary photo with the sealed golden, store everything; return id."""
@@ -283,11 +330,14 @@ def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[
                          render_images=False)
     metrics.observe_stages(comparison.report.timings_ms)
     with _stage(metrics, "encode_png"):
+        # The aligned unit is resampled beside the overlay's drawing (OpenCV releases the GIL).
+        aligning = service.io.submit(_aligned_picture, sealed, comparison, images[0].rgb)
         overlay, defect_map = _pictures(sealed, comparison)
+        aligned = aligning.result()
         # Encoded and written in parallel (OpenCV and file I/O release the GIL).
         pngs = [service.io.submit(lambda im: service.blobs.put(_encode_png(im)), picture)
-                for picture in (overlay, defect_map)]
-        overlay_sha, defect_map_sha = (f.result() for f in pngs)
+                for picture in (overlay, defect_map, aligned) if picture is not None]
+        overlay_sha, defect_map_sha, *aligned_sha = (f.result() for f in pngs)
     with _stage(metrics, "store"):
         stored.result()
         report = comparison.report
@@ -296,7 +346,8 @@ def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[
                 tenant_id=tenant_id, golden_seq=golden.seq, unit_label=unit_label,
                 lot_id=lot_id, verdict=report.verdict, score=report.score,
                 report=report.model_dump(mode="json"), overlay_sha256=overlay_sha,
-                defect_map_sha256=defect_map_sha)
+                defect_map_sha256=defect_map_sha,
+                aligned_sha256=aligned_sha[0] if aligned_sha else None)
             session.add(inspection)
             session.flush()
             session.add_all(InspectionImage(inspection_seq=inspection.seq,

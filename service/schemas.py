@@ -20,6 +20,10 @@ __all__ = [
     "InspectionList",
     "InspectionPublic",
     "InspectionSummary",
+    "LotCreate",
+    "LotList",
+    "LotPublic",
+    "LotSummary",
 ]
 
 
@@ -61,6 +65,21 @@ class GoldenList(BaseModel):
                                     "the last page.")
 
 
+class LotSummary(BaseModel):
+    """Where a lot stands, as shown with each of its inspections."""
+
+    id: str
+    reference: str | None = Field(description="The lot's own name, e.g. the factory's lot number.")
+    verdict: Literal["accept", "reject", "pending"] = Field(
+        description="'reject' as soon as a defect class reaches its rejection number Re; "
+        "'accept' when every class's sample is complete within its acceptance number Ac.")
+    inspected: int = Field(description="Units with a conclusive result that count.")
+    to_inspect: int = Field(description="The sample: the largest of the classes' sample sizes.")
+    unit_class: Literal["critical", "major", "minor"] | None = Field(
+        None, description="The class this inspection's unit counts in; null if it passed or "
+        "was inconclusive.")
+
+
 class InspectionSummary(BaseModel):
     id: str
     golden_id: str
@@ -75,6 +94,9 @@ class InspectionSummary(BaseModel):
 
 class InspectionPublic(InspectionSummary):
     images: list[ImagePublic] = Field(description="The unit photos; the first was compared.")
+    lot: LotSummary | None = Field(
+        None, description="The lot this inspection belongs to, when lot_id names a lot "
+        "(POST /v1/lots); null otherwise.")
     overlay_url: str
     defect_map_url: str
     report: Report
@@ -97,3 +119,58 @@ class InspectionList(BaseModel):
 
 class CompareResult(BaseModel):
     report: Report
+
+
+class LotCreate(BaseModel):
+    """A lot to judge by AQL sampling (ISO 2859-1, single sampling, normal inspection)."""
+
+    golden_id: str = Field(description="The sealed golden the lot's units are inspected against.")
+    lot_size: int = Field(ge=2, le=100_000_000, description="Units in the lot.")
+    level: Literal["S-1", "S-2", "S-3", "S-4", "I", "II", "III"] = Field(
+        "II", description="Inspection level; General Level II unless agreed otherwise.")
+    aql: dict[Literal["critical", "major", "minor"], float] = Field(
+        default_factory=dict,
+        description="AQL per defect class, in percent defective. Defaults: critical 0 (none "
+        "allowed: Ac 0 / Re 1), major 2.5, minor 4.0. Allowed: 0, 0.65, 1.0, 1.5, 2.5, 4.0, 6.5.")
+    # No control characters: PostgreSQL refuses NUL in text, SQLite would store it.
+    reference: str | None = Field(None, max_length=200, pattern=r"^[^\x00-\x1f]*$",
+                                  description="Optional: the lot's own name or number.")
+
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{
+        "golden_id": "0b4fc1a2-6a51-4d8e-9d43-1c9a3e5e2f10", "lot_size": 3000, "level": "II",
+        "aql": {"critical": 0, "major": 2.5, "minor": 4.0}, "reference": "PO-7781 lot 3"}]}}
+
+
+class ClassPlanPublic(BaseModel):
+    aql: float
+    sample_size: int = Field(description="Units to inspect for this class (the lot size when "
+                             "inspect_all).")
+    ac: int = Field(description="Acceptance number: at most this many defective units.")
+    re: int = Field(description="Rejection number: this many defective units reject the lot.")
+    inspect_all: bool = Field(description="The plan's sample reached the lot size: 100%.")
+    plan_letter: str = Field(description="Code letter of the plan used, after the table's "
+                             "arrows.")
+
+
+class LotPublic(BaseModel):
+    id: str
+    golden_id: str
+    reference: str | None
+    lot_size: int
+    level: str
+    code_letter: str = Field(description="Sample size code letter of ISO 2859-1 Table I.")
+    plans: dict[str, ClassPlanPublic] = Field(description="Per defect class.")
+    inspected: int = Field(description="Units with a conclusive result that count.")
+    to_inspect: int = Field(description="The sample: the largest of the classes' sample sizes.")
+    awaiting_rephotograph: int = Field(description="Units whose inspections were all "
+                                       "inconclusive: they count once photographed again.")
+    defective: dict[str, int] = Field(description="Defective units per class among those "
+                                      "counted; a unit counts once, in its most serious class.")
+    verdict: Literal["accept", "reject", "pending"]
+    reasons: list[str] = Field(description="Sentences a person reads.")
+    created_at: dt.datetime
+
+
+class LotList(BaseModel):
+    items: list[LotPublic]
+    next_cursor: str | None

@@ -4,7 +4,8 @@ A file is written atomically: a temporary file in the same file system, fsync, r
 final name, fsync of the directory. So a name that exists always holds the complete bytes, even
 after a crash, and the service writes every file *before* the database row that names it is
 committed: a row never points at a missing file. The converse is allowed: a crash between the
-file and the commit leaves an unreferenced file (harmless; same name if the upload is retried).
+file and the commit leaves an unreferenced file (harmless; same name if the upload is retried),
+which ``sealcheck gc`` (service/gc.py) removes once it is old enough.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["BlobStore"]
+__all__ = ["BlobStore", "fsync_dir"]
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a rename, a new file) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -51,6 +53,9 @@ class BlobStore:
         sha256 = sha256 or hashlib.sha256(data).hexdigest()
         final = self.path(sha256)
         if final.is_file():
+            # Touched: the file is about to be named by a new row, so the garbage collector
+            # (service.gc), which only removes files older than its limit, must leave it.
+            os.utime(final)
             return sha256
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=self._tmp, suffix=".part")
@@ -64,11 +69,17 @@ class BlobStore:
             Path(temporary).unlink(missing_ok=True)
             raise
         # The rename is durable only once the directory entry is on disk.
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return sha256
 
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
+
+    def files(self):
+        """Every stored file as (sha256, path), in no particular order."""
+        for path in self._blobs.glob("??/??/*"):
+            if path.is_file():
+                yield path.name, path
 
     def count(self) -> int:
         """Number of stored files (tests check that a rejected request stored none)."""

@@ -86,6 +86,11 @@ class _Collector:
         self._name = name.decode("utf-8", "replace")
         filename = options.get(b"filename")
         self._filename = None if filename is None else filename.decode("utf-8", "replace")
+        if self._filename is not None and "\x00" in self._filename:
+            # Stored with the photo's row, and PostgreSQL refuses NUL in text: refuse it now,
+            # before the photo is written, rather than at the commit.
+            raise HTTPException(400, f"the file name of field '{self._name}' contains a NUL "
+                                "character; rename the file")
         is_file = self._filename is not None or self._name in self.file_fields
         self._limit = self.max_file_bytes if is_file else _MAX_FIELD_BYTES
 

@@ -32,7 +32,8 @@ from service.settings import Settings
 POSTGRES_URL = os.environ.get("SEALCHECK_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
-TABLES = ("tenants", "api_keys", "goldens", "golden_images", "inspections", "inspection_images")
+TABLES = ("tenants", "api_keys", "goldens", "golden_images", "inspections", "inspection_images",
+          "lots", "web_sessions")
 REPO = Path(__file__).resolve().parents[1]
 SEALCHECK = str(Path(sys.executable).with_name("sealcheck"))
 
@@ -111,19 +112,17 @@ def file_count(data_dir: Path) -> int:
 
 def dangling_files(settings: Settings) -> list[str]:
     """Every file a row names that is not in the store (must always be empty)."""
+    from service.db import referenced_blobs
     from service.storage import BlobStore
 
     blobs = BlobStore(settings.data_dir)
     engine = make_engine(settings.database_url)
     try:
         with engine.connect() as connection:
-            names = [r[0] for r in connection.execute(sa.text(
-                "SELECT sha256 FROM golden_images UNION ALL SELECT sha256 FROM "
-                "inspection_images UNION ALL SELECT overlay_sha256 FROM inspections UNION ALL "
-                "SELECT defect_map_sha256 FROM inspections"))]
+            names = referenced_blobs(connection)
     finally:
         engine.dispose()
-    return [n for n in names if not blobs.exists(n)]
+    return sorted(n for n in names if not blobs.exists(n))
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,9 +6,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from benchmarks.eval_registration import roi_corner_error
 from benchmarks.eval_verdicts import _true_delta_e, region_hits_mask
 from tests.helpers.scenes import Camera, lab_shift, make_pair
+from vision.decode import load_image
 from vision.pipeline import compare, prepare_golden
 from vision.report import SCHEMA_VERSION, Report
 from vision.spec import Spec, SpecError, parse_spec
@@ -25,6 +28,67 @@ def test_identical_content_passes(unit_camera):
     assert report.structure.ssim > 0.9
     assert report.defects.regions == []
     assert report.score > 80
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+@pytest.mark.parametrize("product", ["chelsea", "astronaut"])
+def test_without_an_roi_the_product_is_compared_not_the_table(product):
+    # Another session: the table's texture and the card's place changed (same_setup False),
+    # which is not a defect of the product. The default region is the product itself.
+    pair = make_pair(product, unit_camera=HANDHELD, seed=2)
+    report = compare(pair.golden, pair.unit).report
+    assert report.verdict == "pass", report.reasons
+    # pair.roi is the product's box shrunk by 3% a side: inside the region, and most of it.
+    (x, y, w, h), (px, py, pw, ph) = report.roi, pair.roi
+    assert x <= px and y <= py and x + w >= px + pw and y + h >= py + ph, (report.roi, pair.roi)
+    assert _iou(report.roi, pair.roi) > 0.8, (report.roi, pair.roi)
+    # ... and a defect on the product still fails, located, without a spec.
+    broken = make_pair(product, unit_camera=HANDHELD, defects=(("hole", 10.0),), seed=2)
+    report = compare(broken.golden, broken.unit).report
+    assert report.verdict == "fail", report.reasons
+    assert region_hits_mask(report.defects.regions, broken.golden_defect_mask)
+
+
+def test_a_reduced_decode_reports_in_the_photos_own_pixels(tmp_path):
+    # JPEGs decoded at half size through the DCT (what the CLI does for a report without
+    # pictures) must give the report of the full decode: same verdict and defect, positions
+    # in the photos' pixels, registration within the same error of the truth.
+    size = dict(width=2400, height=1800)
+    pair = make_pair("astronaut", golden_camera=Camera(**size),
+                     unit_camera=dataclasses.replace(HANDHELD, **size),
+                     defects=(("hole", 10.0),), seed=4)
+    paths = {}
+    for name in ("golden", "unit"):
+        paths[name] = tmp_path / f"{name}.jpg"
+        Image.fromarray(getattr(pair, name)).save(paths[name], quality=92)
+    spec = Spec(roi=pair.roi)
+    full = compare(load_image(paths["golden"]), load_image(paths["unit"]), spec)
+    half_golden = load_image(paths["golden"], reduce=2)
+    half = compare(half_golden, load_image(paths["unit"], reduce=2), spec,
+                   golden_photo_size=(2400, 1800), unit_photo_size=(2400, 1800))
+    for comparison in (full, half):
+        report = comparison.report
+        assert report.verdict == "fail", report.reasons
+        assert report.golden_size == report.unit_size == (2400, 1800)
+        assert roi_corner_error(pair.homography_unit_to_golden,
+                                np.array(report.registration.homography), pair.roi) <= 2.0
+        assert region_hits_mask(report.defects.regions, pair.golden_defect_mask)
+        truth = pair.unit_card_quad
+        assert np.abs(np.array(report.calibration.unit.corners) - truth).max() <= 2.5
+    a, b = full.report, half.report
+    assert abs(a.color.delta_e00 - b.color.delta_e00) < 0.2
+    assert abs(a.defects.regions[0].area_px - b.defects.regions[0].area_px) \
+        < 0.25 * a.defects.regions[0].area_px
+    # The pictures have the decoded golden's size.
+    assert half.defect_map.shape == half_golden.shape[:2] == (900, 1200)
+    assert half.overlay.shape == half.aligned_unit.shape == half_golden.shape
 
 
 @pytest.mark.parametrize("kind", ["scratch", "stain", "hole", "foreign", "missing"])

@@ -37,6 +37,7 @@ from vision.report import (
     Report,
     StructureReport,
 )
+from vision.severity import unit_defect_class
 from vision.spec import Spec
 from vision.structure import structural_similarity
 
@@ -45,6 +46,7 @@ __all__ = [
     "Comparison",
     "PreparedGolden",
     "compare",
+    "decode_reduction",
     "prepare_golden",
     "register_unit",
 ]
@@ -63,6 +65,7 @@ _MIN_OVERLAP = 0.05  # without an ROI: below this fraction of the golden photo: 
 _SSIM_DROP = 0.6
 _LOCAL_DELTA_E = 6.0
 _EDGE_MARGIN_PX = 9  # analysis pixels: 3 sigma of the cues' smoothing + interpolation
+_PRODUCT_MARGIN = 0.0  # default ROI: the product grown by this fraction of the long side
 _GROW_LIKELIHOOD = 0.3  # a candidate region extends over connected likelihood above this
 # Both Lab maps of the colour cue are blurred with this sigma (analysis pixels) first, so the
 # per-pixel CIEDE2000 is computed at half the analysis resolution and interpolated back.
@@ -78,10 +81,12 @@ class PhotoCalibration:
     samples: PatchSamples | None
 
     @classmethod
-    def of(cls, photo: np.ndarray, card: CardDetection | None) -> PhotoCalibration:
+    def of(cls, photo: np.ndarray, card: CardDetection | None, *, scale: float = 1.0
+           ) -> PhotoCalibration:
+        """`scale`: `photo` pixels per pixel of the card's coordinates (reduced decodes)."""
         if card is None:
             return cls(None, None, None)
-        correction, samples = calibrate_photo(photo, card)
+        correction, samples = calibrate_photo(photo, card, scale=scale)
         return cls(card, correction, samples)
 
 
@@ -103,12 +108,27 @@ class AnalysisViews:
 class PreparedGolden:
     """A golden photo's per-image work, done once and reused for every unit compared to it."""
 
-    image: np.ndarray  # full-resolution RGB uint8, oriented
+    image: np.ndarray  # RGB uint8, oriented: the photo, or a reduced decode of it
     calibration: PhotoCalibration  # the golden's colour card and correction
     features: register.GoldenFeatures
     analysis_scale: float  # analysis pixels per golden pixel
     analysis_rgb: np.ndarray  # RGB uint8 at analysis resolution
     calibrated: AnalysisViews | None  # colour-corrected with the golden's card, if fitted
+    # The product's silhouette (register.product_mask), working resolution; None: no table seen.
+    product: np.ndarray | None = None
+    # (width, height) of the photo when `image` is a reduced decode of it; None: image's size.
+    # Every position the pipeline reports is in the photo's pixels, whatever was decoded.
+    photo_size: tuple[int, int] | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the golden photo: the pixels reports are given in."""
+        return self.photo_size or (self.image.shape[1], self.image.shape[0])
+
+    @property
+    def image_scale(self) -> float:
+        """`image` pixels per golden photo pixel (1, or about 1/reduce)."""
+        return self.image.shape[1] / self.size[0]
 
     @property
     def card(self) -> CardDetection | None:
@@ -129,9 +149,10 @@ class Comparison:
     """The report plus the pictures a person looks at."""
 
     report: Report
-    defect_map: np.ndarray  # uint8, golden size, 0-255 defect likelihood
-    overlay: np.ndarray  # RGB uint8, golden size: the golden with what changed marked on it
-    aligned_unit: np.ndarray | None  # RGB uint8, golden size; None when not registered
+    # The pictures have the golden array's size: the photo's, unless it was decoded reduced.
+    defect_map: np.ndarray  # uint8, 0-255 defect likelihood
+    overlay: np.ndarray  # RGB uint8: the golden with what changed marked on it
+    aligned_unit: np.ndarray | None  # RGB uint8; None when not registered
 
 
 class _Stopwatch:
@@ -170,29 +191,60 @@ def _calibrated_views(rgb: np.ndarray, correction: ColourCorrection) -> Analysis
     return AnalysisViews(linear, color.linear_to_srgb8(luminance))
 
 
-def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE) -> PreparedGolden:
-    """Do the golden photo's share of the work once (card and colour fit, features, copies)."""
+def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE,
+                   photo_size: tuple[int, int] | None = None) -> PreparedGolden:
+    """Do the golden photo's share of the work once (card and colour fit, features, copies).
+
+    `photo_size` (width, height): the photo's size when `golden` is a reduced decode of it
+    (``load_image(reduce=...)``); positions in reports are then still the photo's pixels.
+    """
     _check_rgb(golden, "golden")
-    gh, gw = golden.shape[:2]
+    gw, gh = photo_size or (golden.shape[1], golden.shape[0])
+    image_scale = golden.shape[1] / gw
     analysis_rgb, scale = shrink_to_long_side(golden, analysis_size)
+    scale *= image_scale  # analysis pixels per golden photo pixel
     # The card detector works at ANALYSIS_SIZE too: reuse the analysis copy instead of
     # shrinking the full photo again.
-    card = (find_card(analysis_rgb, full_size=(gw, gh)) if analysis_size >= ANALYSIS_SIZE
-            else find_card(golden))
-    calibration = PhotoCalibration.of(golden, card)
+    card = find_card(analysis_rgb if analysis_size >= ANALYSIS_SIZE else golden,
+                     full_size=(gw, gh))
+    calibration = PhotoCalibration.of(golden, card, scale=image_scale)
+    features = register.prepare_golden_features(golden,
+                                                ignore=[card.outline()] if card else (),
+                                                full_size=(gw, gh))
     prepared = PreparedGolden(
         image=golden,
         calibration=calibration,
-        features=register.prepare_golden_features(
-            golden, ignore=[card.outline()] if card else ()),
+        features=features,
         analysis_scale=scale,
         analysis_rgb=analysis_rgb,
         calibrated=(None if calibration.correction is None
                     else _calibrated_views(analysis_rgb, calibration.correction)),
+        product=register.product_mask(features),
+        photo_size=photo_size,
     )
     # The golden's share is done here, once: its colour cue, and without a card its raw views.
     (prepared.calibrated or prepared.raw).lab_smooth  # noqa: B018 - computed for its cache
     return prepared
+
+
+REDUCED_DECODE_MIN_SIDE = 1800
+"""Long side a reduced decode must keep (see :func:`decode_reduction`)."""
+
+
+def decode_reduction(photo_size: tuple[int, int]) -> int:
+    """The largest ``load_image(reduce=...)`` factor that loses nothing the report needs.
+
+    Measurements run at ANALYSIS_SIZE (1024 px) and registration refines at up to
+    register.FINE_SIZE (2048 px), so a photo decoded to a long side of at least
+    REDUCED_DECODE_MIN_SIDE gives the same report (half a 12 MP photo is 2016 px: templates
+    then run at 2016 instead of 2048 px). A JPEG decodes at 1/2 through its DCT in about a
+    third of the time. Pictures at the photo's size need the full decode.
+    """
+    long_side = max(photo_size)
+    for factor in (8, 4, 2):
+        if long_side / factor >= REDUCED_DECODE_MIN_SIDE:
+            return factor
+    return 1
 
 
 def _round_points(points: np.ndarray) -> list[tuple[float, float]]:
@@ -289,11 +341,12 @@ def _versions() -> dict[str, str]:
 
 def register_unit(golden: PreparedGolden, unit: np.ndarray,
                   unit_card: CardDetection | None,
-                  unit_fine: tuple[np.ndarray, float] | None = None) -> register.Registration:
+                  unit_fine: tuple[np.ndarray, float] | None = None,
+                  unit_photo_size: tuple[int, int] | None = None) -> register.Registration:
     """Register the unit onto the golden with both colour cards kept out of the matching."""
     return register.register(golden.features, unit,
                              unit_ignore=[unit_card.outline()] if unit_card else (),
-                             unit_fine=unit_fine)
+                             unit_fine=unit_fine, unit_full_size=unit_photo_size)
 
 
 def compare(
@@ -303,6 +356,8 @@ def compare(
     *,
     render_images: bool = True,
     calibrate: bool = True,
+    golden_photo_size: tuple[int, int] | None = None,
+    unit_photo_size: tuple[int, int] | None = None,
 ) -> Comparison:
     """Compare a unit photo with the golden photo and judge it against the spec.
 
@@ -321,23 +376,30 @@ def compare(
         Correct colours with the colour cards when both photos have one (the default policy,
         see :func:`_colour_plan`). False compares colours as photographed, e.g. to see what
         the calibration changed; the cards are still kept out of the comparison.
+    golden_photo_size, unit_photo_size : (width, height), optional
+        The photos' sizes when the arrays are reduced decodes of them
+        (``vision.decode.load_image(reduce=2)`` decodes a JPEG through its DCT in a fraction of
+        the time). Every position in the report is then in the photos' own pixels; the
+        pictures (defect map, overlay, aligned unit) have the golden array's size.
     """
     spec = spec or Spec()
     watch = _Stopwatch()
     if not isinstance(golden, PreparedGolden):
         with watch.stage("prepare_golden"):
-            golden = prepare_golden(golden)
+            golden = prepare_golden(golden, photo_size=golden_photo_size)
     _check_rgb(unit, "unit")
-    gh, gw = golden.image.shape[:2]
+    gw, gh = golden.size
+    uw, uh = unit_photo_size or (unit.shape[1], unit.shape[0])
+    unit_scale = unit.shape[1] / uw  # unit array pixels per unit photo pixel
 
     with watch.stage("downscale"):
         # One area-filtered copy of the unit for card detection and registration both.
         unit_fine = shrink_to_long_side(unit, register.FINE_SIZE)
     with watch.stage("calibrate"):
-        card = find_card(unit_fine[0], full_size=(unit.shape[1], unit.shape[0]))
-        unit_calibration = PhotoCalibration.of(unit, card)
+        card = find_card(unit_fine[0], full_size=(uw, uh))
+        unit_calibration = PhotoCalibration.of(unit, card, scale=unit_scale)
     with watch.stage("register"):
-        registration = register_unit(golden, unit, unit_calibration.card, unit_fine)
+        registration = register_unit(golden, unit, unit_calibration.card, unit_fine, (uw, uh))
     if calibrate:
         calibrated, colour_measurable, colour_note = _colour_plan(
             golden.calibration, unit_calibration, spec)
@@ -349,7 +411,7 @@ def compare(
         unit=_calibration_side(unit_calibration, applied=calibrated, note=None, spec=spec),
     )
     common = dict(
-        golden_size=(gw, gh), unit_size=(unit.shape[1], unit.shape[0]), spec=spec,
+        golden_size=(gw, gh), unit_size=(uw, uh), spec=spec,
         calibration=calibration, versions=dict(_versions()),
     )
     registration_report = RegistrationReport(
@@ -367,17 +429,21 @@ def compare(
     s = golden.analysis_scale
     ah, aw = golden.analysis_rgb.shape[:2]
     with watch.stage("warp"):
-        aligned_small, valid = _warp_for_analysis(unit, registration.homography, s, (ah, aw))
+        # The homography maps unit photo pixels; the array may be a reduced decode.
+        from_array = registration.homography @ np.diag([1 / unit_scale, 1 / unit_scale, 1.0])
+        aligned_small, valid = _warp_for_analysis(unit, from_array, s, (ah, aw))
         wanted = (_roi_mask(spec.roi, s, (ah, aw)) if spec.roi is not None
                   else _default_roi(golden, s, (ah, aw)))
         region = valid & wanted
     roi_box = _golden_box(region, s, (gw, gh))
-    # With an ROI, the unit photo must show most of it; without one, the overlap is the
-    # region and only has to be big enough to measure.
+    # With an ROI, or the product found on the golden, the unit photo must show most of it;
+    # otherwise the overlap is the region and only has to be big enough to measure.
     coverage = region.sum() / max(1, wanted.sum())
-    needed = _MIN_ROI_COVERAGE if spec.roi is not None else _MIN_OVERLAP
+    bounded = spec.roi is not None or golden.product is not None
+    needed = _MIN_ROI_COVERAGE if bounded else _MIN_OVERLAP
     if coverage < needed:
-        where = "the region of interest" if spec.roi is not None else "the golden photo"
+        where = ("the region of interest" if spec.roi is not None
+                 else "the product" if bounded else "the golden photo")
         return _inconclusive(
             golden, registration_report, common, watch,
             f"The unit photo covers only {coverage:.0%} of {where}; photograph the whole "
@@ -422,18 +488,27 @@ def compare(
                                      dimensions, spec)
 
     with watch.stage("render"):
-        defect_map = cv2.resize((likelihood * 255 + 0.5).astype(np.uint8), (gw, gh),
+        # The pictures have the golden array's size (the photo's, unless decoded reduced).
+        ih, iw = golden.image.shape[:2]
+        g = golden.image_scale
+        defect_map = cv2.resize((likelihood * 255 + 0.5).astype(np.uint8), (iw, ih),
                                 interpolation=cv2.INTER_LINEAR)
         aligned_full = overlay = None
         if render_images:
-            aligned_full, _ = register.warp_to_golden(unit, registration.homography, (gh, gw))
-            overlay = render.overlay(golden.image, defect_map, regions, roi_box,
-                                     _upsample_mask(region, (gw, gh)))
+            to_image = np.diag([g, g, 1.0]) @ from_array
+            aligned_full, _ = register.warp_to_golden(unit, to_image, (ih, iw))
+            drawn = regions if g == 1.0 else [
+                r.model_copy(update={"bbox": tuple(round(v * g) for v in r.bbox)})
+                for r in regions]
+            box = None if roi_box is None else tuple(round(v * g) for v in roi_box)
+            overlay = render.overlay(golden.image, defect_map, drawn, box,
+                                     _upsample_mask(region, (iw, ih)))
     report = Report(
         verdict=verdict, score=score, reasons=reasons, roi=roi_box,
         registration=registration_report, color=color_report, structure=structure_report,
         defects=defects_report, dimensions=dimensions, timings_ms=watch.ms, **common,
     )
+    report.defect_class = unit_defect_class(report)
     return Comparison(report=report, defect_map=defect_map,
                       overlay=overlay if overlay is not None else golden.image.copy(),
                       aligned_unit=aligned_full)
@@ -513,12 +588,20 @@ def _warp_for_analysis(unit: np.ndarray, H: np.ndarray, s: float, shape: tuple[i
 
 
 def _default_roi(golden: PreparedGolden, s: float, shape: tuple[int, int]) -> np.ndarray:
-    """Without a spec ROI: the whole overlap minus the colour card (the spec's contract).
+    """Without a spec ROI: the product on the golden photo, with a margin, minus the card.
 
-    The background (table, floor) is compared too, so a background that changes between
-    photo sessions is reported; a spec ROI around the product avoids that.
+    The table under the product is not the product: its texture and the card's place change
+    between photo sessions, and comparing them made every hand-held photo fail. The margin
+    (_PRODUCT_MARGIN of the long side) keeps chips and burrs at the product's edge inside.
+    When no product stands out from a table (a close-up, a flat scan), the whole overlap.
     """
     mask = np.ones(shape, bool)
+    if golden.product is not None:
+        product = cv2.resize(golden.product.astype(np.uint8), shape[::-1],
+                             interpolation=cv2.INTER_NEAREST)
+        radius = round(_PRODUCT_MARGIN * max(shape))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        mask = cv2.dilate(product, kernel) > 0
     if golden.card is not None:
         mask &= ~golden.card.mask(shape, scale=s)
     return mask

@@ -122,13 +122,31 @@ class Registration:
 
 
 def _greys(rgb: np.ndarray, working_size: int,
-           fine_copy: tuple[np.ndarray, float] | None = None
+           fine_copy: tuple[np.ndarray, float] | None = None, full_width: int | None = None
            ) -> tuple[np.ndarray, float, np.ndarray, float]:
-    """(working grey, its scale, fine grey, its scale): scales are per full-resolution pixel."""
+    """(working grey, its scale, fine grey, its scale): scales are per full-resolution pixel.
+
+    `full_width` is the photo's width when `rgb` is a reduced decode of it (see
+    :func:`_full_shape`); the scales then still count full-resolution pixels.
+    """
     fine_rgb, fine_scale = fine_copy or shrink_to_long_side(rgb, FINE_SIZE)
+    fine_scale *= rgb.shape[1] / (full_width or rgb.shape[1])
     fine = cv2.cvtColor(fine_rgb, cv2.COLOR_RGB2GRAY)
     working, relative = shrink_to_long_side(fine, working_size)
     return working, fine_scale * relative, fine, fine_scale
+
+
+def _full_shape(rgb: np.ndarray, full_size: tuple[int, int] | None) -> tuple[int, int]:
+    """(height, width) of the full-resolution photo that `rgb` shows.
+
+    A photo decoded at a reduced size (``vision.decode.load_image(reduce=2)``, through the
+    JPEG's DCT) carries `full_size` (width, height) so that homographies stay in the photo's
+    own pixels; without it the array is the photo.
+    """
+    if full_size is None:
+        return rgb.shape[:2]
+    width, height = full_size
+    return height, width
 
 
 _SIFT = None
@@ -171,7 +189,8 @@ def _cell_counts(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def prepare_golden_features(
-    golden: np.ndarray, *, ignore: Sequence[np.ndarray] = (), working_size: int = WORKING_SIZE
+    golden: np.ndarray, *, ignore: Sequence[np.ndarray] = (), working_size: int = WORKING_SIZE,
+    full_size: tuple[int, int] | None = None,
 ) -> GoldenFeatures:
     """Detect the golden photo's features once, for any number of units.
 
@@ -185,13 +204,17 @@ def prepare_golden_features(
         photo.
     working_size : int, optional
         Long side of the copy that features are detected on.
+    full_size : (width, height), optional
+        The photo's size when `golden` is a reduced decode of it; positions (the `ignore`
+        polygons, the homographies of :func:`register`) are then in the photo's pixels.
     """
+    shape = _full_shape(golden, full_size)
     fine_copy = shrink_to_long_side(golden, FINE_SIZE)
-    grey, scale, fine, fine_scale = _greys(golden, working_size, fine_copy)
+    grey, scale, fine, fine_scale = _greys(golden, working_size, fine_copy, shape[1])
     ignore_mask = _ignore_mask(grey.shape, scale, ignore)
     points, descriptors = _detect(grey, ignore_mask)
     textured = _cell_counts(points, grey.shape) >= 3
-    return GoldenFeatures(golden.shape[:2], scale, grey, points, descriptors, textured,
+    return GoldenFeatures(shape, scale, grey, points, descriptors, textured,
                           ignore_mask, fine, fine_scale,
                           _working_colour(golden, grey.shape, fine_copy))
 
@@ -244,16 +267,13 @@ def _guided_refinement(golden: GoldenFeatures, unit_points: np.ndarray, unit_des
     """
     if len(unit_points) == 0:
         return H, inliers
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(golden.points)
     for radius, threshold in ((_GUIDED_RADIUS_PX, 1.5), (_GUIDED_RADIUS_PX / 2, 1.0)):
         projected = cv2.perspectiveTransform(
             unit_points.reshape(-1, 1, 2).astype(np.float64), H).reshape(-1, 2)
-        neighbours = tree.query_ball_point(projected, r=radius)
+        neighbours = _points_within(golden.points, projected, radius)
         pairs = []
         for unit_index, near in enumerate(neighbours):
-            if not near:
+            if len(near) == 0:
                 continue
             distances = np.linalg.norm(golden.descriptors[near] - unit_desc[unit_index], axis=1)
             order = np.argsort(distances)
@@ -270,6 +290,48 @@ def _guided_refinement(golden: GoldenFeatures, unit_points: np.ndarray, unit_des
             break
         H, inliers = H_new, pairs[mask.ravel().astype(bool)]
     return H, inliers
+
+
+def _points_within(points: np.ndarray, queries: np.ndarray, radius: float) -> list[np.ndarray]:
+    """For each query, the indices (ascending) of `points` within `radius` of it.
+
+    A grid of radius-sized cells searched with sorted cell keys: each query looks at its own
+    cell and the 8 around it, all queries at once. (It replaces scipy's cKDTree, whose import
+    alone cost the command line half a second.)
+    """
+    if len(points) == 0 or len(queries) == 0:
+        return [np.empty(0, np.int64) for _ in range(len(queries))]
+    points64 = points.astype(np.float64)
+    point_cells = np.floor(points64 / radius).astype(np.int64)
+    query_cells = np.floor(queries / radius).astype(np.int64)
+    low = np.minimum(point_cells.min(axis=0), query_cells.min(axis=0)) - 1
+    span = int(max(point_cells[:, 1].max(), query_cells[:, 1].max()) - low[1] + 3)
+    point_keys = (point_cells[:, 0] - low[0]) * span + (point_cells[:, 1] - low[1])
+    order = np.argsort(point_keys, kind="stable")
+    sorted_keys = point_keys[order]
+    query_ids, point_ids = [], []
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            keys = (query_cells[:, 0] + dx - low[0]) * span + (query_cells[:, 1] + dy - low[1])
+            first = np.searchsorted(sorted_keys, keys, "left")
+            counts = np.searchsorted(sorted_keys, keys, "right") - first
+            total = int(counts.sum())
+            if total == 0:
+                continue
+            owner = np.repeat(np.arange(len(queries)), counts)
+            within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+            query_ids.append(owner)
+            point_ids.append(order[np.repeat(first, counts) + within])
+    if not query_ids:
+        return [np.empty(0, np.int64) for _ in range(len(queries))]
+    query_ids, point_ids = np.concatenate(query_ids), np.concatenate(point_ids)
+    offset = points64[point_ids] - queries[query_ids]
+    keep = np.einsum("ij,ij->i", offset, offset) <= radius * radius
+    query_ids, point_ids = query_ids[keep], point_ids[keep]
+    sort = np.lexsort((point_ids, query_ids))
+    query_ids, point_ids = query_ids[sort], point_ids[sort]
+    bounds = np.searchsorted(query_ids, np.arange(len(queries) + 1))
+    return [point_ids[bounds[i]:bounds[i + 1]] for i in range(len(queries))]
 
 
 def _scaled(H: np.ndarray, unit_scale: float, golden_scale: float) -> np.ndarray:
@@ -462,6 +524,7 @@ def register(
     unit_ignore: Sequence[np.ndarray] = (),
     working_size: int = WORKING_SIZE,
     unit_fine: tuple[np.ndarray, float] | None = None,
+    unit_full_size: tuple[int, int] | None = None,
 ) -> Registration:
     """Find the homography mapping `unit` pixels onto `golden` pixels.
 
@@ -478,6 +541,9 @@ def register(
     unit_fine : (ndarray, float), optional
         ``shrink_to_long_side(unit, FINE_SIZE)`` when the caller already made it (the
         pipeline shares it with card detection), so the full photo is not shrunk twice.
+    unit_full_size : (width, height), optional
+        The unit photo's size when `unit` is a reduced decode of it: the homography then maps
+        the photo's pixels, not the array's.
 
     Returns
     -------
@@ -492,8 +558,9 @@ def register(
     cv2.setRNGSeed(_RNG_SEED)
     # Kept in colour for the outline fallback, so the full photo is shrunk only once.
     unit_fine_copy = unit_fine or shrink_to_long_side(unit, FINE_SIZE)
+    unit_shape = _full_shape(unit, unit_full_size)
     unit_grey, unit_scale, unit_fine, unit_fine_scale = _greys(unit, working_size,
-                                                               unit_fine_copy)
+                                                               unit_fine_copy, unit_shape[1])
     unit_ignore_mask = _ignore_mask(unit_grey.shape, unit_scale, unit_ignore)
     unit_points, unit_desc = _detect(unit_grey, unit_ignore_mask)
     candidate, candidate_work, reason = None, None, ""
@@ -542,13 +609,13 @@ def register(
             candidate_work = H
             break
 
-    if candidate is None and unit.shape[:2] == golden.shape:
+    if candidate is None and unit_shape == golden.shape:
         near = _near_aligned(golden, unit_grey, unit_scale, unit_fine, unit_fine_scale,
                              unit_ignore_mask)
         if near is not None:
             candidate, candidate_work = near
 
-    if unit.shape[:2] == golden.shape:
+    if unit_shape == golden.shape:
         identity_score = _alignment_score(golden, unit_grey, np.eye(3), unit_ignore_mask)
         features_score = (_alignment_score(golden, unit_grey, candidate_work, unit_ignore_mask)
                           if candidate is not None else -1.0)
@@ -616,22 +683,14 @@ def _table_colour(luv: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
     return np.median(light[near], axis=0)
 
 
-def _product_outline(rgb: np.ndarray, ignore_mask: np.ndarray | None,
-                     side_ratios: Sequence[float] = ()) -> list[np.ndarray]:
-    """Candidate quadrilaterals (4, 2) of the product's outline, working pixels.
+def _product_blob(rgb: np.ndarray, ignore_mask: np.ndarray | None) -> np.ndarray | None:
+    """uint8 mask (1 on the product) at half the size of `rgb`, or None when no product.
 
     The product is the largest blob that is not table inside the table's convex hull (the
-    floor lies outside it, the colour card is ignored). Its outline is fitted by straight
-    lines; edges that run along the photo's frame are the frame, not the product. With four
-    product edges the corners are their intersections; with three (one side cut off by the
-    frame) the fourth is guessed at each of `side_ratios` (cut-off side / middle side, from
-    the golden's outline) and left to the refinement.
-    Corners go round in the same sense in every photo (positive signed area in pixel
-    coordinates), so that only the starting corner is left to choose.
+    floor lies outside it, the colour card is ignored). Half the working size is plenty for a
+    silhouette, and 4x cheaper; the area filter also blurs away noise and fine texture such
+    as a weave.
     """
-    # Half the working size is plenty for a silhouette (ECC refines the corners), and 4x
-    # cheaper; the area filter also blurs away noise and fine texture such as a weave.
-    full_width = rgb.shape[1]
     size = (rgb.shape[1] // 2, rgb.shape[0] // 2)
     rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     if ignore_mask is not None:
@@ -645,13 +704,13 @@ def _product_outline(rgb: np.ndarray, ignore_mask: np.ndarray | None,
     valid = np.ones((h, w), bool) if ignore_mask is None else ignore_mask > 0
     table_colour = _table_colour(luv, valid)
     if table_colour is None:
-        return []
+        return None
     difference = luv - table_colour
     table = (np.einsum("ijk,ijk->ij", difference, difference) < _TABLE_DELTA_E**2)
     table = cv2.morphologyEx(table.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(table, connectivity=8)
     if count < 2:
-        return []
+        return None
     table = (labels == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])).astype(np.uint8)
     hull = np.zeros_like(table)
     cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(table)), 1)
@@ -661,11 +720,50 @@ def _product_outline(rgb: np.ndarray, ignore_mask: np.ndarray | None,
     blobs = cv2.morphologyEx(blobs, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
     if count < 2:
-        return []
+        return None
     largest = 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])
     if stats[largest, cv2.CC_STAT_AREA] < _MIN_PRODUCT_FRACTION * h * w:
+        return None
+    return (labels == largest).astype(np.uint8)
+
+
+def product_mask(golden: GoldenFeatures) -> np.ndarray | None:
+    """The product on the golden photo: a bool mask at working resolution, or None.
+
+    The convex hull of the largest object on the table (colour card ignored), the same
+    silhouette the outline fallback registers by. None when the photo shows no table around
+    a product (a close-up, a flat scan): then the whole photo is the product.
+    """
+    if golden.colour is None:
+        return None
+    blob = _product_blob(golden.colour, golden.ignore_mask)
+    if blob is None:
+        return None
+    hull = cv2.convexHull(cv2.findNonZero(blob))
+    mask = np.zeros_like(blob)
+    cv2.fillConvexPoly(mask, hull, 1)
+    h, w = golden.colour.shape[:2]
+    return cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+
+
+def _product_outline(rgb: np.ndarray, ignore_mask: np.ndarray | None,
+                     side_ratios: Sequence[float] = ()) -> list[np.ndarray]:
+    """Candidate quadrilaterals (4, 2) of the product's outline, working pixels.
+
+    The product is :func:`_product_blob`. Its outline is fitted by straight lines; edges
+    that run along the photo's frame are the frame, not the product. With four product edges
+    the corners are their intersections; with three (one side cut off by the frame) the
+    fourth is guessed at each of `side_ratios` (cut-off side / middle side, from the golden's
+    outline) and left to the refinement.
+    Corners go round in the same sense in every photo (positive signed area in pixel
+    coordinates), so that only the starting corner is left to choose.
+    """
+    full_width = rgb.shape[1]
+    blob = _product_blob(rgb, ignore_mask)
+    if blob is None:
         return []
-    contours, _ = cv2.findContours((labels == largest).astype(np.uint8), cv2.RETR_EXTERNAL,
+    h, w = blob.shape
+    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_NONE)
     contour = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
     hull_points = cv2.convexHull(contour.astype(np.float32))

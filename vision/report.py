@@ -29,7 +29,7 @@ __all__ = [
     "Verdict",
 ]
 
-SCHEMA_VERSION = "1.1"  # 1.1: calibration results, dimensions, area_mm2
+SCHEMA_VERSION = "1.2"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
@@ -241,6 +241,11 @@ class Report(BaseModel):
         "exactly at a limit, below 50 fails. 0 when inconclusive.",
     )
     reasons: list[str] = Field(description="Sentences a person reads, most serious first.")
+    defect_class: Severity | None = Field(
+        None, description="For a failed unit: the class it counts in when a lot is judged by "
+        "AQL, the most serious of its failures under the spec's severity rules (see "
+        "vision/severity.py); null when the unit passed or was inconclusive.",
+    )
     golden_size: tuple[int, int] = Field(description="Golden photo [width, height], oriented.")
     unit_size: tuple[int, int] = Field(description="Unit photo [width, height], oriented.")
     roi: tuple[int, int, int, int] | None = Field(

@@ -2,7 +2,7 @@
 
 A spec is JSON or YAML::
 
-    roi: [120, 80, 1600, 1100]        # x, y, w, h in golden pixels; default: overlap - card
+    roi: [120, 80, 1600, 1100]        # x, y, w, h in golden pixels; default: the product
     tolerances:
       delta_e00: 2.0                  # CIEDE2000 between the ROI colours of golden and unit
       ssim_min: 0.5                   # structural similarity floor over the ROI
@@ -13,6 +13,11 @@ A spec is JSON or YAML::
       type: colorchecker-classic      # the colour card in the photos (calibration.charts)
       width_mm: 279.4                 # the card's physical width: turns pixels into mm
       required: false                 # true: no card in the photos makes colour inconclusive
+    severity:                         # how serious a failed unit is, for AQL lots
+      delta_e00: {major: 4.0, critical: 8.0}   # drift beyond the tolerance: minor below 4
+      dimension_mm: {major: 0, critical: 5.0}  # default major from 0: any size failure
+      structure: major                # the class of a unit failing the SSIM floor
+      defect_area_mm2: {major: 4, critical: 50}  # default: the region's share of the area
 
 Unknown keys are refused, so that a typo ("delta_e" for "delta_e00") cannot silently fall back
 to a default tolerance.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import (
@@ -33,7 +39,20 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["ChartSpec", "Spec", "SpecError", "Tolerances", "load_spec", "parse_spec"]
+__all__ = [
+    "ChartSpec",
+    "ClassLimits",
+    "DefectClass",
+    "SeverityRules",
+    "Spec",
+    "SpecError",
+    "Tolerances",
+    "load_spec",
+    "parse_spec",
+]
+
+# Defect classes of ISO 2859-1 inspection, most serious first.
+DefectClass = Literal["critical", "major", "minor"]
 
 
 class SpecError(ValueError):
@@ -43,7 +62,7 @@ class SpecError(ValueError):
 class Tolerances(BaseModel):
     """Limits a unit must stay within to pass."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     delta_e00: float = Field(
         2.0, gt=0, le=100,
@@ -71,14 +90,15 @@ class Tolerances(BaseModel):
 class ChartSpec(BaseModel):
     """The colour card photographed beside the product."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: str = Field(
         "colorchecker-classic",
         description="Which chart: a key of calibration.charts.CHARTS.",
     )
     width_mm: float | None = Field(
-        None, gt=0,
+        # The upper bound only keeps px/mm a representable number (1e300 made areas infinite).
+        None, gt=0, le=10_000,
         description="The card's physical width in mm (279.4 for a full-size ColorChecker "
         "Classic). No default is guessed: cards are sold in several sizes with the same "
         "layout. With it the report gives px/mm and dimensions.",
@@ -99,23 +119,86 @@ class ChartSpec(BaseModel):
         return value
 
 
+class ClassLimits(BaseModel):
+    """Where a measured value that fails its tolerance turns from minor to major to critical.
+
+    The class is the most serious one whose limit the value reaches; below every limit set it
+    is minor. A limit of 0 makes every failure at least that class; null never reaches it.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    major: float | None = Field(0.0, ge=0, description="From this value on: major.")
+    critical: float | None = Field(None, ge=0, description="From this value on: critical.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClassLimits:
+        if self.major is not None and self.critical is not None and self.critical < self.major:
+            raise ValueError(f"the critical limit ({self.critical:g}) must not be below the "
+                             f"major limit ({self.major:g})")
+        return self
+
+    def classify(self, value: float) -> DefectClass:
+        if self.critical is not None and value >= self.critical:
+            return "critical"
+        if self.major is not None and value >= self.major:
+            return "major"
+        return "minor"
+
+
+class SeverityRules(BaseModel):
+    """How serious a failed unit is: the class it counts in when a lot is judged by AQL.
+
+    A failed unit counts once, in the class of its most serious failure (ISO 2859-1). The
+    defaults make every failure major, except defect regions, which keep the report's own
+    severity (their share of the compared area), and pass nothing as critical that the spec
+    does not name.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    delta_e00: ClassLimits = Field(
+        default_factory=ClassLimits,
+        description="Class of a colour failure by its Delta-E00 (default: major).",
+    )
+    dimension_mm: ClassLimits = Field(
+        default_factory=ClassLimits,
+        description="Class of a size failure by the larger change of width or height, mm "
+        "(default: major).",
+    )
+    structure: DefectClass = Field(
+        "major", description="Class of a failure of the SSIM floor.",
+    )
+    defect_area_mm2: ClassLimits | None = Field(
+        None,
+        description="Class of a defect region by its area in mm^2 (needs chart.width_mm). "
+        "Default: the region's severity in the report (critical above 1% of the compared "
+        "area, major above 0.1%, else minor).",
+    )
+
+
 class Spec(BaseModel):
     """A spec sheet; every field has a default, so ``Spec()`` is a usable spec."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     roi: tuple[int, int, int, int] | None = Field(
         None,
-        description="Region of interest [x, y, w, h] in golden pixels. Default: the whole "
-        "overlap of golden and registered unit, minus the colour card.",
+        description="Region of interest [x, y, w, h] in golden pixels. Default: the product "
+        "on the golden photo (the largest object on the table, as a convex outline), or the "
+        "whole overlap when no product stands out from a table; minus the colour card.",
     )
     tolerances: Tolerances = Field(default_factory=Tolerances)
     chart: ChartSpec = Field(default_factory=ChartSpec)
+    severity: SeverityRules = Field(default_factory=SeverityRules)
 
     @model_validator(mode="after")
     def _dimensions_need_scale(self) -> Spec:
         if self.tolerances.dimension_mm is not None and self.chart.width_mm is None:
             raise ValueError("tolerances.dimension_mm needs chart.width_mm (the card's width "
+                             "in mm), which turns pixels into millimetres")
+        if self.severity.defect_area_mm2 is not None and self.chart.width_mm is None:
+            raise ValueError("severity.defect_area_mm2 needs chart.width_mm (the card's width "
                              "in mm), which turns pixels into millimetres")
         return self
 
@@ -133,7 +216,10 @@ class Spec(BaseModel):
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "spec"
+    # A key is the client's text: repr() keeps a newline in it from breaking the one-line
+    # message (and from forging log lines).
+    where = ".".join(str(part) if str(part).isprintable() else repr(part)
+                     for part in first["loc"]) or "spec"
     return f"{where}: {first['msg']}"
 
 
@@ -151,6 +237,10 @@ def parse_spec(data: dict | str | bytes | None) -> Spec:
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             detail = str(exc).replace("\n", " ")
             raise SpecError(f"spec is neither valid JSON nor valid YAML ({detail})") from None
+        except RecursionError:
+            # Both parsers recurse per nesting level: "[[[[..." would otherwise be a crash.
+            raise SpecError("spec is nested too deeply to be a spec sheet; a spec has at "
+                            "most three levels (severity.delta_e00.major)") from None
         if data is None:
             return Spec()
     if not isinstance(data, dict):

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Path
 
 from service.schemas import ImagePublic
+
+# The photo's position in its upload. Bounded by the database's 32-bit integer column: a larger
+# number cannot be looked up at all (SQLite raised OverflowError, a 500).
+Position = Annotated[int, Path(ge=0, le=2**31 - 1,
+                               description="0 for the primary view, then in upload order.")]
 
 _IMAGE_COLUMNS = ("position", "sha256", "width", "height", "format", "size_bytes", "filename")
 
@@ -59,6 +65,8 @@ def optional_text(form, name: str, max_length: int = 200) -> str | None:
     if value is None or value.strip() == "":
         return None
     value = value.strip()
+    if "\x00" in value:  # PostgreSQL cannot store it; refused before any file is written
+        raise HTTPException(422, f"{name} contains a NUL character; send plain text")
     if len(value) > max_length:
         raise HTTPException(422, f"{name} is {len(value)} characters long; keep it to "
                             f"{max_length}")

@@ -6,13 +6,15 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from service.db import Golden, GoldenImage
 from service.deps import ServiceDep, SessionDep, TenantDep
-from service.operations import seal_job
+from service.operations import golden_picture_png, seal_job
+from service.reencode import reencoded_photo
 from service.routes._common import (
+    Position,
     decode_cursor,
     encode_cursor,
     images_public,
@@ -117,13 +119,27 @@ def get_golden(golden_id: str, session: SessionDep, tenant_id: TenantDep) -> Gol
     return golden_public(session, golden_for_tenant(session, tenant_id, golden_id))
 
 
-@router.get("/{golden_id}/images/{position}", summary="Download a golden photo as uploaded",
-            response_class=FileResponse, responses={404: {"description": NOT_FOUND}})
-def get_golden_image(golden_id: str, position: int, session: SessionDep, tenant_id: TenantDep,
-                     service: ServiceDep) -> FileResponse:
+@router.get("/{golden_id}/images/{position}", summary="Download a golden photo, re-encoded",
+            description="The photo's pixels as displayed (EXIF orientation applied), encoded "
+            "anew: PNG for PNG/TIFF uploads, JPEG q95 otherwise, without metadata. The uploaded "
+            "bytes are kept unaltered; `images[].sha256` of the golden names them.",
+            response_class=Response, responses={404: {"description": NOT_FOUND}})
+def get_golden_image(golden_id: str, position: Position, session: SessionDep, tenant_id: TenantDep,
+                     service: ServiceDep) -> Response:
     golden = golden_for_tenant(session, tenant_id, golden_id)
     image = session.get(GoldenImage, {"golden_seq": golden.seq, "position": position})
     if image is None:
         raise HTTPException(404, f"Golden sample has no image at position {position}")
-    return FileResponse(service.blobs.path(image.sha256), media_type=f"image/{image.format}",
-                        headers={"Cache-Control": "private, max-age=31536000, immutable"})
+    # Never the uploaded bytes as-is (service.reencode says why).
+    data, media_type = reencoded_photo(service.blobs.path(image.sha256), image.format)
+    return Response(data, media_type=media_type,
+                    headers={"Cache-Control": "private, max-age=31536000, immutable"})
+
+
+@router.get("/{golden_id}/picture.png", summary="The golden photo at the overlay's size, PNG",
+            response_class=Response, responses={404: {"description": NOT_FOUND}})
+def get_golden_picture(golden_id: str, session: SessionDep, tenant_id: TenantDep,
+                       service: ServiceDep) -> Response:
+    golden = golden_for_tenant(session, tenant_id, golden_id)
+    return Response(golden_picture_png(service, golden), media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=31536000, immutable"})

@@ -7,13 +7,16 @@ from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.db import Golden, Inspection, InspectionImage
+from service.db import Golden, Inspection, InspectionImage, Lot
 from service.deps import ServiceDep, SessionDep, TenantDep
+from service.lots import looks_like_lot_id, report_class
 from service.operations import inspect_job
+from service.reencode import reencoded_photo
 from service.routes._common import (
+    Position,
     decode_cursor,
     encode_cursor,
     images_public,
@@ -24,7 +27,8 @@ from service.routes._common import (
     text_field,
 )
 from service.routes.goldens import golden_for_tenant
-from service.schemas import InspectionList, InspectionPublic, InspectionSummary
+from service.routes.lots import lot_for_tenant, status_of
+from service.schemas import InspectionList, InspectionPublic, InspectionSummary, LotSummary
 from service.uploads import read_form
 
 router = APIRouter(tags=["inspections"])
@@ -55,8 +59,47 @@ def _inspection_public(session, inspection: Inspection, golden: Golden) -> Inspe
                              .where(InspectionImage.inspection_seq == inspection.seq))
     base = f"/v1/inspections/{inspection.id}"
     return InspectionPublic(**_summary_fields(inspection, golden), images=images_public(images),
+                            lot=lot_summary(session, inspection),
                             overlay_url=f"{base}/overlay.png",
                             defect_map_url=f"{base}/defect_map.png", report=inspection.report)
+
+
+def lot_summary(session, inspection: Inspection) -> LotSummary | None:
+    if not inspection.lot_id or not looks_like_lot_id(inspection.lot_id):
+        return None
+    lot = session.scalar(sa.select(Lot).where(Lot.id == inspection.lot_id,
+                                              Lot.tenant_id == inspection.tenant_id))
+    if lot is None:
+        return None
+    status = status_of(session, lot)
+    return LotSummary(id=lot.id, reference=lot.reference, verdict=status.verdict,
+                      inspected=status.inspected, to_inspect=status.to_inspect,
+                      unit_class=report_class(inspection.report))
+
+
+def check_lot(service, tenant_id: str, golden: Golden, lot_id: str) -> None:
+    """Refuse, before any work, a unit for a lot that is missing, of another golden or judged.
+
+    Only a UUID names a lot; other lot_id text stays a free label, as before lots existed.
+    """
+    if not looks_like_lot_id(lot_id):
+        return
+    with service.sessions() as session:
+        try:
+            lot, lot_golden = lot_for_tenant(session, tenant_id, lot_id)
+        except HTTPException:
+            raise HTTPException(404, f"lot {lot_id} not found: open it with POST /v1/lots, or "
+                                "send a lot_id that is not a UUID to use it as a plain "
+                                "label") from None
+        if lot_golden.seq != golden.seq:
+            raise HTTPException(422, f"lot {lot_id} is inspected against golden "
+                                f"{lot_golden.id} (SKU {lot_golden.sku}), not {golden.id}; "
+                                "inspect its units against that golden")
+        status = status_of(session, lot)
+    if status.complete:
+        raise HTTPException(409, f"lot {lot_id} is already judged ({status.verdict}, "
+                            f"{status.inspected} of {status.to_inspect} units counted); open "
+                            "a new lot to inspect more units")
 
 
 @router.post(
@@ -70,7 +113,10 @@ def _inspection_public(session, inspection: Inspection, golden: Golden) -> Inspe
     openapi_extra=multipart_body({
         "images": photos_property("One or more unit photos; the first is compared."),
         "unit_label": text_field("Optional: the unit's serial number or label.", "unit 0042"),
-        "lot_id": text_field("Optional: the production lot.", "LOT-2026-11-A"),
+        "lot_id": text_field("Optional: the id of a lot from POST /v1/lots, which the unit "
+                             "joins (404 if there is no such lot, 409 once the lot is judged); "
+                             "any text that is not a UUID is kept as a plain label.",
+                             "LOT-2026-11-A"),
     }, ["images"]),
 )
 async def inspect_unit(golden_id: str, request: Request, service: ServiceDep,
@@ -81,6 +127,8 @@ async def inspect_unit(golden_id: str, request: Request, service: ServiceDep,
     uploads = required_photos(form, "images", "send the unit photo as images=@unit.jpg")
     unit_label = optional_text(form, "unit_label")
     lot_id = optional_text(form, "lot_id")
+    if lot_id is not None:
+        await run_in_threadpool(check_lot, service, tenant_id, golden, lot_id)
     inspection_id = await service.pool.run(inspect_job, service, tenant_id, golden, uploads,
                                            unit_label, lot_id)
     return await run_in_threadpool(_read_inspection, service, tenant_id, inspection_id)
@@ -103,6 +151,7 @@ def list_inspections(
     session: SessionDep, tenant_id: TenantDep,
     golden_id: Annotated[str | None, Query(description="Only against this golden.")] = None,
     verdict: Annotated[Literal["pass", "fail", "inconclusive"] | None, Query()] = None,
+    lot_id: Annotated[str | None, Query(description="Only with this lot_id.")] = None,
     since: Annotated[dt.datetime | None, Query(
         description="Only inspections created at or after this time (ISO 8601; UTC if no "
         "offset is given).", examples=["2026-11-27T00:00:00Z"])] = None,
@@ -117,9 +166,16 @@ def list_inspections(
                             == golden_for_tenant(session, tenant_id, golden_id).seq)
     if verdict is not None:
         query = query.where(Inspection.verdict == verdict)
+    if lot_id is not None:
+        query = query.where(Inspection.lot_id == lot_id)
     if since is not None:
         if since.tzinfo is None:
             since = since.replace(tzinfo=dt.UTC)
+        try:
+            since = since.astimezone(dt.UTC)  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        except OverflowError:
+            raise HTTPException(422, "since: the time is outside the years 1-9999 once "
+                                "converted to UTC; give a real date") from None
         query = query.where(Inspection.created_at >= since)
     if after is not None:
         query = query.where(Inspection.seq < after)
@@ -162,14 +218,31 @@ def get_defect_map(inspection_id: str, session: SessionDep, tenant_id: TenantDep
     return _png(service, inspection.defect_map_sha256)
 
 
-@router.get("/v1/inspections/{inspection_id}/images/{position}", response_class=FileResponse,
-            summary="Download a unit photo as uploaded",
+@router.get("/v1/inspections/{inspection_id}/aligned.png", response_class=FileResponse,
+            summary="The unit resampled onto the golden, at the overlay's size",
+            responses={404: {"description": NOT_FOUND + ", or the unit was not registered"}})
+def get_aligned(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
+                service: ServiceDep) -> FileResponse:
+    inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
+    if inspection.aligned_sha256 is None:
+        raise HTTPException(404, "Inspection has no aligned picture: the unit was not "
+                            "registered onto the golden, or it was inspected before these "
+                            "pictures were stored")
+    return _png(service, inspection.aligned_sha256)
+
+
+@router.get("/v1/inspections/{inspection_id}/images/{position}", response_class=Response,
+            summary="Download a unit photo, re-encoded",
+            description="The photo's pixels as displayed (EXIF orientation applied), encoded "
+            "anew: PNG for PNG/TIFF uploads, JPEG q95 otherwise, without metadata. The uploaded "
+            "bytes are kept unaltered; `images[].sha256` of the inspection names them.",
             responses={404: {"description": NOT_FOUND}})
-def get_inspection_image(inspection_id: str, position: int, session: SessionDep,
-                         tenant_id: TenantDep, service: ServiceDep) -> FileResponse:
+def get_inspection_image(inspection_id: str, position: Position, session: SessionDep,
+                         tenant_id: TenantDep, service: ServiceDep) -> Response:
     inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
     image = session.get(InspectionImage, {"inspection_seq": inspection.seq, "position": position})
     if image is None:
         raise HTTPException(404, f"Inspection has no image at position {position}")
-    return FileResponse(service.blobs.path(image.sha256), media_type=f"image/{image.format}",
-                        headers=_IMMUTABLE)
+    # Never the uploaded bytes as-is (service.reencode says why).
+    data, media_type = reencoded_photo(service.blobs.path(image.sha256), image.format)
+    return Response(data, media_type=media_type, headers=_IMMUTABLE)

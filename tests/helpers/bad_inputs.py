@@ -27,9 +27,13 @@ __all__ = [
     "BOMB_SIDE",
     "GOOD_SIZE",
     "BadInput",
+    "OddPair",
     "bad_images",
     "bad_specs",
     "good_image_bytes",
+    "more_bad_images",
+    "more_bad_specs",
+    "odd_pairs",
     "write_corpus",
     "write_good_image",
 ]
@@ -50,6 +54,7 @@ class BadInput:
     data: bytes
     says: tuple[str, ...]  # lower-case fragments; the message must contain at least one
     role: str = "image"  # "image" or "spec"
+    http_status: int = 422  # what the HTTP API answers (415 not an image, 413 too big)
 
 
 def _pattern(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -123,19 +128,19 @@ def bad_images() -> list[BadInput]:
     return [
         BadInput("empty-file", "empty.jpg", b"", ("empty",)),
         BadInput("random-bytes", "random.jpg", random_bytes,
-                 ("not a recognised image format",)),
+                 ("not a recognised image format",), http_status=415),
         BadInput("truncated-jpeg", "truncated.jpg", jpeg[: len(jpeg) // 2], ("truncated",)),
         BadInput("jpeg-without-image-data", "headers_only.jpg", b"\xff\xd8\xff\xd9",
                  ("corrupt", "truncated")),
         BadInput("truncated-png", "truncated.png", png[: len(png) // 2], ("truncated",)),
         BadInput("corrupt-png", "corrupt.png", _corrupt_png(), ("corrupt",)),
         BadInput("png-decompression-bomb", "bomb.png", _bomb_png(BOMB_SIDE),
-                 ("decompression bomb", "more than the limit")),
-        BadInput("svg-as-png", "drawing.png", svg, ("svg",)),
-        BadInput("html-as-jpg", "error_page.jpg", html, ("html",)),
-        BadInput("gif-as-jpg", "animation.jpg", gif, ("gif",)),
+                 ("decompression bomb", "more than the limit"), http_status=413),
+        BadInput("svg-as-png", "drawing.png", svg, ("svg",), http_status=415),
+        BadInput("html-as-jpg", "error_page.jpg", html, ("html",), http_status=415),
+        BadInput("gif-as-jpg", "animation.jpg", gif, ("gif",), http_status=415),
         BadInput("pdf-as-jpg", "scan.jpg", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
-                 ("pdf",)),
+                 ("pdf",), http_status=415),
         BadInput("tiny-8x8", "thumbnail.png", _encode(_pattern(8, 8), "PNG"), ("too small",)),
         BadInput("strip-3000x16", "strip.png", _encode(_pattern(3000, 16), "PNG"),
                  ("strip rather than a product photo",)),
@@ -174,4 +179,156 @@ def write_corpus(directory: str | Path) -> list[BadInput]:
     for case in cases:
         (directory / case.filename).write_bytes(case.data)
     write_good_image(directory / "good.png")
+    return cases
+
+
+# --------------------------------------------------------------------------------------------
+# The reliability corpus (tests/test_reliability_corpus.py): more refusals, and inputs that are
+# odd but valid, whose correct answer is a verdict rather than an error.
+
+
+def _jpeg_bomb(side: int) -> bytes:
+    """A JPEG whose frame header (SOF0) claims side x side pixels, with a token scan after it.
+
+    Like the PNG bomb it must be refused from the header: decoding would allocate ~side^2 x 3
+    bytes (12 GB at 65,500) before finding that the scan holds almost nothing.
+    """
+    sof = struct.pack(">BHHB", 8, side, side, 3) + bytes([1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1])
+    sos = bytes([3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0])
+    return (b"\xff\xd8" + b"\xff\xc0" + struct.pack(">H", 2 + len(sof)) + sof
+            + b"\xff\xda" + struct.pack(">H", 2 + len(sos)) + sos + b"\x00" * 64 + b"\xff\xd9")
+
+
+def _animated_gif() -> bytes:
+    frames = [Image.fromarray(_pattern(*GOOD_SIZE, seed=n)).convert("P") for n in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100,
+                   loop=0)
+    return buffer.getvalue()
+
+
+def _heif(rgb: np.ndarray, quality: int = 90) -> bytes:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    return _encode(rgb, "HEIF", quality=quality)
+
+
+def more_bad_images() -> list[BadInput]:
+    """Broken or unsupported photos beyond :func:`bad_images`: animation, BMP, a JPEG bomb,
+    truncated HEIC and WebP. Every front end refuses them like the others."""
+    heic = _heif(_pattern(*GOOD_SIZE))
+    webp = _encode(_pattern(*GOOD_SIZE), "WEBP", quality=90)
+    return [
+        BadInput("animated-gif", "animated.gif", _animated_gif(), ("gif",), http_status=415),
+        BadInput("bmp-as-jpg", "bitmap.jpg", _encode(_pattern(*GOOD_SIZE), "BMP"), ("bmp",),
+                 http_status=415),
+        BadInput("jpeg-decompression-bomb", "bomb.jpg", _jpeg_bomb(65_500),
+                 ("decompression bomb", "more than the limit"), http_status=413),
+        BadInput("truncated-heic", "truncated.heic", heic[: len(heic) // 2], ("truncated",)),
+        BadInput("truncated-webp", "truncated.webp", webp[: len(webp) // 2], ("truncated",)),
+    ]
+
+
+def more_bad_specs() -> list[BadInput]:
+    """Spec sheets beyond :func:`bad_specs` that once crashed a parser or the pipeline, or
+    would (each is refused with a message naming the field)."""
+    billion_laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join(['*' + chr(97 + n)] * 9)}]\n"
+        for n in range(8))
+    return [
+        # json.loads and yaml.safe_load recurse per level: RecursionError, a 500 before.
+        BadInput("spec-deeply-nested", "nested.json", b"[" * 100_000, ("nested too deeply",),
+                 role="spec"),
+        # JSON's Infinity/NaN: an infinite card width made every area infinite (a 500).
+        BadInput("spec-infinite-number", "infinite.json",
+                 b'{"chart": {"width_mm": Infinity}}', ("finite",), role="spec"),
+        BadInput("spec-nan-tolerance", "nan.json", b'{"tolerances": {"delta_e00": NaN}}',
+                 ("finite",), role="spec"),
+        BadInput("spec-absurd-card-width", "wide_card.json",
+                 b'{"chart": {"width_mm": 1e300}}', ("chart.width_mm",), role="spec"),
+        # YAML aliases expand to 9^9 leaves if anything walks them; the spec must refuse the
+        # unknown keys without doing so.
+        BadInput("spec-yaml-alias-bomb", "laughs.yaml", billion_laughs.encode(),
+                 ("extra inputs are not permitted", "invalid spec"), role="spec"),
+        BadInput("spec-roi-empty", "roi_empty.json", b'{"roi": [10, 10, 0, 5]}',
+                 ("roi",), role="spec"),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class OddPair:
+    """A golden/unit pair that is odd but valid: its correct answer is a verdict, not an error.
+
+    `unit_size` is the unit's size as displayed (EXIF orientation applied), when the case is
+    about orientation; the report's ``unit_size`` must equal it.
+    """
+
+    kind: str
+    golden_name: str
+    golden: bytes
+    unit_name: str
+    unit: bytes
+    verdicts: tuple[str, ...]  # the verdicts that are correct
+    unit_size: tuple[int, int] | None = None
+
+
+# EXIF orientation n: the stored pixels are turned by _STORE[n], so that a viewer applying n
+# shows the original. (Orientation 5 and 7 are their own inverses; 6 and 8 swap.)
+_STORE = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, 1),
+    7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, -1),
+}
+
+
+def _jpeg_with_orientation(rgb: np.ndarray, orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = np.ascontiguousarray(_STORE[orientation](rgb))
+    return _encode(stored, "JPEG", quality=92, exif=exif.tobytes())
+
+
+def _png16(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    ok, buffer = cv2.imencode(".png", (rgb[..., ::-1].astype(np.uint16) * 257))
+    assert ok
+    return buffer.tobytes()
+
+
+def odd_pairs(golden: np.ndarray, unit: np.ndarray, other: np.ndarray) -> list[OddPair]:
+    """The issue's accepted-input cases, built from a golden photo, a unit photo of the same
+    product that passes against it, and a photo of another product (RGB uint8 arrays)."""
+    g = _encode(golden, "JPEG", quality=92)
+    u = _encode(unit, "JPEG", quality=92)
+    black = _encode(np.zeros_like(unit), "JPEG", quality=92)
+    grey_g = _encode(np.asarray(Image.fromarray(golden).convert("L")), "JPEG", quality=92)
+    grey_u = _encode(np.asarray(Image.fromarray(unit).convert("L")), "JPEG", quality=92)
+    cmyk = io.BytesIO()
+    Image.fromarray(unit).convert("CMYK").save(cmyk, format="JPEG", quality=95)
+    height, width = unit.shape[:2]
+    cases = [
+        OddPair("identical-images", "golden.jpg", g, "same.jpg", g, ("pass",)),
+        OddPair("unrelated-products", "golden.jpg", g, "other.jpg",
+                _encode(other, "JPEG", quality=92), ("inconclusive",)),
+        OddPair("all-black-unit", "golden.jpg", g, "black.jpg", black, ("inconclusive",)),
+        OddPair("sixteen-bit-png-unit", "golden.jpg", g, "unit16.png", _png16(unit), ("pass",)),
+        OddPair("cmyk-jpeg-unit", "golden.jpg", g, "cmyk.jpg", cmyk.getvalue(), ("pass",)),
+        OddPair("greyscale-pair", "golden_grey.jpg", grey_g, "unit_grey.jpg", grey_u,
+                ("pass",)),
+        OddPair("heic-unit", "golden.jpg", g, "unit.heic", _heif(unit), ("pass",)),
+        OddPair("dotdot-and-unicode-names", "../../../etc/passwd", g,
+                "..\\..\\ünïcødé 製品 ☃.jpg", u, ("pass",)),
+    ]
+    for orientation in range(1, 9):
+        cases.append(OddPair(f"exif-orientation-{orientation}", "golden.jpg", g,
+                             f"unit_orientation_{orientation}.jpg",
+                             _jpeg_with_orientation(unit, orientation), ("pass",),
+                             unit_size=(width, height)))
     return cases

@@ -1,0 +1,108 @@
+"""Lots: a shipment judged by AQL sampling (ISO 2859-1) from the inspections that join it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy.orm import Session
+
+from service.aql import AqlError, LotPlan, lot_plan
+from service.db import Golden, Inspection, Lot
+from service.deps import SessionDep, TenantDep
+from service.lots import InspectedUnit, LotStatus, lot_status, report_class
+from service.routes._common import decode_cursor, encode_cursor
+from service.routes.goldens import golden_for_tenant
+from service.schemas import LotCreate, LotList, LotPublic
+
+router = APIRouter(prefix="/v1/lots", tags=["lots"])
+
+NOT_FOUND = "Lot not found"
+
+
+def lot_for_tenant(session: Session, tenant_id: str, lot_id: str) -> tuple[Lot, Golden]:
+    row = session.execute(
+        sa.select(Lot, Golden).join(Golden, Golden.seq == Lot.golden_seq)
+        .where(Lot.id == lot_id, Lot.tenant_id == tenant_id)).first()
+    if row is None:
+        raise HTTPException(404, NOT_FOUND)
+    return row[0], row[1]
+
+
+def status_of(session: Session, lot: Lot) -> LotStatus:
+    # The report's class is stored in the report (schema 1.2); reading the JSON column whole
+    # is what both databases do portably.
+    rows = session.execute(
+        sa.select(Inspection.seq, Inspection.id, Inspection.unit_label, Inspection.verdict,
+                  Inspection.report)
+        .where(Inspection.lot_id == lot.id, Inspection.tenant_id == lot.tenant_id))
+    units = [InspectedUnit(seq, inspection_id, label, verdict, report_class(report))
+             for seq, inspection_id, label, verdict, report in rows]
+    return lot_status(LotPlan.from_dict(lot.plan), units)
+
+
+def lot_public(session: Session, lot: Lot, golden: Golden) -> LotPublic:
+    status = status_of(session, lot)
+    return LotPublic(
+        id=lot.id, golden_id=golden.id, reference=lot.reference, lot_size=lot.lot_size,
+        level=lot.level, code_letter=lot.plan["code_letter"], plans=lot.plan["plans"],
+        inspected=status.inspected, to_inspect=status.to_inspect,
+        awaiting_rephotograph=status.awaiting_rephotograph, defective=status.defective,
+        verdict=status.verdict, reasons=status.reasons, created_at=lot.created_at)
+
+
+@router.post("", status_code=201, response_model=LotPublic,
+             summary="Open a lot: its AQL sampling plan per defect class",
+             description="The plan follows ISO 2859-1 single sampling, normal inspection: the "
+             "lot size and level give the code letter, each class's AQL its sample size and "
+             "Ac/Re (arrows followed; every unit when the sample reaches the lot size). "
+             "Inspections join the lot with `lot_id` set to the lot's id.",
+             responses={404: {"description": "Golden sample not found"},
+                        422: {"description": "An AQL or level the tables do not cover"}})
+def create_lot(body: LotCreate, session: SessionDep, tenant_id: TenantDep) -> LotPublic:
+    golden = golden_for_tenant(session, tenant_id, body.golden_id)
+    try:
+        plan = lot_plan(body.lot_size, body.level, body.aql)
+    except AqlError as exc:
+        raise HTTPException(422, str(exc)) from None
+    lot = Lot(tenant_id=tenant_id, golden_seq=golden.seq, reference=body.reference,
+              lot_size=body.lot_size, level=plan.level,
+              aql={name: p.aql for name, p in plan.plans.items()}, plan=plan.as_dict())
+    session.add(lot)
+    session.commit()
+    return lot_public(session, lot, golden)
+
+
+@router.get("", response_model=LotList, summary="List lots, newest first")
+def list_lots(
+    session: SessionDep, tenant_id: TenantDep,
+    golden_id: Annotated[str | None, Query(description="Only lots of this golden.")] = None,
+    verdict: Annotated[Literal["accept", "reject", "pending"] | None, Query(
+        description="Only lots with this verdict (filtered after paging: a page may hold "
+        "fewer items).")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> LotList:
+    after = decode_cursor(cursor)
+    query = (sa.select(Lot, Golden).join(Golden, Golden.seq == Lot.golden_seq)
+             .where(Lot.tenant_id == tenant_id))
+    if golden_id is not None:
+        query = query.where(Lot.golden_seq == golden_for_tenant(session, tenant_id,
+                                                                golden_id).seq)
+    if after is not None:
+        query = query.where(Lot.seq < after)
+    rows = session.execute(query.order_by(Lot.seq.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [lot_public(session, lot, golden) for lot, golden in rows]
+    if verdict is not None:
+        items = [item for item in items if item.verdict == verdict]
+    return LotList(items=items, next_cursor=encode_cursor(rows[-1][0].seq) if more else None)
+
+
+@router.get("/{lot_id}", response_model=LotPublic,
+            summary="Read a lot: progress, defective units per class and the verdict",
+            responses={404: {"description": NOT_FOUND}})
+def get_lot(lot_id: str, session: SessionDep, tenant_id: TenantDep) -> LotPublic:
+    return lot_public(session, *lot_for_tenant(session, tenant_id, lot_id))

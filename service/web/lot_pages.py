@@ -1,0 +1,107 @@
+"""Lot pages: open a lot from a golden's page, and follow it to accept or reject.
+
+The rules and the numbers are the API's (service.aql, service.lots, service.routes.lots); these
+pages only show them: the plan per defect class, progress through the sample, defective units
+per class against Ac/Re, and the inspections that joined the lot.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from service.aql import DEFECT_CLASSES, AqlError, lot_plan
+from service.db import Golden, Inspection, Lot
+from service.deps import ServiceDep
+from service.routes.lots import lot_public
+from service.web.pages import (
+    LOT_DEFAULTS,
+    VisitorDep,
+    WebError,
+    _check_csrf,
+    _done,
+    _golden_context,
+    _golden_or_404,
+    _wants_json,
+    render,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+def _plan_from_fields(fields: dict[str, str]):
+    """The lot's plan and AQLs from the form; ValueError with the message to show."""
+    text = fields["lot_size"]
+    if not text.isdigit():
+        raise ValueError("Enter the lot size as a whole number of units, e.g. 3000.")
+    aql = {}
+    for name in DEFECT_CLASSES:
+        raw = fields[f"aql_{name}"]
+        try:
+            aql[name] = float(raw)
+        except ValueError:
+            raise ValueError(f"The {name} AQL {raw!r} is not a number.") from None
+    try:
+        return lot_plan(int(text), fields["level"], aql), aql
+    except AqlError as exc:
+        raise ValueError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+
+
+@router.post("/goldens/{golden_id}/lots")
+async def open_lot(golden_id: str, request: Request, service: ServiceDep,
+                   visitor: VisitorDep) -> Response:
+    form = await request.form()
+    _check_csrf(request, visitor, str(form.get("csrf_token") or ""))
+    fields = {name: str(form.get(name) or default).strip()
+              for name, default in LOT_DEFAULTS.items()}
+    context = await run_in_threadpool(_golden_context, service, visitor, golden_id)
+    try:
+        if len(fields["reference"]) > 200:
+            raise ValueError("Keep the lot's reference to 200 characters.")
+        if any(ord(c) < 32 for c in fields["reference"]):
+            raise ValueError("The lot's reference has a control character; type it again.")
+        plan, aql = _plan_from_fields(fields)
+    except ValueError as exc:
+        if _wants_json(request):
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        # Shown above the lot form (not the inspect form's alert), the typed values kept.
+        context.update(lot_values=fields, lot_error=str(exc))
+        return render(request, "golden.html", visitor, 422, error=None,
+                      values={"unit_label": "", "lot_id": ""}, **context)
+
+    def store() -> str:
+        with service.sessions() as session:
+            golden = _golden_or_404(session, visitor, golden_id)
+            lot = Lot(tenant_id=visitor.tenant_id, golden_seq=golden.seq,
+                      reference=fields["reference"] or None, lot_size=plan.lot_size,
+                      level=plan.level, aql=aql, plan=plan.as_dict())
+            session.add(lot)
+            session.commit()
+            return lot.id
+
+    lot_id = await run_in_threadpool(store)
+    return _done(request, f"/lots/{lot_id}")
+
+
+@router.get("/lots/{lot_id}")
+def lot_page(lot_id: str, request: Request, service: ServiceDep,
+             visitor: VisitorDep) -> HTMLResponse:
+    with service.sessions() as session:
+        row = session.execute(sa.select(Lot).where(Lot.id == lot_id,
+                                                   Lot.tenant_id == visitor.tenant_id)).first()
+        if row is None:
+            raise WebError(404, "Lot not found. It may belong to another account, or the link "
+                           "is wrong.")
+        lot = row[0]
+        golden = session.get(Golden, lot.golden_seq)  # same tenant: the lot's own golden
+        public = lot_public(session, lot, golden)
+        inspections = list(session.scalars(
+            sa.select(Inspection).where(Inspection.lot_id == lot.id,
+                                        Inspection.tenant_id == visitor.tenant_id)
+            .order_by(Inspection.seq.desc()).limit(200)))
+    return render(request, "lot.html", visitor, lot=public, golden=golden,
+                  inspections=inspections, classes=DEFECT_CLASSES, nav="goldens")

@@ -1,0 +1,86 @@
+"""What the report page derives from a stored report: swatch colours, colour drift in words,
+the zoomed crops' geometry. Pure functions, no server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.web.present import colour_panel, defect_cards, lab_to_hex, percent_box
+
+
+@pytest.mark.parametrize(("lab", "hex_"), [
+    ((100.0, 0.0, 0.0), "#ffffff"),
+    ((0.0, 0.0, 0.0), "#000000"),
+    # sRGB primaries in CIELAB D65 (IEC 61966-2-1 via CIE 15:2004), e.g. Lindbloom's tables.
+    ((53.2408, 80.0925, 67.2032), "#ff0000"),
+    ((87.7347, -86.1827, 83.1793), "#00ff00"),
+    ((32.2970, 79.1875, -107.8602), "#0000ff"),
+    ((150.0, 0.0, 0.0), "#ffffff"),  # out of gamut: clipped, not wrapped
+])
+def test_lab_to_hex_known_colours(lab, hex_):
+    assert lab_to_hex(lab) == hex_
+
+
+def _report(delta_L, delta_C, delta_H, golden_lab=(50.0, 40.0, 30.0), delta_e00=2.5):
+    return {
+        "color": {"delta_e00": delta_e00, "delta_L": delta_L, "delta_C": delta_C,
+                  "delta_H": delta_H, "golden_lab": golden_lab, "unit_lab": (48.0, 39.0, 30.0),
+                  "calibrated": True, "note": None},
+        "spec": {"tolerances": {"delta_e00": 2.0}},
+        "calibration": {"golden": {"chart_found": True, "applied": True,
+                                   "residual_delta_e00_mean": 0.5,
+                                   "residual_delta_e00_max": 1.1},
+                        "unit": {"chart_found": False, "applied": False}},
+    }
+
+
+def test_colour_drift_in_words():
+    panel = colour_panel(_report(-2.9, -1.2, 0.1))
+    assert panel["summary"] == "The unit is darker, slightly less saturated."
+    assert [c["words"] for c in panel["components"]] == [
+        "darker", "slightly less saturated", "same hue"]
+    assert panel["within"] is False and panel["tolerance"] == 2.0
+    assert panel["sides"][0]["residual_mean"] == 0.5 and panel["sides"][1]["found"] is False
+    # Golden hue 36.9 degrees (a red-orange): a positive dH* turns it towards yellow.
+    assert colour_panel(_report(0.1, 0.2, 2.0))["components"][2]["words"] \
+        == "hue shifted towards yellow"
+    assert colour_panel(_report(0.1, 0.2, -2.0))["components"][2]["words"] \
+        == "hue shifted towards blue"
+    assert colour_panel(_report(0.1, 0.2, 0.3))["summary"] == "No visible colour difference."
+    unmeasured = _report(None, None, None, golden_lab=None, delta_e00=None)
+    unmeasured["color"]["unit_lab"] = None
+    panel = colour_panel(unmeasured)
+    assert panel["measured"] is False and panel["summary"] is None
+
+
+@pytest.mark.parametrize("bbox", [(336, 522, 20, 20), (0, 0, 30, 10), (980, 700, 20, 50),
+                                  (100, 100, 600, 500)])
+def test_crop_shows_the_defect_box_at_the_stated_zoom(bbox):
+    size = (1000, 750)
+    report = {"golden_size": size, "calibration": {"golden": {"px_per_mm": 4.0}},
+              "defects": {"regions": [{"bbox": bbox, "area_px": 300, "area_mm2": 18.75,
+                                       "score": 0.9, "severity": "major",
+                                       "kind": "structure"}]}}
+    card = defect_cards(report)[0]
+    crop = card["crop"]
+    # Undo the CSS (box width W: picture width W * width_pct / 100, offsets left/top);
+    # within 0.1 px, the rounding of the percentages.
+    crop_w = size[0] * 100 / crop.width_pct
+    crop_h = crop_w / crop.aspect
+    x0, y0 = -crop.left_pct / 100 * crop_w, -crop.top_pct / 100 * crop_h
+    assert 0 <= x0 + 0.1 and x0 + crop_w <= size[0] + 0.1
+    assert 0 <= y0 + 0.1 and y0 + crop_h <= size[1] + 0.1
+    x, y, w, h = bbox
+    assert x0 - 0.1 <= x and x + w <= x0 + crop_w + 0.1  # the defect is inside the crop
+    assert y0 - 0.1 <= y and y + h <= y0 + crop_h + 0.1
+    bx, by, bw, bh = crop.box
+    assert np.allclose([x0 + bx / 100 * crop_w, y0 + by / 100 * crop_h], [x, y], atol=0.1)
+    assert np.isclose(bw / 100 * crop_w, w, atol=0.1)
+    assert crop.zoom == round(size[0] / crop_w, 1)
+    assert card["extent"] == f"{w / 4:.1f} x {h / 4:.1f} mm" and card["area"] == "18.8 mm²"
+
+
+def test_percent_box():
+    assert percent_box((100, 75, 500, 375), (1000, 750)) == (10.0, 10.0, 50.0, 50.0)
+    assert percent_box(None, (1000, 750)) is None
