@@ -220,8 +220,8 @@ def _write_outputs(out: Path, comparison) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from vision.decode import MIN_SIDE, ImageDecodeError, load_image, read_image_size
-    from vision.pipeline import compare, decode_reduction
+    from vision.decode import MIN_SIDE, ImageDecodeError, load_image
+    from vision.pipeline import compare, load_for_report
     from vision.spec import SpecError, load_spec
 
     max_pixels = _max_pixels(MIN_SIDE * MIN_SIDE)
@@ -233,12 +233,14 @@ def _compare(args: argparse.Namespace) -> int:
         photos = {}
         for name in ("golden", "unit"):
             path = getattr(args, name)
-            sizes[name] = read_image_size(path)
             # The report alone does not need every pixel of a 12 MP photo: decode JPEGs at a
             # reduced size through the DCT (positions stay in the photo's pixels). Pictures
             # (--out) are drawn at the photo's size, so they take the full decode.
-            reduce = 1 if args.out else decode_reduction(sizes[name])
-            photos[name] = load_image(path, max_pixels=max_pixels, reduce=reduce)
+            if args.out:
+                photos[name] = load_image(path, max_pixels=max_pixels)
+                sizes[name] = (photos[name].shape[1], photos[name].shape[0])
+            else:
+                photos[name], sizes[name] = load_for_report(path, max_pixels=max_pixels)
     except (ImageDecodeError, SpecError) as exc:
         raise UsageError(str(exc)) from None
     if spec is not None and spec.roi is not None:

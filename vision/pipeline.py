@@ -47,6 +47,7 @@ __all__ = [
     "PreparedGolden",
     "compare",
     "decode_reduction",
+    "load_for_report",
     "prepare_golden",
     "register_unit",
 ]
@@ -245,6 +246,18 @@ def decode_reduction(photo_size: tuple[int, int]) -> int:
         if long_side / factor >= REDUCED_DECODE_MIN_SIDE:
             return factor
     return 1
+
+
+def load_for_report(source, *, name: str | None = None, max_pixels: int = 80_000_000
+                    ) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decode a photo for a report only: (RGB at the :func:`decode_reduction` size, the
+    photo's (width, height)). Pass the size on as `golden_photo_size` / `unit_photo_size`
+    (or `photo_size` of :func:`prepare_golden`); pictures at full size need ``load_image``."""
+    from vision.decode import load_image, read_image_size
+
+    size = read_image_size(source, name=name)
+    return load_image(source, name=name, max_pixels=max_pixels,
+                      reduce=decode_reduction(size)), size
 
 
 def _round_points(points: np.ndarray) -> list[tuple[float, float]]:

@@ -111,12 +111,13 @@ class Scorer:
         if prepared is not None:
             self._goldens.move_to_end(sha256)
             return prepared
-        from vision.decode import load_image
-        from vision.pipeline import prepare_golden
+        from vision.pipeline import load_for_report, prepare_golden
 
         # A stored golden was accepted at sealing: a pixel cap lowered since must not refuse it.
-        rgb = load_image(data, name=name, max_pixels=10**12 if stored else self.max_pixels)
-        prepared = prepare_golden(rgb)
+        # Decoded at the reduced size a report needs (1/2 of a 12 MP JPEG, through its DCT).
+        rgb, size = load_for_report(data, name=name,
+                                    max_pixels=10**12 if stored else self.max_pixels)
+        prepared = prepare_golden(rgb, photo_size=size)
         self.goldens_prepared += 1
         self._goldens[sha256] = prepared
         while len(self._goldens) > self._cache_size:
@@ -144,8 +145,8 @@ class Scorer:
         return result
 
     def _compare(self, task: dict, hashes: dict, files: dict) -> dict:
-        from vision.decode import ImageDecodeError, load_image
-        from vision.pipeline import compare
+        from vision.decode import ImageDecodeError
+        from vision.pipeline import compare, load_for_report
         from vision.spec import SpecError, parse_spec
 
         golden, unit = task["golden"], task["unit"]
@@ -166,18 +167,20 @@ class Scorer:
             spec = parse_spec(task["spec"]) if task["spec"] is not None else None
             prepared = self._prepared(golden_data, hashes["golden"], golden["path"],
                                       golden.get("stored", False))
-            unit_rgb = load_image(unit_data, name=unit["path"],
-                                  max_pixels=10**12 if unit.get("stored") else self.max_pixels)
+            unit_rgb, unit_size = load_for_report(
+                unit_data, name=unit["path"],
+                max_pixels=10**12 if unit.get("stored") else self.max_pixels)
         except (ImageDecodeError, SpecError) as exc:
             raise InputError(str(exc)) from None
         if spec is not None and spec.roi is not None:
             x, y, _, _ = spec.roi
-            gh, gw = prepared.image.shape[:2]
+            gw, gh = prepared.size
             if x >= gw or y >= gh:
                 raise InputError(f"{task['inputs'].get('spec') or 'spec'}: roi starts at "
                                  f"({x}, {y}), outside the golden photo ({gw}x{gh}); give it "
                                  "in golden pixels")
-        comparison = compare(prepared, unit_rgb, spec, render_images=False)
+        comparison = compare(prepared, unit_rgb, spec, render_images=False,
+                             unit_photo_size=unit_size)
         return comparison.report.model_dump(mode="json")
 
 
