@@ -95,12 +95,13 @@ class Decoded:
     """An upload that decoded: its bytes, what they are, and the oriented RGB pixels."""
 
     upload: Upload
-    rgb: np.ndarray
+    rgb: np.ndarray  # decoded at the reduced size a report needs (vision.pipeline)
     format: str
     sha256: str
+    size: tuple[int, int]  # (width, height) of the photo, oriented: the report's pixels
 
     def image_row(self, position: int) -> dict:
-        h, w = self.rgb.shape[:2]
+        w, h = self.size
         return dict(position=position, sha256=self.sha256, format=self.format, width=w,
                     height=h, size_bytes=len(self.upload.data),
                     filename=(self.upload.filename or None) and self.upload.filename[:255])
@@ -121,14 +122,23 @@ def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int) -> lis
     415 when the bytes are no supported image format, 413 when the photo has more pixels than
     the cap, 422 when it is one of the formats but empty, truncated, corrupt or too small.
     """
-    from vision.decode import ImageDecodeError, load_image, sniff_format
+    from vision.decode import ImageDecodeError, load_image, read_image_size, sniff_format
+    from vision.pipeline import decode_reduction
 
     decoded = []
     for index, upload in enumerate(uploads):
         label = f"{field}[{index}]" + (f" ({upload.filename})" if upload.filename else "")
         data = bytes(upload.data)
         try:
-            rgb = load_image(data, name=label, max_pixels=max_pixels)
+            # Every photo is decoded whole (that is the check that it is one), but a 12 MP
+            # JPEG at 1/2 through its DCT: the report needs no more (vision.pipeline). A header
+            # that cannot be read gets its error from the full decode below.
+            try:
+                size = read_image_size(data, name=label)
+            except ImageDecodeError:
+                size = None
+            reduce = decode_reduction(size) if size is not None else 1
+            rgb = load_image(data, name=label, max_pixels=max_pixels, reduce=reduce)
         except ImageDecodeError as exc:
             if data and sniff_format(data) is None:
                 status = 415
@@ -138,7 +148,8 @@ def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int) -> lis
                 status = 422
             raise HTTPException(status, str(exc)) from None
         decoded.append(Decoded(upload, rgb, sniff_format(data) or "unknown",
-                               hashlib.sha256(data).hexdigest()))
+                               hashlib.sha256(data).hexdigest(),
+                               size or (rgb.shape[1], rgb.shape[0])))
     return decoded
 
 
@@ -174,11 +185,11 @@ def seal_job(service: Service, tenant_id: str, uploads: list[Upload], spec, name
     metrics = service.metrics
     with _stage(metrics, "decode"):
         images = decode_uploads(uploads, field="images", max_pixels=service.settings.max_pixels)
-    primary = images[0].rgb
-    check_roi(spec, (primary.shape[1], primary.shape[0]))
+    primary = images[0]
+    check_roi(spec, primary.size)
     stored = service.io.submit(_store_images, service, images)  # overlaps the preparation
     with _stage(metrics, "prepare_golden"):
-        sealed = _seal(primary, prepare_golden)
+        sealed = SealedGolden(prepare_golden(primary.rgb, photo_size=primary.size))
     # The web pages' golden picture, from the analysis copy the preparation already made;
     # encoded and written while the photos finish writing.
     picture = service.io.submit(lambda: service.blobs.put(_encode_png(sealed.picture)))
@@ -189,10 +200,6 @@ def seal_job(service: Service, tenant_id: str, uploads: list[Upload], spec, name
                                 picture_sha256=picture_sha)
     service.goldens.put(golden.id, sealed)
     return golden.id
-
-
-def _seal(rgb: np.ndarray, prepare_golden) -> SealedGolden:
-    return SealedGolden(prepare_golden(rgb))
 
 
 def _insert_golden(sessions: sessionmaker, tenant_id: str, images: list[Decoded], spec,
@@ -222,17 +229,16 @@ def _insert_golden(sessions: sessionmaker, tenant_id: str, images: list[Decoded]
 
 def sealed_golden(service: Service, golden: Golden) -> SealedGolden:
     """The golden's prepared form: from the cache, else rebuilt from its stored primary photo."""
-    from vision.decode import load_image
-    from vision.pipeline import prepare_golden
+    from vision.pipeline import load_for_report, prepare_golden
 
     def rebuild() -> SealedGolden:
         with service.sessions() as session:
             sha256 = session.scalar(sa.select(GoldenImage.sha256).where(
                 GoldenImage.golden_seq == golden.seq, GoldenImage.position == 0))
         # Accepted at sealing: the pixel cap must not refuse it now (it may have been lowered).
-        rgb = load_image(service.blobs.path(sha256), max_pixels=10**12)
+        rgb, size = load_for_report(service.blobs.path(sha256), max_pixels=10**12)
         with _stage(service.metrics, "prepare_golden"):
-            return _seal(rgb, prepare_golden)
+            return SealedGolden(prepare_golden(rgb, photo_size=size))
 
     sealed, hit = service.goldens.get_or_build(golden.id, rebuild)
     service.metrics.golden_cache.labels("hit" if hit else "miss").inc()
@@ -273,7 +279,8 @@ def _pictures(sealed: SealedGolden, comparison) -> tuple[np.ndarray, np.ndarray]
     return overlay, defect_map
 
 
-def _aligned_picture(sealed: SealedGolden, comparison, unit: np.ndarray) -> np.ndarray | None:
+def _aligned_picture(sealed: SealedGolden, comparison, unit: np.ndarray,
+                     unit_size: tuple[int, int]) -> np.ndarray | None:
     """The unit resampled onto the golden's picture (the web report's slider), or None when
     the unit was not registered. Outside the unit photo the picture is mid-grey.
 
@@ -289,7 +296,10 @@ def _aligned_picture(sealed: SealedGolden, comparison, unit: np.ndarray) -> np.n
         return None
     s = sealed.scale
     ph, pw = sealed.picture.shape[:2]
-    to_picture = np.diag([s, s, 1.0]) @ np.array(homography)
+    # The homography maps unit photo pixels; `unit` may be a reduced decode of the photo.
+    from_array = unit_size[0] / unit.shape[1]
+    to_picture = (np.diag([s, s, 1.0]) @ np.array(homography)
+                  @ np.diag([from_array, from_array, 1.0]))
     zoom = float(np.sqrt(abs(np.linalg.det(to_picture[:2, :2]))))  # picture px per unit px
     while zoom < 0.5 and min(unit.shape[:2]) >= 32:
         unit = cv2.pyrDown(unit)  # output pixel i sits on input pixel 2i
@@ -327,17 +337,21 @@ def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[
     stored = service.io.submit(_store_images, service, images)
     sealed = sealed_golden(service, golden)
     comparison = compare(sealed.prepared, images[0].rgb, parse_spec(golden.spec),
+                         unit_photo_size=images[0].size,
                          render_images=False)
     metrics.observe_stages(comparison.report.timings_ms)
     with _stage(metrics, "encode_png"):
-        # The aligned unit is resampled beside the overlay's drawing (OpenCV releases the GIL).
-        aligning = service.io.submit(_aligned_picture, sealed, comparison, images[0].rgb)
+        def store_png(picture: np.ndarray | None) -> str | None:
+            return None if picture is None else service.blobs.put(_encode_png(picture))
+
+        # The aligned unit is resampled, encoded and written beside the overlay's drawing and
+        # the other two encodes: OpenCV, zlib and file I/O release the GIL.
+        aligning = service.io.submit(lambda: store_png(_aligned_picture(
+            sealed, comparison, images[0].rgb, images[0].size)))
         overlay, defect_map = _pictures(sealed, comparison)
-        aligned = aligning.result()
-        # Encoded and written in parallel (OpenCV and file I/O release the GIL).
-        pngs = [service.io.submit(lambda im: service.blobs.put(_encode_png(im)), picture)
-                for picture in (overlay, defect_map, aligned) if picture is not None]
-        overlay_sha, defect_map_sha, *aligned_sha = (f.result() for f in pngs)
+        pngs = [service.io.submit(store_png, picture) for picture in (overlay, defect_map)]
+        overlay_sha, defect_map_sha = (f.result() for f in pngs)
+        aligned_sha = aligning.result()
     with _stage(metrics, "store"):
         stored.result()
         report = comparison.report
@@ -347,7 +361,7 @@ def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[
                 lot_id=lot_id, verdict=report.verdict, score=report.score,
                 report=report.model_dump(mode="json"), overlay_sha256=overlay_sha,
                 defect_map_sha256=defect_map_sha,
-                aligned_sha256=aligned_sha[0] if aligned_sha else None)
+                aligned_sha256=aligned_sha)
             session.add(inspection)
             session.flush()
             session.add_all(InspectionImage(inspection_seq=inspection.seq,
@@ -367,7 +381,8 @@ def compare_job(service: Service, golden_upload: Upload, unit_upload: Upload, sp
                                 max_pixels=service.settings.max_pixels)[0]
         unit = decode_uploads([unit_upload], field="unit",
                               max_pixels=service.settings.max_pixels)[0]
-    check_roi(spec, (golden.rgb.shape[1], golden.rgb.shape[0]))
-    comparison = compare(golden.rgb, unit.rgb, spec, render_images=False)
+    check_roi(spec, golden.size)
+    comparison = compare(golden.rgb, unit.rgb, spec, render_images=False,
+                         golden_photo_size=golden.size, unit_photo_size=unit.size)
     metrics.observe_stages(comparison.report.timings_ms)
     return comparison.report.model_dump(mode="json")
