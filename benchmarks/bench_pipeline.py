@@ -50,8 +50,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tests.helpers.scenes import PRODUCT_IMAGES, Camera, make_pair, random_phone_camera  # noqa: E402
-from vision.decode import load_image, read_image_size  # noqa: E402
-from vision.pipeline import compare, decode_reduction  # noqa: E402
+from vision.decode import load_image  # noqa: E402
+from vision.pipeline import compare, load_for_report  # noqa: E402
 from vision.spec import Spec  # noqa: E402
 
 CLI_TARGET_S = 1.5
@@ -180,9 +180,13 @@ def _run_once(golden_path: Path, unit_path: Path, spec: Spec):
     """What `sealcheck compare` does for a report: JPEGs decoded at the reduced size that
     vision.pipeline.decode_reduction allows (1/2 for 12 MP), positions in the photos' pixels."""
     start = time.perf_counter()
-    sizes = [read_image_size(path) for path in (golden_path, unit_path)]
-    golden, unit = (load_image(path, reduce=1 if FULL_DECODE else decode_reduction(size))
-                    for path, size in zip((golden_path, unit_path), sizes, strict=True))
+    if FULL_DECODE:
+        golden, unit = load_image(golden_path), load_image(unit_path)
+        sizes = [(image.shape[1], image.shape[0]) for image in (golden, unit)]
+    else:
+        (golden, golden_size), (unit, unit_size) = (load_for_report(golden_path),
+                                                    load_for_report(unit_path))
+        sizes = [golden_size, unit_size]
     decoded = time.perf_counter()
     comparison = compare(golden, unit, spec, render_images=False,
                          golden_photo_size=sizes[0], unit_photo_size=sizes[1])

@@ -42,7 +42,7 @@ TARGET_REDUCTION = 0.30
 SEALCHECK = str(Path(sys.executable).with_name("sealcheck"))
 
 
-def _server_ms(response: httpx.Response) -> float:
+def server_time_ms(response: httpx.Response) -> float:
     match = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))
     if not match:
         raise RuntimeError(f"no Server-Timing header in the answer ({response.status_code})")
@@ -60,7 +60,7 @@ def _stage_means(metrics_text: str) -> dict[str, tuple[float, int]]:
     return {s: (1000 * sums[s] / counts[s], int(counts[s])) for s in sums if counts.get(s)}
 
 
-def _wait_ready(base: str, process: subprocess.Popen) -> None:
+def wait_ready(base: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -94,13 +94,13 @@ def main() -> int:
         server = subprocess.Popen([SEALCHECK, "serve", "--port", str(args.port)], env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(base, server)
+            wait_ready(base, server)
             client = httpx.Client(base_url=base, timeout=300,
                                   headers={"Authorization": f"Bearer {key}"})
             sealed = client.post("/v1/goldens", data={"name": "bench", "sku": "BENCH-1"},
                                  files={"images": ("golden.jpg", golden, "image/jpeg")})
             sealed.raise_for_status()
-            seal_ms = _server_ms(sealed)
+            seal_ms = server_time_ms(sealed)
             golden_id = sealed.json()["id"]
 
             def inspect() -> httpx.Response:
@@ -125,7 +125,7 @@ def main() -> int:
                         raise SystemExit(f"{name}: {response.status_code} {response.text}")
                     verdicts.add((name, response.json()["report"]["verdict"]
                                   if name == "compare" else response.json()["verdict"]))
-                    times[name].append((_server_ms(response), wall))
+                    times[name].append((server_time_ms(response), wall))
             stages = _stage_means(client.get("/metrics").text)
         finally:
             server.send_signal(signal.SIGTERM)

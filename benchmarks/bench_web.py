@@ -34,37 +34,18 @@ sys.path.insert(0, str(REPO))
 import cv2  # noqa: E402
 import httpx  # noqa: E402
 
+# A real server, timed by its Server-Timing header, as in the service benchmark.
+from benchmarks.bench_service import server_time_ms, wait_ready  # noqa: E402
 from tests.helpers.scenes import Camera, make_pair  # noqa: E402
 
 TARGET_MS = 300.0
 SEALCHECK = str(Path(sys.executable).with_name("sealcheck"))
 
 
-def _server_ms(response: httpx.Response) -> float:
-    match = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))
-    if not match:
-        raise RuntimeError(f"no Server-Timing header in the answer ({response.status_code})")
-    return float(match.group(1))
-
-
 def _jpeg(rgb) -> bytes:
     ok, buffer = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
     assert ok
     return buffer.tobytes()
-
-
-def _wait_ready(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not become ready in 120 s")
 
 
 def main() -> int:
@@ -91,7 +72,7 @@ def main() -> int:
         server = subprocess.Popen([SEALCHECK, "serve", "--port", str(args.port)], env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(base, server)
+            wait_ready(base, server)
             api = httpx.Client(base_url=base, timeout=300,
                                headers={"Authorization": f"Bearer {key}"})
             golden_id = api.post("/v1/goldens", data={"name": "bench", "sku": "BENCH-1",
@@ -114,7 +95,7 @@ def main() -> int:
                 start = time.perf_counter()
                 response = browser.get(url).raise_for_status()
                 wall_ms.append((time.perf_counter() - start) * 1000)
-                server_ms.append(_server_ms(response))
+                server_ms.append(server_time_ms(response))
         finally:
             server.terminate()
             server.wait(timeout=30)

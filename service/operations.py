@@ -122,8 +122,8 @@ def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int) -> lis
     415 when the bytes are no supported image format, 413 when the photo has more pixels than
     the cap, 422 when it is one of the formats but empty, truncated, corrupt or too small.
     """
-    from vision.decode import ImageDecodeError, load_image, read_image_size, sniff_format
-    from vision.pipeline import decode_reduction
+    from vision.decode import ImageDecodeError, sniff_format
+    from vision.pipeline import load_for_report
 
     decoded = []
     for index, upload in enumerate(uploads):
@@ -131,14 +131,8 @@ def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int) -> lis
         data = bytes(upload.data)
         try:
             # Every photo is decoded whole (that is the check that it is one), but a 12 MP
-            # JPEG at 1/2 through its DCT: the report needs no more (vision.pipeline). A header
-            # that cannot be read gets its error from the full decode below.
-            try:
-                size = read_image_size(data, name=label)
-            except ImageDecodeError:
-                size = None
-            reduce = decode_reduction(size) if size is not None else 1
-            rgb = load_image(data, name=label, max_pixels=max_pixels, reduce=reduce)
+            # JPEG at 1/2 through its DCT: the report needs no more (vision.pipeline).
+            rgb, size = load_for_report(data, name=label, max_pixels=max_pixels)
         except ImageDecodeError as exc:
             if data and sniff_format(data) is None:
                 status = 415
@@ -148,8 +142,7 @@ def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int) -> lis
                 status = 422
             raise HTTPException(status, str(exc)) from None
         decoded.append(Decoded(upload, rgb, sniff_format(data) or "unknown",
-                               hashlib.sha256(data).hexdigest(),
-                               size or (rgb.shape[1], rgb.shape[0])))
+                               hashlib.sha256(data).hexdigest(), size))
     return decoded
 
 
@@ -272,10 +265,8 @@ def _pictures(sealed: SealedGolden, comparison) -> tuple[np.ndarray, np.ndarray]
     x, y, w, h = (round(v * s) for v in report.roi)
     in_roi = np.zeros_like(compared)
     in_roi[y:y + h, x:x + w] = 1
-    regions = [r.model_copy(update={"bbox": tuple(round(v * s) for v in r.bbox)})
-               for r in report.defects.regions]
-    overlay = render.overlay(picture, defect_map, regions, (x, y, w, h),
-                             (compared & in_roi).astype(bool))
+    overlay = render.overlay(picture, defect_map, report.defects.regions, report.roi,
+                             (compared & in_roi).astype(bool), scale=s)
     return overlay, defect_map
 
 

@@ -253,11 +253,17 @@ def load_for_report(source, *, name: str | None = None, max_pixels: int = 80_000
     """Decode a photo for a report only: (RGB at the :func:`decode_reduction` size, the
     photo's (width, height)). Pass the size on as `golden_photo_size` / `unit_photo_size`
     (or `photo_size` of :func:`prepare_golden`); pictures at full size need ``load_image``."""
-    from vision.decode import load_image, read_image_size
+    from vision.decode import ImageDecodeError, load_image, read_image_size
 
-    size = read_image_size(source, name=name)
-    return load_image(source, name=name, max_pixels=max_pixels,
-                      reduce=decode_reduction(size)), size
+    try:
+        size = read_image_size(source, name=name)
+    except ImageDecodeError:
+        # A header that cannot be read: the full decode below raises the same error every
+        # other caller of load_image gets (the messages and their HTTP statuses are one set).
+        size = None
+    rgb = load_image(source, name=name, max_pixels=max_pixels,
+                     reduce=1 if size is None else decode_reduction(size))
+    return rgb, size or (rgb.shape[1], rgb.shape[0])
 
 
 def _round_points(points: np.ndarray) -> list[tuple[float, float]]:
@@ -510,12 +516,8 @@ def compare(
         if render_images:
             to_image = np.diag([g, g, 1.0]) @ from_array
             aligned_full, _ = register.warp_to_golden(unit, to_image, (ih, iw))
-            drawn = regions if g == 1.0 else [
-                r.model_copy(update={"bbox": tuple(round(v * g) for v in r.bbox)})
-                for r in regions]
-            box = None if roi_box is None else tuple(round(v * g) for v in roi_box)
-            overlay = render.overlay(golden.image, defect_map, drawn, box,
-                                     _upsample_mask(region, (iw, ih)))
+            overlay = render.overlay(golden.image, defect_map, regions, roi_box,
+                                     _upsample_mask(region, (iw, ih)), scale=g)
     report = Report(
         verdict=verdict, score=score, reasons=reasons, roi=roi_box,
         registration=registration_report, color=color_report, structure=structure_report,

@@ -27,6 +27,7 @@ def overlay(
     regions: Sequence[DefectRegion],
     roi: tuple[int, int, int, int] | None,
     compared: np.ndarray,
+    scale: float = 1.0,
 ) -> np.ndarray:
     """The golden photo with the defect heat, numbered region boxes and the compared ROI.
 
@@ -42,6 +43,10 @@ def overlay(
         The compared region, outlined in blue.
     compared : (H, W) bool ndarray
         Pixels that were compared; the rest is faded so nobody reads meaning into it.
+    scale : float, optional
+        Picture pixels per golden photo pixel, when `golden` is a smaller copy of the photo
+        (a reduced decode, the service's stored pictures): the boxes of `regions` and `roi`
+        are in the photo's pixels, as the report gives them.
     """
     out = np.where(compared[..., None], golden, dimmed(golden)).astype(np.uint8)
     heat = defect_map.astype(np.float32) / 255.0
@@ -51,12 +56,15 @@ def overlay(
     red = np.array([255, 0, 0], np.float32)
     out = (out.astype(np.float32) * (1 - alpha) + red * alpha).astype(np.uint8)
     thickness = max(2, round(max(golden.shape[:2]) / 600))
+    def in_picture(box: tuple[int, int, int, int]) -> tuple[int, ...]:
+        return tuple(box) if scale == 1.0 else tuple(round(v * scale) for v in box)
+
     if roi is not None:
-        x, y, w, h = roi
+        x, y, w, h = in_picture(roi)
         cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), _ROI_RGB, thickness)
     font_scale = max(0.6, max(golden.shape[:2]) / 1500)
     for number, region in enumerate(regions, start=1):
-        x, y, w, h = region.bbox
+        x, y, w, h = in_picture(region.bbox)
         pad = 2 * thickness
         colour = _SEVERITY_RGB[region.severity]
         cv2.rectangle(out, (x - pad, y - pad), (x + w + pad, y + h + pad), colour, thickness)

@@ -196,7 +196,8 @@ def get_inspection(inspection_id: str, session: SessionDep, tenant_id: TenantDep
                                                                inspection_id))
 
 
-def _png(service, sha256: str) -> FileResponse:
+def stored_png(service, sha256: str) -> FileResponse:
+    """A PNG the service rendered and stored (never an upload): served as it is, cached."""
     return FileResponse(service.blobs.path(sha256), media_type="image/png", headers=_IMMUTABLE)
 
 
@@ -206,7 +207,7 @@ def _png(service, sha256: str) -> FileResponse:
 def get_overlay(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
                 service: ServiceDep) -> FileResponse:
     inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
-    return _png(service, inspection.overlay_sha256)
+    return stored_png(service, inspection.overlay_sha256)
 
 
 @router.get("/v1/inspections/{inspection_id}/defect_map.png", response_class=FileResponse,
@@ -215,7 +216,7 @@ def get_overlay(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
 def get_defect_map(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
                    service: ServiceDep) -> FileResponse:
     inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
-    return _png(service, inspection.defect_map_sha256)
+    return stored_png(service, inspection.defect_map_sha256)
 
 
 @router.get("/v1/inspections/{inspection_id}/aligned.png", response_class=FileResponse,
@@ -228,7 +229,7 @@ def get_aligned(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
         raise HTTPException(404, "Inspection has no aligned picture: the unit was not "
                             "registered onto the golden, or it was inspected before these "
                             "pictures were stored")
-    return _png(service, inspection.aligned_sha256)
+    return stored_png(service, inspection.aligned_sha256)
 
 
 @router.get("/v1/inspections/{inspection_id}/images/{position}", response_class=Response,

@@ -8,14 +8,14 @@ per class against Ac/Re, and the inspections that joined the lot.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.aql import DEFECT_CLASSES, AqlError, lot_plan
-from service.db import Golden, Inspection, Lot
+from service.db import Inspection, Lot
 from service.deps import ServiceDep
-from service.routes.lots import lot_public
+from service.routes.lots import lot_for_tenant, lot_public
 from service.web.pages import (
     LOT_DEFAULTS,
     VisitorDep,
@@ -91,13 +91,11 @@ async def open_lot(golden_id: str, request: Request, service: ServiceDep,
 def lot_page(lot_id: str, request: Request, service: ServiceDep,
              visitor: VisitorDep) -> HTMLResponse:
     with service.sessions() as session:
-        row = session.execute(sa.select(Lot).where(Lot.id == lot_id,
-                                                   Lot.tenant_id == visitor.tenant_id)).first()
-        if row is None:
+        try:
+            lot, golden = lot_for_tenant(session, visitor.tenant_id, lot_id)
+        except HTTPException:
             raise WebError(404, "Lot not found. It may belong to another account, or the link "
-                           "is wrong.")
-        lot = row[0]
-        golden = session.get(Golden, lot.golden_seq)  # same tenant: the lot's own golden
+                           "is wrong.") from None
         public = lot_public(session, lot, golden)
         inspections = list(session.scalars(
             sa.select(Inspection).where(Inspection.lot_id == lot.id,

@@ -33,7 +33,7 @@ from service.operations import Service, golden_picture_png, inspect_job, seal_jo
 from service.reencode import reencoded_photo
 from service.routes._common import decode_cursor, encode_cursor
 from service.routes.goldens import golden_for_tenant
-from service.routes.inspections import check_lot, lot_summary
+from service.routes.inspections import check_lot, lot_summary, stored_png
 from service.routes.lots import lot_public
 from service.uploads import Form, read_form
 from service.web import present
@@ -537,16 +537,12 @@ def history_page(request: Request, service: ServiceDep, visitor: VisitorDep,
 # --------------------------------------------------------------------------------------------
 # Pictures for the signed-in browser
 
-def _png_file(service: Service, sha256: str) -> FileResponse:
-    return FileResponse(service.blobs.path(sha256), media_type="image/png", headers=_IMMUTABLE)
-
-
 @router.get("/goldens/{golden_id}/picture.png")
 def golden_picture(golden_id: str, service: ServiceDep, visitor: VisitorDep) -> Response:
     with service.sessions() as session:
         golden = _golden_or_404(session, visitor, golden_id)
     if golden.picture_sha256 is not None:
-        return _png_file(service, golden.picture_sha256)
+        return stored_png(service, golden.picture_sha256)
     return Response(golden_picture_png(service, golden), media_type="image/png",
                     headers=_IMMUTABLE)
 
@@ -559,7 +555,7 @@ def _inspection_row(service: Service, visitor: Visitor, inspection_id: str) -> I
 @router.get("/inspections/{inspection_id}/overlay.png")
 def overlay_picture(inspection_id: str, service: ServiceDep, visitor: VisitorDep
                     ) -> FileResponse:
-    return _png_file(service, _inspection_row(service, visitor, inspection_id).overlay_sha256)
+    return stored_png(service, _inspection_row(service, visitor, inspection_id).overlay_sha256)
 
 
 @router.get("/inspections/{inspection_id}/aligned.png")
@@ -569,7 +565,7 @@ def aligned_picture(inspection_id: str, service: ServiceDep, visitor: VisitorDep
     if inspection.aligned_sha256 is None:
         raise WebError(404, "This inspection has no aligned picture: the unit was not "
                        "registered onto the golden sample.")
-    return _png_file(service, inspection.aligned_sha256)
+    return stored_png(service, inspection.aligned_sha256)
 
 
 def heat_rgba(defect_map: np.ndarray) -> np.ndarray:
