@@ -66,7 +66,6 @@ _MIN_OVERLAP = 0.05  # without an ROI: below this fraction of the golden photo: 
 _SSIM_DROP = 0.6
 _LOCAL_DELTA_E = 6.0
 _EDGE_MARGIN_PX = 9  # analysis pixels: 3 sigma of the cues' smoothing + interpolation
-_PRODUCT_MARGIN = 0.0  # default ROI: the product grown by this fraction of the long side
 _GROW_LIKELIHOOD = 0.3  # a candidate region extends over connected likelihood above this
 # Both Lab maps of the colour cue are blurred with this sigma (analysis pixels) first, so the
 # per-pixel CIEDE2000 is computed at half the analysis resolution and interpolated back.
@@ -603,20 +602,18 @@ def _warp_for_analysis(unit: np.ndarray, H: np.ndarray, s: float, shape: tuple[i
 
 
 def _default_roi(golden: PreparedGolden, s: float, shape: tuple[int, int]) -> np.ndarray:
-    """Without a spec ROI: the product on the golden photo, with a margin, minus the card.
+    """Without a spec ROI: the product on the golden photo (its convex outline), minus the card.
 
     The table under the product is not the product: its texture and the card's place change
-    between photo sessions, and comparing them made every hand-held photo fail. The margin
-    (_PRODUCT_MARGIN of the long side) keeps chips and burrs at the product's edge inside.
+    between photo sessions, and comparing them made every hand-held photo fail. No margin
+    around the outline: a 1% margin of table already produced a false colour region on a
+    bench pair (the table's calibrated colour drifts unlike the product's).
     When no product stands out from a table (a close-up, a flat scan), the whole overlap.
     """
     mask = np.ones(shape, bool)
     if golden.product is not None:
-        product = cv2.resize(golden.product.astype(np.uint8), shape[::-1],
-                             interpolation=cv2.INTER_NEAREST)
-        radius = round(_PRODUCT_MARGIN * max(shape))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        mask = cv2.dilate(product, kernel) > 0
+        mask = cv2.resize(golden.product.astype(np.uint8), shape[::-1],
+                          interpolation=cv2.INTER_NEAREST) > 0
     if golden.card is not None:
         mask &= ~golden.card.mask(shape, scale=s)
     return mask
