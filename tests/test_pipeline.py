@@ -185,3 +185,24 @@ def test_spec_yaml_and_json_agree():
     json_spec = parse_spec('{"roi": [1, 2, 30, 40], "tolerances": {"delta_e00": 1.5}}')
     assert yaml_spec == json_spec
     assert yaml_spec.tolerances.ssim_min == Spec().tolerances.ssim_min
+
+
+def test_prepared_unit_gives_the_same_report_as_the_array():
+    """The CLI prepares golden and unit side by side in two threads, then compares: the
+    report must be the one compare() gives for the two arrays (timings aside)."""
+    import concurrent.futures
+
+    from vision.pipeline import prepare_unit
+
+    pair = make_pair("coffee", unit_camera=HANDHELD, seed=4)
+    direct = compare(pair.golden, pair.unit).report
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        golden = pool.submit(prepare_golden, pair.golden)
+        unit = prepare_unit(pair.unit)
+        golden = golden.result()
+    assert set(unit.timings_ms) == {"downscale", "calibrate", "register"}
+    prepared = compare(golden, unit).report
+    assert prepared.registration.ok and prepared.calibration.unit.chart_found
+    assert prepared.timings_ms["calibrate"] >= unit.timings_ms["calibrate"]  # both counted
+    strip = {"timings_ms"}
+    assert prepared.model_dump(exclude=strip) == direct.model_dump(exclude=strip)

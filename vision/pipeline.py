@@ -45,10 +45,12 @@ __all__ = [
     "ANALYSIS_SIZE",
     "Comparison",
     "PreparedGolden",
+    "PreparedUnit",
     "compare",
     "decode_reduction",
     "load_for_report",
     "prepare_golden",
+    "prepare_unit",
     "register_unit",
 ]
 
@@ -142,6 +144,18 @@ class PreparedGolden:
         directly, which a frozen dataclass allows; computing twice in two threads is
         harmless.)"""
         return _raw_views(self.analysis_rgb)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedUnit:
+    """A unit photo's share of the work that needs nothing of the golden's: its colour card
+    and fit, and its registration features (see :func:`prepare_unit`)."""
+
+    image: np.ndarray  # RGB uint8, oriented: the photo, or a reduced decode of it
+    photo_size: tuple[int, int]  # (width, height) of the photo: the pixels reports use
+    calibration: PhotoCalibration
+    features: register.UnitFeatures
+    timings_ms: dict[str, float]  # the stages done here, as compare() would have timed them
 
 
 @dataclasses.dataclass
@@ -360,16 +374,43 @@ def _versions() -> dict[str, str]:
 def register_unit(golden: PreparedGolden, unit: np.ndarray,
                   unit_card: CardDetection | None,
                   unit_fine: tuple[np.ndarray, float] | None = None,
-                  unit_photo_size: tuple[int, int] | None = None) -> register.Registration:
+                  unit_photo_size: tuple[int, int] | None = None,
+                  unit_features: register.UnitFeatures | None = None) -> register.Registration:
     """Register the unit onto the golden with both colour cards kept out of the matching."""
     return register.register(golden.features, unit,
                              unit_ignore=[unit_card.outline()] if unit_card else (),
-                             unit_fine=unit_fine, unit_full_size=unit_photo_size)
+                             unit_fine=unit_fine, unit_full_size=unit_photo_size,
+                             unit_features=unit_features)
+
+
+def prepare_unit(unit: np.ndarray, *, photo_size: tuple[int, int] | None = None
+                 ) -> PreparedUnit:
+    """Do the unit photo's share of the work that does not need the golden.
+
+    :func:`compare` does this itself when given the array. A caller that has the golden still
+    to prepare can run this beside :func:`prepare_golden` (OpenCV releases the GIL; the CLI
+    does, on two cores) and pass the result to :func:`compare`. `photo_size` as in
+    :func:`prepare_golden`.
+    """
+    _check_rgb(unit, "unit")
+    uw, uh = photo_size or (unit.shape[1], unit.shape[0])
+    watch = _Stopwatch()
+    with watch.stage("downscale"):
+        # One area-filtered copy of the unit for card detection and registration both.
+        unit_fine = shrink_to_long_side(unit, register.FINE_SIZE)
+    with watch.stage("calibrate"):
+        card = find_card(unit_fine[0], full_size=(uw, uh))
+        calibration = PhotoCalibration.of(unit, card, scale=unit.shape[1] / uw)
+    with watch.stage("register"):
+        features = register.prepare_unit_features(
+            unit, ignore=[card.outline()] if card else (), fine_copy=unit_fine,
+            full_size=(uw, uh))
+    return PreparedUnit(unit, (uw, uh), calibration, features, watch.ms)
 
 
 def compare(
     golden: np.ndarray | PreparedGolden,
-    unit: np.ndarray,
+    unit: np.ndarray | PreparedUnit,
     spec: Spec | None = None,
     *,
     render_images: bool = True,
@@ -383,8 +424,9 @@ def compare(
     ----------
     golden : (H, W, 3) uint8 ndarray or PreparedGolden
         The golden photo (RGB, EXIF-oriented), or its :func:`prepare_golden` result.
-    unit : (H, W, 3) uint8 ndarray
-        The unit photo (RGB, EXIF-oriented).
+    unit : (H, W, 3) uint8 ndarray or PreparedUnit
+        The unit photo (RGB, EXIF-oriented), or its :func:`prepare_unit` result (whose
+        stage timings are then added to the report's, wherever they ran).
     spec : Spec, optional
         ROI and tolerances; the defaults of :class:`vision.spec.Spec` otherwise.
     render_images : bool, optional
@@ -405,19 +447,20 @@ def compare(
     if not isinstance(golden, PreparedGolden):
         with watch.stage("prepare_golden"):
             golden = prepare_golden(golden, photo_size=golden_photo_size)
-    _check_rgb(unit, "unit")
+    if not isinstance(unit, PreparedUnit):
+        unit = prepare_unit(unit, photo_size=unit_photo_size)
+    for stage, ms in unit.timings_ms.items():
+        watch.ms[stage] = round(watch.ms.get(stage, 0.0) + ms, 2)
+    prepared_unit, unit = unit, unit.image
     gw, gh = golden.size
-    uw, uh = unit_photo_size or (unit.shape[1], unit.shape[0])
+    uw, uh = prepared_unit.photo_size
     unit_scale = unit.shape[1] / uw  # unit array pixels per unit photo pixel
+    unit_calibration = prepared_unit.calibration
 
-    with watch.stage("downscale"):
-        # One area-filtered copy of the unit for card detection and registration both.
-        unit_fine = shrink_to_long_side(unit, register.FINE_SIZE)
-    with watch.stage("calibrate"):
-        card = find_card(unit_fine[0], full_size=(uw, uh))
-        unit_calibration = PhotoCalibration.of(unit, card, scale=unit_scale)
     with watch.stage("register"):
-        registration = register_unit(golden, unit, unit_calibration.card, unit_fine, (uw, uh))
+        registration = register_unit(golden, unit, unit_calibration.card,
+                                     prepared_unit.features.fine_copy, (uw, uh),
+                                     unit_features=prepared_unit.features)
     if calibrate:
         calibrated, colour_measurable, colour_note = _colour_plan(
             golden.calibration, unit_calibration, spec)

@@ -109,6 +109,21 @@ class GoldenFeatures:
 
 
 @dataclasses.dataclass(frozen=True)
+class UnitFeatures:
+    """A unit photo's share of registration, which needs nothing of the golden's."""
+
+    shape: tuple[int, int]  # full-resolution (height, width)
+    fine_copy: tuple[np.ndarray, float]  # RGB at up to FINE_SIZE and its scale to the array
+    grey: np.ndarray  # working-resolution luminance, uint8
+    scale: float  # working pixels per full-resolution pixel
+    fine: np.ndarray  # luminance at up to FINE_SIZE, uint8, for template refinement
+    fine_scale: float  # fine pixels per full-resolution pixel
+    ignore_mask: np.ndarray | None  # working resolution, 0 where the photo is ignored
+    points: np.ndarray  # (N, 2) float32 keypoint positions, working pixels
+    descriptors: np.ndarray  # (N, 128) float32 SIFT descriptors
+
+
+@dataclasses.dataclass(frozen=True)
 class Registration:
     """Outcome of registering a unit photo onto the golden photo."""
 
@@ -217,6 +232,24 @@ def prepare_golden_features(
     return GoldenFeatures(shape, scale, grey, points, descriptors, textured,
                           ignore_mask, fine, fine_scale,
                           _working_colour(golden, grey.shape, fine_copy))
+
+
+def prepare_unit_features(
+    unit: np.ndarray, *, ignore: Sequence[np.ndarray] = (), working_size: int = WORKING_SIZE,
+    fine_copy: tuple[np.ndarray, float] | None = None, full_size: tuple[int, int] | None = None,
+) -> UnitFeatures:
+    """Detect a unit photo's features (the parameters are those of :func:`register`).
+
+    Independent of the golden photo, so a caller holding both photos can run it beside
+    :func:`prepare_golden_features` (OpenCV releases the GIL) and pass it to :func:`register`.
+    """
+    fine_copy = fine_copy or shrink_to_long_side(unit, FINE_SIZE)
+    shape = _full_shape(unit, full_size)
+    grey, scale, fine, fine_scale = _greys(unit, working_size, fine_copy, shape[1])
+    ignore_mask = _ignore_mask(grey.shape, scale, ignore)
+    points, descriptors = _detect(grey, ignore_mask)
+    return UnitFeatures(shape, fine_copy, grey, scale, fine, fine_scale, ignore_mask, points,
+                        descriptors)
 
 
 def _working_colour(rgb: np.ndarray, shape: tuple[int, int],
@@ -525,6 +558,7 @@ def register(
     working_size: int = WORKING_SIZE,
     unit_fine: tuple[np.ndarray, float] | None = None,
     unit_full_size: tuple[int, int] | None = None,
+    unit_features: UnitFeatures | None = None,
 ) -> Registration:
     """Find the homography mapping `unit` pixels onto `golden` pixels.
 
@@ -544,6 +578,10 @@ def register(
     unit_full_size : (width, height), optional
         The unit photo's size when `unit` is a reduced decode of it: the homography then maps
         the photo's pixels, not the array's.
+    unit_features : UnitFeatures, optional
+        :func:`prepare_unit_features` of `unit`, when the caller already made it (with the
+        same `unit_ignore`, `working_size`, `unit_fine` and `unit_full_size`, which are then
+        not used again).
 
     Returns
     -------
@@ -556,13 +594,15 @@ def register(
     # FLANN's randomised trees and the robust estimators draw from OpenCV's per-thread RNG:
     # seed it so the same photos always give the same report (re-scoring relies on that).
     cv2.setRNGSeed(_RNG_SEED)
-    # Kept in colour for the outline fallback, so the full photo is shrunk only once.
-    unit_fine_copy = unit_fine or shrink_to_long_side(unit, FINE_SIZE)
-    unit_shape = _full_shape(unit, unit_full_size)
-    unit_grey, unit_scale, unit_fine, unit_fine_scale = _greys(unit, working_size,
-                                                               unit_fine_copy, unit_shape[1])
-    unit_ignore_mask = _ignore_mask(unit_grey.shape, unit_scale, unit_ignore)
-    unit_points, unit_desc = _detect(unit_grey, unit_ignore_mask)
+    features = unit_features or prepare_unit_features(
+        unit, ignore=unit_ignore, working_size=working_size, fine_copy=unit_fine,
+        full_size=unit_full_size)
+    # The fine colour copy is kept for the outline fallback, so the photo is shrunk only once.
+    unit_fine_copy, unit_shape = features.fine_copy, features.shape
+    unit_grey, unit_scale = features.grey, features.scale
+    unit_fine, unit_fine_scale = features.fine, features.fine_scale
+    unit_ignore_mask = features.ignore_mask
+    unit_points, unit_desc = features.points, features.descriptors
     candidate, candidate_work, reason = None, None, ""
     # First the strict ratio test; if that leaves too little (repetitive patterns such as
     # fabric, where every descriptor has look-alikes), a permissive pass whose result must

@@ -15,6 +15,9 @@ class RayScorer:
     """One :class:`Scorer` (and so one ONNX session and one golden cache) per actor."""
 
     def __init__(self, options: dict) -> None:
+        from service.runtime import tune_allocator
+
+        tune_allocator()  # big photo arrays reuse freed memory (see service/runtime.py)
         # Actors get one CPU each (num_cpus=1): one thread per library, as in the local pool.
         self.scorer = Scorer(**{**options, "single_thread": True})
 

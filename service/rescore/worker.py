@@ -212,6 +212,9 @@ def init_process(parent_pid: int, options: dict) -> None:
         os._exit(1)
     # Ctrl-C goes to the whole process group: the driver handles it and stops the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from service.runtime import tune_allocator
+
+    tune_allocator()  # big photo arrays reuse freed memory (see service/runtime.py)
     _scorer = Scorer(**options)
 
 
