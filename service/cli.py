@@ -240,10 +240,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _compare_photos(args: argparse.Namespace) -> int:
-    import concurrent.futures
-
     from vision.decode import MIN_SIDE, ImageDecodeError, load_image
-    from vision.pipeline import compare, load_for_report, prepare_golden, prepare_unit
+    from vision.pipeline import compare_side_by_side, load_for_report
     from vision.spec import SpecError, load_spec
 
     max_pixels = _max_pixels(MIN_SIDE * MIN_SIDE)
@@ -271,13 +269,11 @@ def _compare_photos(args: argparse.Namespace) -> int:
         if x >= gw or y >= gh:
             raise UsageError(f"{args.spec}: roi starts at ({x}, {y}), outside the golden photo "
                              f"({gw}x{gh}); give it in golden pixels")
-    # The golden's preparation runs beside the unit's (card, features): OpenCV releases the
-    # GIL, so on two cores the two overlap (~100-200 ms of a 12 MP pair; see README).
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sealcheck-golden") as pool:
-        golden = pool.submit(prepare_golden, photos["golden"], photo_size=sizes["golden"])
-        unit = prepare_unit(photos["unit"], photo_size=sizes["unit"])
-        golden = golden.result()
-    comparison = compare(golden, unit, spec, render_images=args.out is not None)
+    # The golden's preparation runs beside the unit's (card, features) in two threads.
+    comparison = compare_side_by_side(photos["golden"], photos["unit"], spec,
+                                      render_images=args.out is not None,
+                                      golden_photo_size=sizes["golden"],
+                                      unit_photo_size=sizes["unit"])
     if args.out:
         _write_outputs(Path(args.out), comparison)
     if args.json:

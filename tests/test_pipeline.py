@@ -190,19 +190,16 @@ def test_spec_yaml_and_json_agree():
 def test_prepared_unit_gives_the_same_report_as_the_array():
     """The CLI prepares golden and unit side by side in two threads, then compares: the
     report must be the one compare() gives for the two arrays (timings aside)."""
-    import concurrent.futures
-
-    from vision.pipeline import prepare_unit
+    from vision.pipeline import compare_side_by_side, prepare_unit
 
     pair = make_pair("coffee", unit_camera=HANDHELD, seed=4)
     direct = compare(pair.golden, pair.unit).report
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        golden = pool.submit(prepare_golden, pair.golden)
-        unit = prepare_unit(pair.unit)
-        golden = golden.result()
+    unit = prepare_unit(pair.unit)
     assert set(unit.timings_ms) == {"downscale", "calibrate", "register"}
-    prepared = compare(golden, unit).report
-    assert prepared.registration.ok and prepared.calibration.unit.chart_found
+    prepared = compare(prepare_golden(pair.golden), unit).report
     assert prepared.timings_ms["calibrate"] >= unit.timings_ms["calibrate"]  # both counted
+    side_by_side = compare_side_by_side(pair.golden, pair.unit).report
+    assert prepared.registration.ok and prepared.calibration.unit.chart_found
     strip = {"timings_ms"}
     assert prepared.model_dump(exclude=strip) == direct.model_dump(exclude=strip)
+    assert side_by_side.model_dump(exclude=strip) == direct.model_dump(exclude=strip)
