@@ -90,6 +90,22 @@ def test_product_with_little_texture_is_registered_by_its_outline(product, rotat
     assert roi_corner_error(pair.homography_unit_to_golden, result.homography, pair.roi) <= 2.0
 
 
+@pytest.mark.parametrize("kind", ["hole", "foreign"])
+def test_smooth_product_with_a_defect_is_still_registered_by_its_outline(kind):
+    """A 1 cm defect on a smooth product is a defect, not another product: its edges must not
+    outweigh the rest of the product in the outline path's content check (they did when
+    one correlation covered the whole product: 0.43 against the threshold of 0.5)."""
+    unit_camera = dataclasses.replace(
+        Camera(width=2016, height=1512), rotation_deg=-114.0, tilt_deg=18.0,
+        tilt_azimuth_deg=117.0, fill=0.685, offset=(0.019, 0.0), noise_sigma=1.5,
+        jpeg_quality=92)
+    pair = make_pair("colorwheel", unit_camera=unit_camera, defects=((kind, 10.0),), seed=1107)
+    result = register(pair.golden, pair.unit)
+    assert result.ok, result.reason
+    assert result.method == "outline"
+    assert roi_corner_error(pair.homography_unit_to_golden, result.homography, pair.roi) <= 2.0
+
+
 @pytest.mark.parametrize(("product", "other"), [("weave", "circuit"), ("colorwheel", "weave")])
 def test_another_product_with_a_similar_outline_is_not_registered(product, other):
     """Same-sized rectangles on the same table: the outlines agree, the contents must not."""
