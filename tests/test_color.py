@@ -96,6 +96,19 @@ def test_ciede2000_sharma_2005_each_pair(index: int) -> None:
     )
 
 
+def test_float32_images_stay_float32_within_1e_4() -> None:
+    """The pipeline's per-pixel maps are float32; the Sharma pairs hold to 1e-4 there too."""
+    d32 = ciede2000(LAB_1.astype(np.float32), LAB_2.astype(np.float32))
+    assert d32.dtype == np.float32
+    np.testing.assert_allclose(d32, DELTA_E_00, atol=1e-4, rtol=0)
+    rgb = np.random.default_rng(3).random((64, 64, 3))
+    lab32 = linear_rgb_to_lab(rgb.astype(np.float32))
+    assert lab32.dtype == np.float32
+    np.testing.assert_allclose(lab32, linear_rgb_to_lab(rgb), atol=2e-4, rtol=0)
+    # Mixed inputs (a float64 reference against a float32 image) compute in float64.
+    assert ciede2000(LAB_1[0], LAB_2.astype(np.float32)).dtype == np.float64
+
+
 def test_ciede2000_is_symmetric() -> None:
     rng = np.random.default_rng(2005)
     lab1 = np.concatenate([LAB_1, _random_lab(rng, (500,))])

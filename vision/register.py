@@ -50,6 +50,7 @@ doi:10.1109/TPAMI.2008.113
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import cv2
@@ -106,6 +107,12 @@ class GoldenFeatures:
     fine: np.ndarray  # luminance at up to FINE_SIZE, uint8, for template refinement
     fine_scale: float  # fine pixels per full-resolution pixel
     colour: np.ndarray | None = None  # working-resolution RGB, for the outline fallback
+
+    @functools.cached_property
+    def detail(self) -> np.ndarray:
+        """:func:`_highpass` of `grey`, made on first use and kept for every later unit.
+        (cached_property writes the instance's __dict__, which a frozen dataclass allows.)"""
+        return _highpass(self.grey)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -457,7 +464,7 @@ def _near_aligned(golden: GoldenFeatures, unit_grey: np.ndarray, unit_scale: flo
     Returns (Registration, working-resolution homography) or None.
     """
     window = cv2.createHanningWindow(golden.grey.shape[::-1], cv2.CV_32F)
-    (sx, sy), _ = cv2.phaseCorrelate(_highpass(golden.grey), _highpass(unit_grey), window)
+    (sx, sy), _ = cv2.phaseCorrelate(golden.detail, _highpass(unit_grey), window)
     max_shift = 0.05 * max(golden.grey.shape)
     if np.hypot(sx, sy) > max_shift:
         return None
@@ -538,7 +545,7 @@ def _alignment_score(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.n
     valid = cv2.erode(valid, np.ones((15, 15), np.uint8)) > 0
     if valid.sum() < 0.05 * h * w:
         return -1.0
-    return _ncc(_highpass(golden.grey)[valid], _highpass(warped)[valid])
+    return _ncc(golden.detail[valid], _highpass(warped)[valid])
 
 
 def _ncc(a: np.ndarray, b: np.ndarray) -> float:
