@@ -20,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +76,42 @@ def wait_ready(base: str, process: subprocess.Popen) -> None:
     raise SystemExit("the server did not become ready in 120 s")
 
 
+@contextlib.contextmanager
+def serving(port: int, data_dir: Path, settings: dict[str, str] | None = None
+            ) -> Iterator[tuple[str, str]]:
+    """`sealcheck serve` on 127.0.0.1:`port`, SQLite and photos in `data_dir`, ready to answer;
+    yields (base URL, API key of tenant "bench") and stops the server afterwards. `settings`:
+    more ``SEALCHECK_*`` environment variables for the server."""
+    env = dict(os.environ, SEALCHECK_DATA_DIR=str(data_dir), **(settings or {}))
+    env.pop("SEALCHECK_DATABASE_URL", None)
+    key = subprocess.run([SEALCHECK, "keys", "create", "--tenant", "bench"], env=env,
+                         check=True, capture_output=True, text=True).stdout.strip()
+    base = f"http://127.0.0.1:{port}"
+    with open(data_dir / "server.log", "wb") as log:
+        server = subprocess.Popen([SEALCHECK, "serve", "--port", str(port)], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_ready(base, server)
+            yield base, key
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+def seal_golden(client: httpx.Client, golden: bytes) -> tuple[str, float]:
+    """Seal a golden from one JPEG: (its id, server ms)."""
+    sealed = client.post("/v1/goldens", data={"name": "bench", "sku": "BENCH-1"},
+                         files={"images": ("golden.jpg", golden, "image/jpeg")})
+    sealed.raise_for_status()
+    return sealed.json()["id"], server_time_ms(sealed)
+
+
+def inspect_unit(client: httpx.Client, golden_id: str, unit: bytes) -> httpx.Response:
+    """POST one unit JPEG as an inspection against a sealed golden."""
+    return client.post(f"/v1/goldens/{golden_id}/inspections",
+                       files={"images": ("unit.jpg", unit, "image/jpeg")})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--inspections", type=int, default=20)
@@ -83,54 +121,36 @@ def main() -> int:
     pair_dir = ensure_pairs(pair_specs(1), OUT_DIR / "pairs")[0]
     golden = (pair_dir / "golden.jpg").read_bytes()
     unit = (pair_dir / "unit.jpg").read_bytes()
-    base = f"http://127.0.0.1:{args.port}"
 
-    with tempfile.TemporaryDirectory(prefix="sealcheck-bench-") as data_dir:
-        env = dict(os.environ, SEALCHECK_DATA_DIR=data_dir)
-        env.pop("SEALCHECK_DATABASE_URL", None)
-        key = subprocess.run([SEALCHECK, "keys", "create", "--tenant", "bench"], env=env,
-                             check=True, capture_output=True, text=True).stdout.strip()
-        log = open(Path(data_dir) / "server.log", "wb")  # noqa: SIM115 (closed below)
-        server = subprocess.Popen([SEALCHECK, "serve", "--port", str(args.port)], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_ready(base, server)
-            client = httpx.Client(base_url=base, timeout=300,
-                                  headers={"Authorization": f"Bearer {key}"})
-            sealed = client.post("/v1/goldens", data={"name": "bench", "sku": "BENCH-1"},
-                                 files={"images": ("golden.jpg", golden, "image/jpeg")})
-            sealed.raise_for_status()
-            seal_ms = server_time_ms(sealed)
-            golden_id = sealed.json()["id"]
+    with (tempfile.TemporaryDirectory(prefix="sealcheck-bench-") as data_dir,
+          serving(args.port, Path(data_dir)) as (base, key)):
+        client = httpx.Client(base_url=base, timeout=300,
+                              headers={"Authorization": f"Bearer {key}"})
+        golden_id, seal_ms = seal_golden(client, golden)
 
-            def inspect() -> httpx.Response:
-                return client.post(f"/v1/goldens/{golden_id}/inspections",
-                                   files={"images": ("unit.jpg", unit, "image/jpeg")})
+        def inspect() -> httpx.Response:
+            return inspect_unit(client, golden_id, unit)
 
-            def compare() -> httpx.Response:
-                return client.post("/v1/compare", files={
-                    "golden": ("golden.jpg", golden, "image/jpeg"),
-                    "unit": ("unit.jpg", unit, "image/jpeg")})
+        def compare() -> httpx.Response:
+            return client.post("/v1/compare", files={
+                "golden": ("golden.jpg", golden, "image/jpeg"),
+                "unit": ("unit.jpg", unit, "image/jpeg")})
 
-            inspect().raise_for_status()  # warm-up, not counted
-            compare().raise_for_status()
-            times: dict[str, list[tuple[float, float]]] = {"inspection": [], "compare": []}
-            verdicts = set()
-            for _ in range(args.inspections):
-                for name, call in (("inspection", inspect), ("compare", compare)):
-                    start = time.perf_counter()
-                    response = call()
-                    wall = (time.perf_counter() - start) * 1000
-                    if response.status_code not in (200, 201):
-                        raise SystemExit(f"{name}: {response.status_code} {response.text}")
-                    verdicts.add((name, response.json()["report"]["verdict"]
-                                  if name == "compare" else response.json()["verdict"]))
-                    times[name].append((server_time_ms(response), wall))
-            stages = _stage_means(client.get("/metrics").text)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-            log.close()
+        inspect().raise_for_status()  # warm-up, not counted
+        compare().raise_for_status()
+        times: dict[str, list[tuple[float, float]]] = {"inspection": [], "compare": []}
+        verdicts = set()
+        for _ in range(args.inspections):
+            for name, call in (("inspection", inspect), ("compare", compare)):
+                start = time.perf_counter()
+                response = call()
+                wall = (time.perf_counter() - start) * 1000
+                if response.status_code not in (200, 201):
+                    raise SystemExit(f"{name}: {response.status_code} {response.text}")
+                verdicts.add((name, response.json()["report"]["verdict"]
+                              if name == "compare" else response.json()["verdict"]))
+                times[name].append((server_time_ms(response), wall))
+        stages = _stage_means(client.get("/metrics").text)
 
     median = {name: (statistics.median(s for s, _ in values),
                      statistics.median(w for _, w in values)) for name, values in times.items()}

@@ -226,7 +226,7 @@ def _compare(args: argparse.Namespace) -> int:
     from vision.warmup import warm_up
 
     tune_allocator()
-    # One-time library set-up (OpenCV's Lab tables, the model session) runs beside the imports
+    # One-time library set-up (OpenCV's Lab tables) runs beside the imports
     # and decoding below instead of inside the comparison; see vision/warmup.py.
     warming = threading.Thread(target=warm_up, name="sealcheck-warm-up", daemon=True)
     warming.start()
