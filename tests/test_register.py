@@ -164,3 +164,20 @@ def test_colour_card_is_found_only_where_there_is_one():
     assert find_card(without.golden) is None
     # The detected patch area lies inside the card's outline, which holds the whole card.
     assert card.mask(with_card.golden.shape[:2]).sum() > 0
+
+
+def test_near_aligned_path_leaves_the_golden_features_unchanged():
+    """OpenCV's phaseCorrelate writes its window into inputs of a size the DFT takes as they
+    are (640 x 640, DeepPCB's boards). The golden's cached high-pass went in once and every
+    later alignment score read the damaged copy: 4 DeepPCB pairs lost their identity."""
+    from vision import register as reg
+
+    rng = np.random.default_rng(5)
+    board = cv2.GaussianBlur(rng.uniform(0, 255, (640, 640)).astype(np.float32), (0, 0), 2)
+    golden = np.repeat(np.clip(board, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    unit = np.roll(golden, (2, 3), axis=(0, 1))  # a jig's few-pixel shift
+    features = reg.prepare_golden_features(golden)
+    expected = reg._highpass(features.grey)
+    unit_grey = cv2.cvtColor(unit, cv2.COLOR_RGB2GRAY)
+    reg._near_aligned(features, unit_grey, 1.0, unit_grey, 1.0, None)
+    np.testing.assert_array_equal(features.detail, expected)

@@ -111,7 +111,9 @@ class GoldenFeatures:
     @functools.cached_property
     def detail(self) -> np.ndarray:
         """:func:`_highpass` of `grey`, made on first use and kept for every later unit.
-        (cached_property writes the instance's __dict__, which a frozen dataclass allows.)"""
+        (cached_property writes the instance's __dict__, which a frozen dataclass allows.)
+        Shared by every unit: never hand it to an OpenCV call that may write into its inputs
+        (OpenCV ignores numpy's read-only flag; see :func:`_near_aligned`)."""
         return _highpass(self.grey)
 
 
@@ -464,7 +466,10 @@ def _near_aligned(golden: GoldenFeatures, unit_grey: np.ndarray, unit_scale: flo
     Returns (Registration, working-resolution homography) or None.
     """
     window = cv2.createHanningWindow(golden.grey.shape[::-1], cv2.CV_32F)
-    (sx, sy), _ = cv2.phaseCorrelate(golden.detail, _highpass(unit_grey), window)
+    # A copy: with a window, and a size DFT needs no padding for (640 x 640 DeepPCB boards),
+    # OpenCV's phaseCorrelate multiplies the window into its inputs in place; it would
+    # corrupt the cached detail, and every later alignment score with it.
+    (sx, sy), _ = cv2.phaseCorrelate(golden.detail.copy(), _highpass(unit_grey), window)
     max_shift = 0.05 * max(golden.grey.shape)
     if np.hypot(sx, sy) > max_shift:
         return None
