@@ -181,3 +181,35 @@ def test_near_aligned_path_leaves_the_golden_features_unchanged():
     unit_grey = cv2.cvtColor(unit, cv2.COLOR_RGB2GRAY)
     reg._near_aligned(features, unit_grey, 1.0, unit_grey, 1.0, None)
     np.testing.assert_array_equal(features.detail, expected)
+
+
+def test_nearby_matches_agree_with_the_plain_loop():
+    """The vectorised guided re-matching gives what a loop over the unit features gives:
+    the nearest descriptor among the golden features within the radius, ratio-tested."""
+    from vision import register as reg
+
+    rng = np.random.default_rng(11)
+    golden_points = rng.uniform(0, 400, (300, 2)).astype(np.float32)
+    golden_desc = rng.random((300, 128)).astype(np.float32)
+    unit_points = rng.uniform(0, 400, (250, 2))
+    unit_desc = rng.random((250, 128)).astype(np.float32)
+    unit_desc[:100] = golden_desc[:100] + rng.normal(0, 0.02, (100, 128)).astype(np.float32)
+    unit_points[:100] = golden_points[:100] + rng.normal(0, 2, (100, 2))
+    golden = dataclasses.replace(
+        reg.prepare_golden_features(np.zeros((64, 64, 3), np.uint8)),
+        points=golden_points, descriptors=golden_desc)
+    radius = 30.0
+    expected = []
+    for i, q in enumerate(unit_points):
+        near = np.flatnonzero(np.linalg.norm(golden_points - q, axis=1) <= radius)
+        if len(near) == 0:
+            continue
+        d = np.linalg.norm(golden_desc[near] - unit_desc[i], axis=1)
+        order = np.argsort(d, kind="stable")
+        if len(order) > 1 and d[order[0]] >= reg._RATIO * d[order[1]]:
+            continue
+        expected.append((i, near[order[0]]))
+    got = reg._nearby_matches(golden, unit_desc,
+                              *reg._points_within(golden_points, unit_points, radius))
+    assert len(expected) > 100  # the planted matches and some lucky ones
+    assert [tuple(map(int, p)) for p in got] == [tuple(map(int, p)) for p in expected]
