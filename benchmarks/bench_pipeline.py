@@ -8,8 +8,9 @@ cached in ``bench-out/pairs/`` (generation takes seconds per pair; timing does n
 
 Measured (the CLI first, the naive baseline last; parts can be skipped for quick runs):
 
-- in process, what the CLI does for a report: ``vision.pipeline.load_for_report`` of both files
-  (1/2 through the JPEG's DCT for 12 MP; ``--full-decode`` decodes every pixel instead), then
+- in process, what the CLI does for a report: ``vision.pipeline.load_pair`` (both files at
+  once, each through ``load_for_report``: 1/2 through the JPEG's DCT for 12 MP;
+  ``--full-decode`` decodes every pixel instead), then
   ``vision.pipeline.compare_side_by_side`` (the golden's preparation in a second thread) with
   ``render_images=False``: end to end, the headline figure. Interleaved with it, the same
   decode + the sequential ``vision.pipeline.compare``, whose ``report.timings_ms`` give the
@@ -75,6 +76,7 @@ from vision.pipeline import (  # noqa: E402
     compare_side_by_side,
     decode_reduction,
     load_for_report,
+    load_pair,
 )
 from vision.spec import Spec  # noqa: E402
 
@@ -235,11 +237,13 @@ def _run_once(golden_path: Path, unit_path: Path, spec: Spec):
 
 
 def _run_side_by_side(golden_path: Path, unit_path: Path, spec: Spec):
-    """What `sealcheck compare GOLDEN UNIT --json` runs: (report, end-to-end ms)."""
+    """What `sealcheck compare GOLDEN UNIT --json` runs: both photos decoded at once
+    (``load_pair``), then ``compare_side_by_side``: (report, end-to-end ms)."""
     start = time.perf_counter()
-    golden, unit, sizes = _decode(golden_path, unit_path)
+    (golden, golden_size), (unit, unit_size) = load_pair(golden_path, unit_path,
+                                                         for_report=not FULL_DECODE)
     comparison = compare_side_by_side(golden, unit, spec, render_images=False,
-                                      golden_photo_size=sizes[0], unit_photo_size=sizes[1])
+                                      golden_photo_size=golden_size, unit_photo_size=unit_size)
     return comparison.report, (time.perf_counter() - start) * 1e3
 
 

@@ -240,35 +240,22 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _compare_photos(args: argparse.Namespace) -> int:
-    import concurrent.futures
-
-    import numpy as np
-
-    from vision.decode import MIN_SIDE, ImageDecodeError, load_image
-    from vision.pipeline import compare_side_by_side, load_for_report
+    from vision.decode import MIN_SIDE, ImageDecodeError
+    from vision.pipeline import compare_side_by_side, load_pair
     from vision.spec import SpecError, load_spec
 
     max_pixels = _max_pixels(MIN_SIDE * MIN_SIDE)
     if args.out:
         _prepare_out_dir(Path(args.out))
-    def decode(path: str) -> tuple[np.ndarray, tuple[int, int]]:
-        # The report alone does not need every pixel of a 12 MP photo: decode JPEGs at a
-        # reduced size through the DCT (positions stay in the photo's pixels). Pictures
-        # (--out) are drawn at the photo's size, so they take the full decode.
-        if args.out:
-            rgb = load_image(path, max_pixels=max_pixels)
-            return rgb, (rgb.shape[1], rgb.shape[0])
-        return load_for_report(path, max_pixels=max_pixels)
-
     try:
         spec = load_spec(args.spec) if args.spec else None
-        # Both photos at once: the decoders release the GIL. A bad golden is still the
-        # error reported when both are bad (map() raises in order).
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            decoded = dict(zip(("golden", "unit"), pool.map(decode, (args.golden, args.unit)),
-                               strict=True))
-        photos = {name: rgb for name, (rgb, _) in decoded.items()}
-        sizes = {name: size for name, (_, size) in decoded.items()}
+        # The report alone does not need every pixel of a 12 MP photo: JPEGs are decoded at a
+        # reduced size through the DCT (positions stay in the photo's pixels). Pictures
+        # (--out) are drawn at the photo's size, so they take the full decode.
+        decoded = load_pair(args.golden, args.unit, for_report=not args.out,
+                            max_pixels=max_pixels)
+        photos = {"golden": decoded[0][0], "unit": decoded[1][0]}
+        sizes = {"golden": decoded[0][1], "unit": decoded[1][1]}
     except (ImageDecodeError, SpecError) as exc:
         raise UsageError(str(exc)) from None
     if spec is not None and spec.roi is not None:

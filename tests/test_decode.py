@@ -605,3 +605,23 @@ def test_importing_does_not_load_pillow_heif():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_load_pair_decodes_both_at_the_report_size_and_names_the_golden_first(tmp_path):
+    """vision.pipeline.load_pair: both photos at once, at the size a report needs (1/2 for a
+    12 MP JPEG), with the photos' own sizes; when both are bad, the golden's error."""
+    from vision.pipeline import load_pair
+
+    big = np.zeros((3024, 4032, 3), np.uint8)
+    big[::7] = 200
+    golden = write(tmp_path, "golden.jpg", encode(big, "jpeg"))
+    unit = write(tmp_path, "unit.png", encode(big[:600, :800], "png"))
+    (g, g_size), (u, u_size) = load_pair(golden, unit)
+    assert g.shape == (1512, 2016, 3) and g_size == (4032, 3024)
+    assert u.shape == (600, 800, 3) and u_size == (800, 600)
+    (full, full_size), _ = load_pair(golden, unit, for_report=False)
+    assert full.shape == (3024, 4032, 3) and full_size == (4032, 3024)
+    empty_golden = write(tmp_path, "golden-empty.jpg", b"")
+    empty_unit = write(tmp_path, "unit-empty.jpg", b"")
+    with pytest.raises(ImageDecodeError, match="golden-empty"):
+        load_pair(empty_golden, empty_unit)

@@ -51,6 +51,7 @@ __all__ = [
     "compare_side_by_side",
     "decode_reduction",
     "load_for_report",
+    "load_pair",
     "prepare_golden",
     "prepare_unit",
     "register_unit",
@@ -279,6 +280,28 @@ def load_for_report(source, *, name: str | None = None, max_pixels: int = 80_000
     rgb = load_image(source, name=name, max_pixels=max_pixels,
                      reduce=1 if size is None else decode_reduction(size))
     return rgb, size or (rgb.shape[1], rgb.shape[0])
+
+
+def load_pair(golden_source, unit_source, *, for_report: bool = True,
+              max_pixels: int = 80_000_000
+              ) -> tuple[tuple[np.ndarray, tuple[int, int]], tuple[np.ndarray, tuple[int, int]]]:
+    """Decode the golden and the unit photo at once, in two threads (the decoders release
+    the GIL): ((rgb, photo size), (rgb, photo size)).
+
+    `for_report`: at the :func:`load_for_report` size; False decodes every pixel (pictures
+    at full size). When both fail, the golden's error is the one raised.
+    """
+    from vision.decode import load_image
+
+    def decode(source) -> tuple[np.ndarray, tuple[int, int]]:
+        if for_report:
+            return load_for_report(source, max_pixels=max_pixels)
+        rgb = load_image(source, max_pixels=max_pixels)
+        return rgb, (rgb.shape[1], rgb.shape[0])
+
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="sealcheck-decode") as pool:
+        golden, unit = pool.map(decode, (golden_source, unit_source))
+    return golden, unit
 
 
 def _round_points(points: np.ndarray) -> list[tuple[float, float]]:
