@@ -213,3 +213,21 @@ def test_nearby_matches_agree_with_the_plain_loop():
                               *reg._points_within(golden_points, unit_points, radius))
     assert len(expected) > 100  # the planted matches and some lucky ones
     assert [tuple(map(int, p)) for p in got] == [tuple(map(int, p)) for p in expected]
+
+
+def test_textureless_product_cut_by_the_frame_asks_for_another_photo():
+    """The colour wheel photographed so close that the frame cuts a corner off: too few
+    features, no whole outline. The reason must ask for the whole product, not suggest that
+    the unit is another product."""
+    unit_camera = dataclasses.replace(
+        Camera(width=2016, height=1512), rotation_deg=144.9, tilt_deg=24.2,
+        tilt_azimuth_deg=213.8, fill=1.024, offset=(0.017, -0.013), noise_sigma=1.5,
+        jpeg_quality=92)
+    pair = make_pair("colorwheel", unit_camera=unit_camera, defects=(("stain", 10.0),),
+                     seed=1107)
+    from vision.pipeline import prepare_golden, register_unit
+
+    result = register_unit(prepare_golden(pair.golden), pair.unit, find_card(pair.unit))
+    assert not result.ok
+    assert "photograph the whole product" in result.reason
+    assert "another product" not in result.reason

@@ -720,6 +720,12 @@ def register(
                 method="outline",
                 coverage=1.0,
             )
+        if _runs_out_of_frame(unit_colour, unit_ignore_mask):
+            # "Probably another product" would send the inspector the wrong way: the photo
+            # is what to fix.
+            reason = ("the product runs out of the unit photo, and too few of its features "
+                      "match to register it without its whole outline: photograph the whole "
+                      "product")
     return Registration(ok=False, homography=None, inliers=0, rms_px=None, method="none",
                         coverage=0.0, reason=reason)
 
@@ -801,6 +807,20 @@ def _product_blob(rgb: np.ndarray, ignore_mask: np.ndarray | None) -> np.ndarray
     if stats[largest, cv2.CC_STAT_AREA] < _MIN_PRODUCT_FRACTION * h * w:
         return None
     return (labels == largest).astype(np.uint8)
+
+
+def _runs_out_of_frame(rgb: np.ndarray, ignore_mask: np.ndarray | None) -> bool:
+    """True when the product found on the table (:func:`_product_blob`) reaches the frame.
+
+    Within 3 of the blob's (half-working) pixels: the table's hull and the morphological
+    opening leave a cut product's blob a pixel or two short of the edge.
+    """
+    blob = _product_blob(rgb, ignore_mask)
+    if blob is None:
+        return False
+    band = 3
+    return bool(blob[:band].any() or blob[-band:].any() or blob[:, :band].any()
+                or blob[:, -band:].any())
 
 
 def product_mask(golden: GoldenFeatures) -> np.ndarray | None:
