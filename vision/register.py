@@ -92,6 +92,7 @@ _RANSAC_THRESHOLD_PX = 2.5  # at working resolution
 _MIN_INLIERS = 20
 _MIN_COVERAGE = 0.35  # fraction of the golden's textured cells that hold an inlier
 _GRID = 8
+_FEATURE_BOX_MARGIN = 0.15  # of the long side, around the product's box (_detect_around)
 _MAX_ZOOM = 4.0  # unit-to-golden scale beyond 1/4..4 is not a photo of the same product
 _IDENTITY_TOLERANCE = 0.01  # identity wins ties in alignment score
 
@@ -110,6 +111,12 @@ class GoldenFeatures:
     fine: np.ndarray  # luminance at up to FINE_SIZE, uint8, for template refinement
     fine_scale: float  # fine pixels per full-resolution pixel
     colour: np.ndarray | None = None  # working-resolution RGB, for the outline fallback
+
+    @functools.cached_property
+    def product_blob(self) -> np.ndarray | None:
+        """:func:`_product_blob` of `colour` (half working resolution), or None: the product
+        found on the table. prepare_golden_features fills it in while detecting."""
+        return None if self.colour is None else _product_blob(self.colour, self.ignore_mask)
 
     @functools.cached_property
     def detail(self) -> np.ndarray:
@@ -239,11 +246,14 @@ def prepare_golden_features(
     fine_copy = shrink_to_long_side(golden, FINE_SIZE)
     grey, scale, fine, fine_scale = _greys(golden, working_size, fine_copy, shape[1])
     ignore_mask = _ignore_mask(grey.shape, scale, ignore)
-    points, descriptors = _detect(grey, ignore_mask)
+    colour = _working_colour(golden, grey.shape, fine_copy)
+    blob = _product_blob(colour, ignore_mask)
+    points, descriptors = _detect_around(grey, ignore_mask, blob)
     textured = _cell_counts(points, grey.shape) >= 3
-    return GoldenFeatures(shape, scale, grey, points, descriptors, textured,
-                          ignore_mask, fine, fine_scale,
-                          _working_colour(golden, grey.shape, fine_copy))
+    features = GoldenFeatures(shape, scale, grey, points, descriptors, textured,
+                              ignore_mask, fine, fine_scale, colour)
+    features.__dict__["product_blob"] = blob  # computed here already (see product_blob)
+    return features
 
 
 def prepare_unit_features(
@@ -259,9 +269,32 @@ def prepare_unit_features(
     shape = _full_shape(unit, full_size)
     grey, scale, fine, fine_scale = _greys(unit, working_size, fine_copy, shape[1])
     ignore_mask = _ignore_mask(grey.shape, scale, ignore)
-    points, descriptors = _detect(grey, ignore_mask)
+    blob = _product_blob(_working_colour(unit, grey.shape, fine_copy), ignore_mask)
+    points, descriptors = _detect_around(grey, ignore_mask, blob)
     return UnitFeatures(shape, fine_copy, grey, scale, fine, fine_scale, ignore_mask, points,
                         descriptors)
+
+
+def _detect_around(grey: np.ndarray, mask: np.ndarray | None, blob: np.ndarray | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_detect` on the product's box (the blob's, plus a margin) when a product was
+    found on a table, else on the whole photo; positions in `grey`'s pixels either way.
+
+    Only the product's features can be right: the table under it and the card move between
+    photo sessions (the card is masked anyway). SIFT's cost is its area, and the product
+    covered 16-39% of the bench photos: 85 -> 30 ms per photo.
+    """
+    if blob is None:
+        return _detect(grey, mask)
+    h, w = grey.shape
+    ys, xs = np.nonzero(blob)
+    sy, sx = h / blob.shape[0], w / blob.shape[1]
+    margin = _FEATURE_BOX_MARGIN * max(h, w)
+    y0, y1 = max(0, int(ys.min() * sy - margin)), min(h, int((ys.max() + 1) * sy + margin))
+    x0, x1 = max(0, int(xs.min() * sx - margin)), min(w, int((xs.max() + 1) * sx + margin))
+    points, descriptors = _detect(grey[y0:y1, x0:x1],
+                                  None if mask is None else mask[y0:y1, x0:x1])
+    return points + np.array([x0, y0], np.float32), descriptors
 
 
 def _working_colour(rgb: np.ndarray, shape: tuple[int, int],
@@ -830,9 +863,7 @@ def product_mask(golden: GoldenFeatures) -> np.ndarray | None:
     silhouette the outline fallback registers by. None when the photo shows no table around
     a product (a close-up, a flat scan): then the whole photo is the product.
     """
-    if golden.colour is None:
-        return None
-    blob = _product_blob(golden.colour, golden.ignore_mask)
+    blob = golden.product_blob
     if blob is None:
         return None
     hull = cv2.convexHull(cv2.findNonZero(blob))
