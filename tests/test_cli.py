@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.cli import main
 from tests.helpers.bad_inputs import (
     BadInput,
     bad_images,
@@ -57,20 +56,6 @@ def run_cli(*args: str | os.PathLike, env: dict[str, str] | None = None,
                           env=environ, cwd=REPO, timeout=timeout)
 
 
-@pytest.fixture
-def cli(capfd, monkeypatch):
-    """Call ``main()`` in-process: returns (exit code, stdout, stderr) at the fd level."""
-    for name in list(os.environ):
-        if name.startswith("SEALCHECK_"):
-            monkeypatch.delenv(name)
-
-    def call(*args: str | os.PathLike) -> tuple[int, str, str]:
-        capfd.readouterr()  # drop anything printed before the call
-        code = main([str(a) for a in args])
-        out, err = capfd.readouterr()
-        return code, out, err
-
-    return call
 
 
 def assert_usage_error(code: int, out: str, err: str, says: tuple[str, ...] | str,

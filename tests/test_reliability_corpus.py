@@ -24,7 +24,6 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
-from service.cli import main
 from tests.helpers.bad_inputs import (
     BadInput,
     OddPair,
@@ -245,21 +244,6 @@ def test_stored_odd_inputs_keep_their_names_and_are_served_re_encoded(api, kind)
 # CLI
 
 
-@pytest.fixture
-def cli(capfd, monkeypatch):
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("SEALCHECK_"):
-            monkeypatch.delenv(name)
-
-    def call(*args) -> tuple[int, str, str]:
-        capfd.readouterr()
-        code = main([str(a) for a in args])
-        out, err = capfd.readouterr()
-        return code, out, err
-
-    return call
 
 
 @pytest.fixture(scope="module")

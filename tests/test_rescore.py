@@ -17,7 +17,6 @@ from pathlib import Path
 import cv2
 import pytest
 
-from service.cli import main
 from service.rescore.job import RescoreOptions, rescore_manifest, scoring_version_here
 from service.rescore.progress import Progress, RichProgress
 from service.rescore.worker import Scorer
@@ -85,19 +84,6 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in data.splitlines()]
 
 
-@pytest.fixture
-def cli(capfd, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("SEALCHECK_"):
-            monkeypatch.delenv(name)
-
-    def call(*args) -> tuple[int, str, str]:
-        capfd.readouterr()
-        code = main([str(a) for a in args])
-        out, err = capfd.readouterr()
-        return code, out, err
-
-    return call
 
 
 def _usage_error(code: int, err: str, *fragments: str) -> str:
