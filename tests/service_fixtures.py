@@ -8,6 +8,7 @@ suffix and dropped at the end of the session, so that runs never see each other'
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -24,7 +25,9 @@ import cv2
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from service.app import create_app
 from service.auth import create_key
 from service.db import make_engine, make_sessionmaker, migrate
 from service.settings import Settings
@@ -78,6 +81,18 @@ def settings_for(backend: str, data_dir: Path, request: pytest.FixtureRequest,
                  **overrides) -> Settings:
     return Settings(data_dir=data_dir, database_url=database_url(backend, data_dir, request),
                     **overrides)
+
+
+@contextlib.contextmanager
+def running_app(backend: str, name: str, request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory, **overrides) -> Iterator[TestClient]:
+    """The app (lifespan included) on a fresh data directory named `name`-`backend`, with
+    its settings at ``client.settings``; `overrides` go to :class:`Settings`."""
+    data_dir = tmp_path_factory.mktemp(f"{name}-{backend}")
+    settings = settings_for(backend, data_dir, request, **overrides)
+    with TestClient(create_app(settings)) as client:
+        client.settings = settings
+        yield client
 
 
 def new_key(settings: Settings, tenant: str | None = None) -> str:

@@ -30,6 +30,7 @@ from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fi
     photo_pair,
     postgres_schema_url,
     row_counts,
+    running_app,
     settings_for,
     sha256,
 )
@@ -45,10 +46,7 @@ def backend(request) -> str:
 @pytest.fixture(scope="module")
 def api(backend, request, tmp_path_factory):
     """A running app (lifespan included) on a fresh data directory, per database backend."""
-    data_dir = tmp_path_factory.mktemp(f"api-{backend}")
-    settings = settings_for(backend, data_dir, request)
-    with TestClient(create_app(settings)) as client:
-        client.settings = settings
+    with running_app(backend, "api", request, tmp_path_factory) as client:
         yield client
 
 
@@ -296,11 +294,8 @@ def _bad_requests() -> list[tuple[str, dict, int, tuple[str, ...]]]:
 @pytest.fixture(scope="module")
 def strict_api(backend, request, tmp_path_factory):
     """An app with small caps, on the same backend as `api`, for the size limits."""
-    data_dir = tmp_path_factory.mktemp(f"strict-{backend}")
-    settings = settings_for(backend, data_dir, request, max_pixels=800_000,
-                            max_upload_bytes=600_000)
-    with TestClient(create_app(settings)) as client:
-        client.settings = settings
+    with running_app(backend, "strict", request, tmp_path_factory, max_pixels=800_000,
+                     max_upload_bytes=600_000) as client:
         yield client
 
 

@@ -9,9 +9,7 @@ import uuid
 import cv2
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from service.app import create_app
 from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
     BACKENDS,
     auth,
@@ -20,6 +18,7 @@ from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fi
     photo_pair,
     postgres_schema_url,
     row_counts,
+    running_app,
     settings_for,
 )
 
@@ -28,10 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def api(request, tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp(f"lots-{request.param}")
-    settings = settings_for(request.param, data_dir, request)
-    with TestClient(create_app(settings)) as client:
-        client.settings = settings
+    with running_app(request.param, "lots", request, tmp_path_factory) as client:
         yield client
 
 

@@ -41,6 +41,7 @@ from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fi
     new_key,
     postgres_schema_url,
     row_counts,
+    running_app,
     settings_for,
 )
 
@@ -107,11 +108,8 @@ def test_corpus_covers_the_issue():
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def api(request, tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp(f"corpus-{request.param}")
-    settings = settings_for(request.param, data_dir, request)
-    with TestClient(create_app(settings)) as client:
-        client.settings = settings
-        client.key = new_key(settings)
+    with running_app(request.param, "corpus", request, tmp_path_factory) as client:
+        client.key = new_key(client.settings)
         golden = _jpeg(_photos()[0])
         sealed = client.post("/v1/goldens", headers=auth(client.key),
                              data={"name": "corpus", "sku": "CORPUS", "spec": _spec()},

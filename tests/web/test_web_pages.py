@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.db import WebSession, make_engine, make_sessionmaker
 from tests.helpers.bad_inputs import good_image_bytes
 from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
@@ -26,6 +25,7 @@ from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fi
     photo_pair,
     postgres_schema_url,
     row_counts,
+    running_app,
     settings_for,
 )
 
@@ -39,10 +39,7 @@ def backend(request) -> str:
 
 @pytest.fixture(scope="module")
 def app(backend, request, tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp(f"web-{backend}")
-    settings = settings_for(backend, data_dir, request)
-    with TestClient(create_app(settings)) as client:
-        client.settings = settings
+    with running_app(backend, "web", request, tmp_path_factory) as client:
         yield client
 
 
