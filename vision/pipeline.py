@@ -414,13 +414,11 @@ def _versions() -> dict[str, str]:
 def register_unit(golden: PreparedGolden, unit: np.ndarray,
                   unit_card: CardDetection | None,
                   unit_fine: tuple[np.ndarray, float] | None = None,
-                  unit_photo_size: tuple[int, int] | None = None,
-                  unit_features: register.UnitFeatures | None = None) -> register.Registration:
+                  unit_photo_size: tuple[int, int] | None = None) -> register.Registration:
     """Register the unit onto the golden with both colour cards kept out of the matching."""
     return register.register(golden.features, unit,
                              unit_ignore=[unit_card.outline()] if unit_card else (),
-                             unit_fine=unit_fine, unit_full_size=unit_photo_size,
-                             unit_features=unit_features)
+                             unit_fine=unit_fine, unit_full_size=unit_photo_size)
 
 
 def prepare_unit(unit: np.ndarray, *, photo_size: tuple[int, int] | None = None
@@ -514,9 +512,9 @@ def compare(
     unit_calibration = prepared_unit.calibration
 
     with watch.stage("register"):
-        registration = register_unit(golden, unit, unit_calibration.card,
-                                     prepared_unit.features.fine_copy, (uw, uh),
-                                     unit_features=prepared_unit.features)
+        # The unit's features already leave its card out (prepare_unit).
+        registration = register.register(golden.features, unit,
+                                         unit_features=prepared_unit.features)
     if calibrate:
         calibrated, colour_measurable, colour_note = _colour_plan(
             golden.calibration, unit_calibration, spec)

@@ -111,12 +111,8 @@ class GoldenFeatures:
     fine: np.ndarray  # luminance at up to FINE_SIZE, uint8, for template refinement
     fine_scale: float  # fine pixels per full-resolution pixel
     colour: np.ndarray | None = None  # working-resolution RGB, for the outline fallback
-
-    @functools.cached_property
-    def product_blob(self) -> np.ndarray | None:
-        """:func:`_product_blob` of `colour` (half working resolution), or None: the product
-        found on the table. prepare_golden_features fills it in while detecting."""
-        return None if self.colour is None else _product_blob(self.colour, self.ignore_mask)
+    # _product_blob of `colour` (half working resolution); None: no product on a table
+    product_blob: np.ndarray | None = None
 
     @functools.cached_property
     def detail(self) -> np.ndarray:
@@ -132,7 +128,6 @@ class UnitFeatures:
     """A unit photo's share of registration, which needs nothing of the golden's."""
 
     shape: tuple[int, int]  # full-resolution (height, width)
-    fine_copy: tuple[np.ndarray, float]  # RGB at up to FINE_SIZE and its scale to the array
     grey: np.ndarray  # working-resolution luminance, uint8
     scale: float  # working pixels per full-resolution pixel
     fine: np.ndarray  # luminance at up to FINE_SIZE, uint8, for template refinement
@@ -140,6 +135,8 @@ class UnitFeatures:
     ignore_mask: np.ndarray | None  # working resolution, 0 where the photo is ignored
     points: np.ndarray  # (N, 2) float32 keypoint positions, working pixels
     descriptors: np.ndarray  # (N, 128) float32 SIFT descriptors
+    # _product_blob of the working colour copy (half working resolution), or None
+    product_blob: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,10 +247,8 @@ def prepare_golden_features(
     blob = _product_blob(colour, ignore_mask)
     points, descriptors = _detect_around(grey, ignore_mask, blob)
     textured = _cell_counts(points, grey.shape) >= 3
-    features = GoldenFeatures(shape, scale, grey, points, descriptors, textured,
-                              ignore_mask, fine, fine_scale, colour)
-    features.__dict__["product_blob"] = blob  # computed here already (see product_blob)
-    return features
+    return GoldenFeatures(shape, scale, grey, points, descriptors, textured,
+                          ignore_mask, fine, fine_scale, colour, blob)
 
 
 def prepare_unit_features(
@@ -271,8 +266,8 @@ def prepare_unit_features(
     ignore_mask = _ignore_mask(grey.shape, scale, ignore)
     blob = _product_blob(_working_colour(unit, grey.shape, fine_copy), ignore_mask)
     points, descriptors = _detect_around(grey, ignore_mask, blob)
-    return UnitFeatures(shape, fine_copy, grey, scale, fine, fine_scale, ignore_mask, points,
-                        descriptors)
+    return UnitFeatures(shape, grey, scale, fine, fine_scale, ignore_mask, points,
+                        descriptors, blob)
 
 
 def _detect_around(grey: np.ndarray, mask: np.ndarray | None, blob: np.ndarray | None
@@ -665,8 +660,7 @@ def register(
     features = unit_features or prepare_unit_features(
         unit, ignore=unit_ignore, working_size=working_size, fine_copy=unit_fine,
         full_size=unit_full_size)
-    # The fine colour copy is kept for the outline fallback, so the photo is shrunk only once.
-    unit_fine_copy, unit_shape = features.fine_copy, features.shape
+    unit_shape = features.shape
     unit_grey, unit_scale = features.grey, features.scale
     unit_fine, unit_fine_scale = features.fine, features.fine_scale
     unit_ignore_mask = features.ignore_mask
@@ -742,8 +736,8 @@ def register(
     # Last resort, only where nothing else registered (so no result that registers today
     # changes): the product's silhouette on the table.
     if golden.colour is not None:
-        unit_colour = _working_colour(unit, unit_grey.shape, unit_fine_copy)
-        outline = _register_by_outline(golden, unit_colour, unit_grey, unit_ignore_mask)
+        outline = _register_by_outline(golden, features.product_blob, unit_grey,
+                                       unit_ignore_mask)
         if outline is not None and outline[1] >= _OUTLINE_MIN_SCORE:
             return Registration(
                 ok=True,
@@ -753,7 +747,7 @@ def register(
                 method="outline",
                 coverage=1.0,
             )
-        if _runs_out_of_frame(unit_colour, unit_ignore_mask):
+        if _runs_out_of_frame(features.product_blob):
             # "Probably another product" would send the inspector the wrong way: the photo
             # is what to fix.
             reason = ("the product runs out of the unit photo, and too few of its features "
@@ -842,13 +836,12 @@ def _product_blob(rgb: np.ndarray, ignore_mask: np.ndarray | None) -> np.ndarray
     return (labels == largest).astype(np.uint8)
 
 
-def _runs_out_of_frame(rgb: np.ndarray, ignore_mask: np.ndarray | None) -> bool:
+def _runs_out_of_frame(blob: np.ndarray | None) -> bool:
     """True when the product found on the table (:func:`_product_blob`) reaches the frame.
 
     Within 3 of the blob's (half-working) pixels: the table's hull and the morphological
     opening leave a cut product's blob a pixel or two short of the edge.
     """
-    blob = _product_blob(rgb, ignore_mask)
     if blob is None:
         return False
     band = 3
@@ -873,11 +866,12 @@ def product_mask(golden: GoldenFeatures) -> np.ndarray | None:
     return cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
 
-def _product_outline(rgb: np.ndarray, ignore_mask: np.ndarray | None,
+def _product_outline(blob: np.ndarray | None, full_width: int,
                      side_ratios: Sequence[float] = ()) -> list[np.ndarray]:
     """Candidate quadrilaterals (4, 2) of the product's outline, working pixels.
 
-    The product is :func:`_product_blob`. Its outline is fitted by straight lines; edges
+    `blob` is the product, :func:`_product_blob` of the working colour copy, whose width is
+    `full_width`. Its outline is fitted by straight lines; edges
     that run along the photo's frame are the frame, not the product. With four product edges
     the corners are their intersections; with three (one side cut off by the frame) the
     fourth is guessed at each of `side_ratios` (cut-off side / middle side, from the golden's
@@ -885,8 +879,6 @@ def _product_outline(rgb: np.ndarray, ignore_mask: np.ndarray | None,
     Corners go round in the same sense in every photo (positive signed area in pixel
     coordinates), so that only the starting corner is left to choose.
     """
-    full_width = rgb.shape[1]
-    blob = _product_blob(rgb, ignore_mask)
     if blob is None:
         return []
     h, w = blob.shape
@@ -983,7 +975,7 @@ def _ecc(template: np.ndarray, template_mask: np.ndarray, unit: np.ndarray,
     return float(rho), warp.astype(np.float64)
 
 
-def _register_by_outline(golden: GoldenFeatures, unit_colour: np.ndarray,
+def _register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
                          unit_grey: np.ndarray, unit_ignore_mask: np.ndarray | None
                          ) -> tuple[np.ndarray, float] | None:
     """(working-resolution unit -> golden homography, its score) from the product outlines.
@@ -998,13 +990,13 @@ def _register_by_outline(golden: GoldenFeatures, unit_colour: np.ndarray,
     matter. The score that decides is the correlation of the products' insides: the outlines
     of two different rectangular products match as well as those of the same one.
     """
-    golden_quads = _product_outline(golden.colour, golden.ignore_mask)
+    golden_quads = _product_outline(golden.product_blob, golden.grey.shape[1])
     if len(golden_quads) != 1:
         return None
     golden_quad = golden_quads[0]
     sides = np.linalg.norm(golden_quad - np.roll(golden_quad, -1, axis=0), axis=1)
     ratio = float((sides[0] + sides[2]) / (sides[1] + sides[3]))
-    unit_quads = _product_outline(unit_colour, unit_ignore_mask, (ratio, 1.0 / ratio))
+    unit_quads = _product_outline(unit_blob, unit_grey.shape[1], (ratio, 1.0 / ratio))
     if not unit_quads:
         return None
     golden_valid = (np.ones_like(golden.grey) if golden.ignore_mask is None
