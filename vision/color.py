@@ -625,9 +625,13 @@ def ciede2000(
     a_2_p = (1.0 + G) * a_2
     C_1_p = np.hypot(a_1_p, b_1)  # Eq. (6)
     C_2_p = np.hypot(a_2_p, b_2)
-    # Eq. (7); arctan2(0, 0) = 0 gives the paper's h' = 0 for neutrals.
-    h_1_p = np.degrees(np.arctan2(b_1, a_1_p)) % 360.0
-    h_2_p = np.degrees(np.arctan2(b_2, a_2_p)) % 360.0
+    # Eq. (7); arctan2(0, 0) = 0 gives the paper's h' = 0 for neutrals. The hues, and the
+    # branches of Eq. (10) and (14) that compare their difference with 180 degrees, are
+    # computed in float64 even for float32 input: a pair whose hues lie 180 degrees apart
+    # (Sharma's pair 14) falls on either side of the branch with float32 rounding, and the
+    # side depends on the CPU's vectorised arctan2 (it moved by 0.06 between two machines).
+    h_1_p = np.degrees(np.arctan2(b_1.astype(np.float64), a_1_p.astype(np.float64))) % 360.0
+    h_2_p = np.degrees(np.arctan2(b_2.astype(np.float64), a_2_p.astype(np.float64))) % 360.0
 
     # Step 2: delta L', delta C', delta H'.
     delta_L_p = L_2 - L_1  # Eq. (8)
@@ -636,7 +640,7 @@ def ciede2000(
     h_diff = h_2_p - h_1_p
     delta_h_p = np.where(h_diff > 180.0, h_diff - 360.0, h_diff)  # Eq. (10)
     delta_h_p = np.where(h_diff < -180.0, h_diff + 360.0, delta_h_p)
-    delta_h_p = np.where(C_1_p_C_2_p == 0.0, 0.0, delta_h_p)
+    delta_h_p = np.where(C_1_p_C_2_p == 0.0, 0.0, delta_h_p).astype(dtype, copy=False)
     delta_H_p = 2.0 * np.sqrt(C_1_p_C_2_p) * np.sin(np.radians(delta_h_p) / 2.0)  # Eq. (11)
 
     # Step 3: weighting functions and rotation term.
@@ -648,7 +652,7 @@ def ciede2000(
         h_sum / 2.0,
         np.where(h_sum < 360.0, (h_sum + 360.0) / 2.0, (h_sum - 360.0) / 2.0),
     )  # Eq. (14)
-    h_bar_p = np.where(C_1_p_C_2_p == 0.0, h_sum, h_bar_p)
+    h_bar_p = np.where(C_1_p_C_2_p == 0.0, h_sum, h_bar_p).astype(dtype, copy=False)
     T = (
         1.0
         - 0.17 * np.cos(np.radians(h_bar_p - 30.0))
