@@ -31,7 +31,8 @@ from tests.helpers.scenes import (  # noqa: E402
     make_pair,
     random_phone_camera,
 )
-from vision.pipeline import compare, prepare_golden  # noqa: E402
+from vision import pipeline  # noqa: E402
+from vision.pipeline import prepare_golden  # noqa: E402
 from vision.spec import Spec  # noqa: E402
 
 
@@ -56,10 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--same-setup", action="store_true",
                         help="photograph both on the same table, the card in the same place "
                         "(by default the table texture and the card move between sessions)")
+    parser.add_argument("--maps-only", action="store_true",
+                        help="find defects with the SSIM and colour maps only, without the "
+                        "ONNX defect model (compare(use_defect_model=False))")
     args = parser.parse_args(argv)
 
     def spec_for(pair) -> Spec:
         return Spec() if args.default_roi else Spec(roi=pair.roi)
+
+    def compare(golden, unit, spec):
+        return pipeline.compare(golden, unit, spec, use_defect_model=not args.maps_only)
 
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()

@@ -27,6 +27,7 @@ from service.settings import Settings
 from service.storage import BlobStore
 from service.web import install as install_web_pages
 from service.work import GoldenCache, PipelinePool
+from vision import defect_model
 
 __all__ = ["create_app"]
 
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(migrate, engine)
         blobs = BlobStore(settings.data_dir)
         await run_in_threadpool(blobs.open)
+        # The defect model's session is created once per process; here rather than in the
+        # first inspection (~90 ms), and a bad SEALCHECK_DEFECT_MODEL stops the start.
+        await run_in_threadpool(defect_model.model_version)
         pool = PipelinePool(settings.workers, settings.queue_size, metrics)
         io = concurrent.futures.ThreadPoolExecutor(2 * settings.workers + 2,
                                                    thread_name_prefix="sealcheck-io")

@@ -226,8 +226,8 @@ def _compare(args: argparse.Namespace) -> int:
     from vision.warmup import warm_up
 
     tune_allocator()
-    # One-time library set-up (OpenCV's Lab tables) runs beside the imports
-    # and decoding below instead of inside the comparison; see vision/warmup.py.
+    # One-time library set-up (OpenCV's Lab tables, the defect model's session) runs beside
+    # the imports and decoding below instead of inside the comparison; see vision/warmup.py.
     warming = threading.Thread(target=warm_up, name="sealcheck-warm-up", daemon=True)
     warming.start()
     try:
@@ -237,6 +237,16 @@ def _compare(args: argparse.Namespace) -> int:
     global _fast_exit
     _fast_exit = True
     return code
+
+
+def _check_defect_model() -> None:
+    """A missing or foreign model file (SEALCHECK_DEFECT_MODEL) is a usage error, in one line."""
+    from vision import defect_model
+
+    try:
+        defect_model.model_version()
+    except defect_model.DefectModelError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _compare_photos(args: argparse.Namespace) -> int:
@@ -258,6 +268,7 @@ def _compare_photos(args: argparse.Namespace) -> int:
         sizes = {"golden": decoded[0][1], "unit": decoded[1][1]}
     except (ImageDecodeError, SpecError) as exc:
         raise UsageError(str(exc)) from None
+    _check_defect_model()  # loaded meanwhile by the warm-up thread
     if spec is not None and spec.roi is not None:
         x, y, w, h = spec.roi
         gw, gh = sizes["golden"]
@@ -327,6 +338,7 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot use the data directory {settings.data_dir} ({exc.strerror}); "
                          "check SEALCHECK_DATA_DIR") from None
+    _check_defect_model()
     from service.runtime import tune_allocator
 
     tune_allocator()  # big photo arrays reuse freed memory (see service/runtime.py)

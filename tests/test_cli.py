@@ -201,11 +201,21 @@ def test_out_below_a_file_is_unwritable(cli, corpus, tmp_path):
         pytest.param([], {}, "command is required", id="no-arguments"),
         pytest.param(["compare", "a.png", "b.png", "--frobnicate"], {}, "unrecognized",
                      id="unknown-flag"),
+        pytest.param(["compare", "{good}", "{good}"],
+                     {"SEALCHECK_DEFECT_MODEL": "{dir}/no-such-model.onnx"}, "not found",
+                     id="model-missing"),
+        pytest.param(["compare", "{good}", "{good}"], {"SEALCHECK_DEFECT_MODEL": "{good}"},
+                     "not an .onnx file", id="model-not-onnx"),
+        pytest.param(["serve", "--port", "8931"],
+                     {"SEALCHECK_DEFECT_MODEL": "{dir}/no-such-model.onnx",
+                      "SEALCHECK_DATA_DIR": "{dir}/serve-data"}, "not found",
+                     id="serve-model-missing"),
     ],
 )
 def test_bad_input_in_a_real_process(corpus, args, env, says):
     """The same rules hold for the installed executable (no traceback, no stray output)."""
     args = [a.format(good=corpus / "good.png", dir=corpus) for a in args]
+    env = {k: v.format(good=corpus / "good.png", dir=corpus) for k, v in env.items()}
     result = run_cli(*args, env=env, timeout=20)
     assert_usage_error(result.returncode, result.stdout, result.stderr, says)
 

@@ -11,6 +11,7 @@ from PIL import Image
 from benchmarks.eval_registration import roi_corner_error
 from benchmarks.eval_verdicts import _true_delta_e, region_hits_mask
 from tests.helpers.scenes import Camera, lab_shift, make_pair
+from vision import defect_model
 from vision.decode import load_image
 from vision.pipeline import compare, prepare_golden
 from vision.report import SCHEMA_VERSION, Report
@@ -104,6 +105,26 @@ def test_one_centimetre_defect_fails_and_is_located(kind):
     roi_map = comparison.defect_map[y:y + h, x:x + w].astype(float)
     on_defect = comparison.defect_map[pair.golden_defect_mask].astype(float)
     assert on_defect.mean() > roi_map.mean() + 40
+
+
+def test_the_defect_model_finds_what_the_maps_miss_and_is_named():
+    """A 3 mm hole in the cat's fur: the SSIM and colour maps stay below their thresholds
+    (the fur varies as much), the ONNX model flags it."""
+    pair = make_pair("chelsea", defects=(("hole", 3.0),), seed=4)
+    golden = prepare_golden(pair.golden)
+    spec = Spec(roi=pair.roi)
+    with_model = compare(golden, pair.unit, spec, render_images=False).report
+    maps_only = compare(golden, pair.unit, spec, render_images=False,
+                        use_defect_model=False).report
+    assert maps_only.verdict == "pass" and not maps_only.defects.regions
+    assert with_model.verdict == "fail", with_model.reasons
+    assert region_hits_mask(with_model.defects.regions, pair.golden_defect_mask)
+    assert [r.kind for r in with_model.defects.regions] == ["model"]
+    assert with_model.defects.score > max(maps_only.defects.score, defect_model.DEFAULT_THRESHOLD)
+    assert with_model.versions["model"] == defect_model.model_version()
+    assert with_model.defects.source == "ssim+delta_e+model"
+    assert "defect_model" in with_model.timings_ms
+    assert "model" not in maps_only.versions and maps_only.defects.source == "ssim+delta_e"
 
 
 def test_colour_drift_is_measured_against_the_truth_and_explained():

@@ -31,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "DefectModelError",
     "DefectModelRegion",
     "find_regions",
     "image_score",
@@ -53,6 +54,14 @@ TILE = 1024
 _TILE_OVERLAP = 64  # px each tile sees beyond the part it keeps (the network's context)
 
 Severity = Literal["critical", "major", "minor"]
+
+
+class DefectModelError(ValueError):
+    """The model file is missing, is not an exported sealcheck defect model, or cannot load.
+
+    A configuration problem (``SEALCHECK_DEFECT_MODEL``, an incomplete install), not a bug:
+    callers report it in one line.
+    """
 
 
 def model_path() -> Path:
@@ -101,9 +110,10 @@ def _load(path: Path):
     except ImportError as error:  # pragma: no cover - a dependency of the package
         raise ImportError("the defect model needs onnxruntime: pip install onnxruntime") from error
     if path.suffix != ".onnx":
-        raise ValueError(f"expected an .onnx model file, got {path}")
+        raise DefectModelError(f"defect model {path} is not an .onnx file; set "
+                               "SEALCHECK_DEFECT_MODEL to a model exported by models/export.py")
     if not path.is_file():
-        raise FileNotFoundError(
+        raise DefectModelError(
             f"defect model {path} not found; train and export it (see models/MODEL_CARD.md) or "
             "set SEALCHECK_DEFECT_MODEL to an exported .onnx file")
     data = path.read_bytes()
@@ -113,10 +123,15 @@ def _load(path: Path):
     # Idle threads sleep instead of spinning: spinning burns the CPU that the others need.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(data, options,
+                                               providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own exception types are not importable API
+        raise DefectModelError(f"defect model {path} cannot be loaded ({error}); re-export it "
+                               "with models/export.py") from None
     meta = session.get_modelmeta().custom_metadata_map
     if meta.get("name") != MODEL_NAME or meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise DefectModelError(
             f"{path} is not a {MODEL_NAME} model of format version {FORMAT_VERSION} (its metadata "
             f"says name={meta.get('name')!r}, format_version={meta.get('format_version')!r}); "
             "re-export it with models/export.py")

@@ -23,7 +23,7 @@ import numpy as np
 
 from calibration.detect import CardDetection, find_card
 from calibration.fit import ColourCorrection, PatchSamples, calibrate_photo
-from vision import color, register, render
+from vision import color, defect_model, register, render
 from vision._resample import shrink_to_long_side
 from vision.report import (
     SCHEMA_VERSION,
@@ -76,6 +76,11 @@ _GROW_LIKELIHOOD = 0.3  # a candidate region extends over connected likelihood a
 # Both Lab maps of the colour cue are blurred with this sigma (analysis pixels) first, so the
 # per-pixel CIEDE2000 is computed at half the analysis resolution and interpolated back.
 _COLOUR_CUE_SIGMA = 2.0
+# The defect model runs on the compared region's box plus this margin (analysis pixels): the
+# network's context, and less work than the whole frame when the product fills part of it.
+_MODEL_MARGIN_PX = 32
+_MODEL_GROW = 0.25  # the model's hysteresis floor (its model card's operating point)
+_DEFECT_SOURCE = "ssim+delta_e+model"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +121,12 @@ class AnalysisViews:
         before comparing; a 1 cm defect spans tens of analysis pixels and stays.
         """
         return cv2.GaussianBlur(self.grey, (0, 0), _SSIM_PREFILTER_SIGMA)
+
+    @functools.cached_property
+    def rgb8(self) -> np.ndarray:
+        """`linear` encoded as 8-bit sRGB: the defect model's input (calibrated colours when
+        the views are calibrated). Made on first use; the golden's is then kept for every unit."""
+        return color.linear_to_srgb8(self.linear)
 
     @functools.cached_property
     def lab_smooth(self) -> np.ndarray:
@@ -471,6 +482,7 @@ def compare(
     calibrate: bool = True,
     golden_photo_size: tuple[int, int] | None = None,
     unit_photo_size: tuple[int, int] | None = None,
+    use_defect_model: bool = True,
 ) -> Comparison:
     """Compare a unit photo with the golden photo and judge it against the spec.
 
@@ -495,6 +507,10 @@ def compare(
         (``vision.decode.load_image(reduce=2)`` decodes a JPEG through its DCT in a fraction of
         the time). Every position in the report is then in the photos' own pixels; the
         pictures (defect map, overlay, aligned unit) have the golden array's size.
+    use_defect_model : bool, optional
+        Let the ONNX defect model (:mod:`vision.defect_model`) find defects alongside the SSIM
+        and colour maps (the default). False leaves only the maps, as before the model was
+        wired in; the evaluation scripts use it to compare the two.
     """
     spec = spec or Spec()
     watch = _Stopwatch()
@@ -529,6 +545,8 @@ def compare(
         golden_size=(gw, gh), unit_size=(uw, uh), spec=spec,
         calibration=calibration, versions=dict(_versions()),
     )
+    if use_defect_model:
+        common["versions"]["model"] = defect_model.model_version()
     registration_report = RegistrationReport(
         ok=registration.ok,
         homography=None if registration.homography is None else registration.homography.tolist(),
@@ -584,10 +602,14 @@ def compare(
         )
     px_per_mm = (golden.card.px_per_mm(spec.chart.width_mm)
                  if golden.card is not None and spec.chart.width_mm else None)
+    model_probability = None
+    if use_defect_model:
+        with watch.stage("defect_model"):
+            model_probability = _model_probability(golden_views, unit_views, region)
     with watch.stage("defects"):
         likelihood, regions = _defect_regions(
             golden_views, unit_views, ssim_map, region, global_offset, spec, s,
-            roi_area=region.sum(), px_per_mm=px_per_mm,
+            roi_area=region.sum(), px_per_mm=px_per_mm, model_probability=model_probability,
         )
     dimensions = None
     if spec.chart.width_mm and golden.card is not None and unit_calibration.card is not None \
@@ -596,8 +618,8 @@ def compare(
                                  unit_calibration.card, spec.chart.width_mm)
     structure_report = StructureReport(ssim=round(float(ssim_value), 5), analysis_scale=s)
     defects_report = DefectsReport(
-        score=max((r.score for r in regions), default=0.0), source="ssim+delta_e",
-        regions=regions,
+        score=round(defect_model.image_score(likelihood), 4),
+        source=_DEFECT_SOURCE if use_defect_model else "ssim+delta_e", regions=regions,
     )
     verdict, score, reasons = _judge(color_report, structure_report, defects_report,
                                      dimensions, spec)
@@ -787,15 +809,44 @@ def _colour_tiles(golden_linear: np.ndarray, unit_linear: np.ndarray, region: np
                       delta_e00=values)
 
 
+def _model_probability(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray
+                       ) -> np.ndarray:
+    """The defect model's probability map over the compared region (0 elsewhere).
+
+    The model reads the region's box and a margin of context only; outside the region the unit
+    is replaced by the golden (:func:`vision.defect_model.predict_defect_map`), so the table
+    beside a product or a card cut by the frame cannot raise it.
+    """
+    probability = np.zeros(region.shape, np.float32)
+    ys, xs = np.nonzero(region.any(axis=1))[0], np.nonzero(region.any(axis=0))[0]
+    if len(ys) == 0:
+        return probability
+    ah, aw = region.shape
+    y0, y1 = max(0, ys[0] - _MODEL_MARGIN_PX), min(ah, ys[-1] + 1 + _MODEL_MARGIN_PX)
+    x0, x1 = max(0, xs[0] - _MODEL_MARGIN_PX), min(aw, xs[-1] + 1 + _MODEL_MARGIN_PX)
+    if min(y1 - y0, x1 - x0) < 16:  # the model's smallest input
+        return probability
+    box = (slice(y0, y1), slice(x0, x1))
+    probability[box] = defect_model.predict_defect_map(
+        golden.rgb8[box], color.linear_to_srgb8(unit.linear[box]), valid=region[box])
+    return probability
+
+
 def _defect_regions(golden: AnalysisViews, unit: AnalysisViews, ssim_map: np.ndarray,
                     region: np.ndarray, global_offset: np.ndarray, spec: Spec, s: float,
-                    roi_area: int, px_per_mm: float | None):
-    """Candidate defect regions from the SSIM map and the local colour difference.
+                    roi_area: int, px_per_mm: float | None,
+                    model_probability: np.ndarray | None = None):
+    """Defect regions from the SSIM map, the local colour difference and the defect model.
 
     The global colour offset is removed first: a uniform drift is the colour stage's finding,
     not a defect. Both cues are smoothed so that isolated noisy pixels do not count; the colour
     cue, smooth at that scale, is computed at half resolution (the per-pixel CIEDE2000 is the
     costliest step) and interpolated back.
+
+    `model_probability` (the ONNX model's map, :func:`_model_probability`) joins them: the
+    likelihood is the larger of the maps' and the model's, and a region is seeded by either
+    (the maps at 0.5 after an opening, the model at its own threshold, 0.5, without one: its
+    map already ignores noise, and an opening would erase a 2 px scratch).
     """
     structural = np.clip(1.0 - cv2.GaussianBlur(ssim_map, (0, 0), 2.0), 0.0, 2.0) / _SSIM_DROP
     # float32 throughout (the Lab maps are): the per-pixel CIEDE2000 then runs ~3x faster.
@@ -818,6 +869,11 @@ def _defect_regions(golden: AnalysisViews, unit: AnalysisViews, ssim_map: np.nda
     seeds = cv2.morphologyEx((likelihood >= 0.5).astype(np.uint8), cv2.MORPH_OPEN, kernel)
     grown = cv2.morphologyEx((likelihood >= _GROW_LIKELIHOOD).astype(np.uint8), cv2.MORPH_OPEN,
                              kernel)
+    maps_likelihood = likelihood
+    if model_probability is not None:
+        seeds |= (model_probability >= defect_model.DEFAULT_THRESHOLD).astype(np.uint8)
+        grown |= (model_probability >= _MODEL_GROW).astype(np.uint8)
+        likelihood = np.maximum(likelihood, model_probability)
     n, labels = cv2.connectedComponents(grown | seeds, connectivity=8)
     seeded = np.zeros(n, bool)
     seeded[np.unique(labels[seeds > 0])] = True
@@ -834,13 +890,16 @@ def _defect_regions(golden: AnalysisViews, unit: AnalysisViews, ssim_map: np.nda
         peak = float(likelihood[y:y + h, x:x + w][pixels].max())
         colour_led = float(local_delta[y:y + h, x:x + w][pixels].max()) > float(
             structural[y:y + h, x:x + w][pixels].max())
+        model_led = model_probability is not None and float(
+            model_probability[y:y + h, x:x + w][pixels].max()) > float(
+            maps_likelihood[y:y + h, x:x + w][pixels].max())
         fraction = area / max(1, roi_area)
         severity = "critical" if fraction > 0.01 else "major" if fraction > 0.001 else "minor"
         regions.append(DefectRegion(
             bbox=(int(x / s), int(y / s), int(np.ceil(w / s)), int(np.ceil(h / s))),
             area_px=area_golden, score=round(peak, 4), severity=severity,
             area_mm2=None if px_per_mm is None else round(area_golden / px_per_mm**2, 2),
-            kind="colour" if colour_led else "structure",
+            kind="model" if model_led else "colour" if colour_led else "structure",
         ))
     regions.sort(key=lambda r: (-r.area_px, -r.score))
     return likelihood, regions

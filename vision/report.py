@@ -29,7 +29,8 @@ __all__ = [
     "Verdict",
 ]
 
-SCHEMA_VERSION = "1.2"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class
+SCHEMA_VERSION = "1.3"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
+# 1.3: the defect model joins the maps (defects.source, kind "model", versions.model)
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
@@ -213,17 +214,22 @@ class DefectRegion(BaseModel):
     area_mm2: float | None = Field(
         None, description="Area in mm^2 at the golden card's scale (needs chart.width_mm).",
     )
-    kind: Literal["structure", "colour"] = Field(
-        description="What flagged the region: a local change of structure (SSIM) or a local "
-        "colour difference beyond the global drift.",
+    kind: Literal["structure", "colour", "model"] = Field(
+        description="What flagged the region most strongly: a local change of structure "
+        "(SSIM), a local colour difference beyond the global drift, or the ONNX defect model "
+        "(schema 1.3; its probability exceeded both maps' likelihood).",
     )
 
 
 class DefectsReport(BaseModel):
-    score: float = Field(description="Largest region score, 0 when no region was found.")
+    score: float = Field(
+        description="Image-level defect score, 0-1: the peak, after a 3x3 mean, of the defect "
+        "likelihood map (the larger of the defect model's probability and the SSIM/colour maps' "
+        "likelihood) over the compared region. Regions are seeded at 0.5.",
+    )
     source: str = Field(
-        description="What produced the regions: 'ssim+delta_e' (the map-based candidate "
-        "finder) or the name and version of the defect model.",
+        description="What produced the regions: 'ssim+delta_e+model' (the SSIM and colour maps "
+        "and the ONNX defect model named in versions.model) or 'ssim+delta_e' (the maps only).",
     )
     regions: list[DefectRegion] = Field(default_factory=list)
 
