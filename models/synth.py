@@ -172,10 +172,55 @@ def _photo_crop(name: str, size: int, rng: np.random.Generator) -> np.ndarray:
     return image[y0:y0 + size, x0:x0 + size].astype(np.float32) / 255.0
 
 
+def _dead_leaves_artwork(size: int, rng: np.random.Generator) -> np.ndarray:
+    """Occluding discs, boxes and ellipses with power-law sizes: a "dead leaves" image.
+
+    The dead-leaves model (Matheron 1968; Lee, Mumford & Huang 2001,
+    doi:10.1023/A:1011109015675) reproduces the scale-invariant statistics of natural images,
+    so it stands in for the many products the bundled photographs do not show. Surfaces are
+    flat, shaded or finely textured, as moulded, painted or printed parts are.
+    """
+    canvas = np.empty((size, size, 3), np.float32)
+    canvas[:] = _random_colour(rng) / 255.0
+    r_min, r_max = 0.03 * size, 0.6 * size
+    for _ in range(int(rng.integers(60, 200))):
+        # r ~ r^-3 on [r_min, r_max] (scale invariance), by inverting its distribution.
+        u = rng.random()
+        radius = (r_min ** -2 - u * (r_min ** -2 - r_max ** -2)) ** -0.5
+        cx, cy = rng.uniform(-0.1, 1.1, 2) * size
+        colour = (_random_colour(rng) / 255.0).tolist()
+        layer = np.zeros((size, size), np.uint8)
+        shape = rng.random()
+        if shape < 0.45:
+            cv2.circle(layer, (int(cx), int(cy)), int(radius), 1, -1, cv2.LINE_AA)
+        elif shape < 0.8:
+            sides = (float(2 * radius), float(2 * radius * rng.uniform(0.2, 1)))
+            box = ((float(cx), float(cy)), sides, float(rng.uniform(0, 180)))
+            cv2.fillPoly(layer, [cv2.boxPoints(box).astype(np.int32)], 1, cv2.LINE_AA)
+        else:
+            cv2.ellipse(layer, (int(cx), int(cy)),
+                        (int(radius), max(1, int(radius * rng.uniform(0.2, 1)))),
+                        float(rng.uniform(0, 180)), 0, 360, 1, -1, cv2.LINE_AA)
+        inside = layer.astype(bool)
+        canvas[inside] = colour
+    if rng.random() < 0.5:  # shading of a curved or unevenly lit surface
+        canvas *= (1 + 0.25 * perlin_noise((size, size), (2, 2), rng))[..., None]
+    if rng.random() < 0.4:  # fine surface texture (grain, weave, print screen)
+        canvas += 0.04 * perlin_noise((size, size), (size // 8, size // 8), rng)[..., None]
+    return np.clip(canvas, 0, 1).astype(np.float32)
+
+
 def product_crop(split: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
-    """A flawless product crop (float32 RGB in [0, 1]) and whether it is line art."""
+    """A flawless product crop (float32 RGB in [0, 1]) and whether it is line art.
+
+    Training also draws dead-leaves products (half of the photographs' share goes to them);
+    the held-out split keeps the draws it was evaluated with, so its figures stay comparable
+    from one model to the next.
+    """
     photos = TRAIN_PHOTOS if split == "train" else HELDOUT_PHOTOS
     choice = rng.random()
+    if split == "train" and choice < 0.25:
+        return _dead_leaves_artwork(size, rng), False
     if choice < 0.5:
         return _photo_crop(photos[int(rng.integers(len(photos)))], size, rng), False
     if choice < 0.8:
