@@ -10,12 +10,15 @@ which ``sealcheck gc`` (service/gc.py) removes once it is old enough.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
-__all__ = ["BlobStore", "fsync_dir"]
+__all__ = ["BlobStore", "fsync_dir", "replaced_atomically"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -25,6 +28,30 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: Path, mode: str = "wb", *, temp_dir: Path | None = None,
+                        prefix: str | None = None, suffix: str = ".tmp") -> Iterator[IO]:
+    """A file that replaces (or creates) `path` whole or not at all.
+
+    Written under a temporary name in `temp_dir` (default: beside `path`; it must be on the
+    same file system), fsynced, renamed onto `path`, and the rename fsynced; the temporary
+    file is removed if writing fails. `prefix` defaults to ``.<name>.``.
+    """
+    prefix = f".{path.name}." if prefix is None else prefix
+    fd, temporary = tempfile.mkstemp(dir=temp_dir or path.parent, prefix=prefix, suffix=suffix)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    # The rename is durable only once the directory entry is on disk.
+    fsync_dir(path.parent)
 
 
 class BlobStore:
@@ -58,18 +85,8 @@ class BlobStore:
             os.utime(final)
             return sha256
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=self._tmp, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, final)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        # The rename is durable only once the directory entry is on disk.
-        fsync_dir(final.parent)
+        with replaced_atomically(final, temp_dir=self._tmp, prefix="tmp", suffix=".part") as out:
+            out.write(data)
         return sha256
 
     def read(self, sha256: str) -> bytes:

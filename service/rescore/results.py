@@ -17,39 +17,20 @@ atomically (temporary file, fsync, rename, fsync of the directory) before anythi
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
-from service.storage import fsync_dir
+from service.storage import fsync_dir, replaced_atomically
 
 __all__ = ["LockedError", "ResultsFile", "slim"]
 
 _SLIM_KEYS = ("id", "row", "status", "scoring_version", "input_hashes", "files", "error")
 
 
-
-@contextlib.contextmanager
-def _replaced_atomically(path: Path, mode: str) -> Iterator[IO]:
-    """A file that replaces `path` whole or not at all: written beside it under a temporary
-    name, fsynced, renamed over it, and the rename fsynced; removed if writing fails."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 class LockedError(RuntimeError):
     """Another process holds the RESULTS file's lock."""
@@ -177,7 +158,7 @@ class ResultsFile:
     def rewrite(self, keep_ids: set[str]) -> None:
         """Keep only the first line of each id in `keep_ids`, atomically."""
         written: set[str] = set()
-        with _replaced_atomically(self.path, "wb") as out, open(self.path, "rb") as source:
+        with replaced_atomically(self.path, "wb") as out, open(self.path, "rb") as source:
             for line in source:
                 try:
                     record_id = json.loads(line).get("id")
@@ -205,6 +186,6 @@ class ResultsFile:
 
     def write_summary(self, summary: dict) -> None:
         """The job's summary beside RESULTS (atomic), so RESULTS stays one object per item."""
-        with _replaced_atomically(self.summary_path, "w") as handle:
+        with replaced_atomically(self.summary_path, "w") as handle:
             json.dump(summary, handle, indent=2, ensure_ascii=False)
             handle.write("\n")
