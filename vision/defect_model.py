@@ -29,6 +29,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from vision._regions import hysteresis
+
 __all__ = [
     "DEFAULT_THRESHOLD",
     "DefectModelError",
@@ -283,14 +285,8 @@ def find_regions(prob: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
     grow = threshold / 2 if grow_threshold is None else grow_threshold
     if not 0.0 < grow <= threshold:
         raise ValueError(f"grow_threshold must be in (0, threshold]; got {grow}")
-    seeds = (prob >= threshold).astype(np.uint8)
-    n, labels = cv2.connectedComponents(((prob >= grow) | (seeds > 0)).astype(np.uint8),
-                                        connectivity=8)
-    seeded = np.zeros(n, bool)
-    seeded[np.unique(labels[seeds > 0])] = True
-    seeded[0] = False
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(seeded[labels].astype(np.uint8),
-                                                           connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(
+        hysteresis(prob >= threshold, prob >= grow), connectivity=8)
     compared = compared_area_px or prob.size
     regions = []
     for label in range(1, n):

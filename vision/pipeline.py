@@ -24,6 +24,7 @@ import numpy as np
 from calibration.detect import CardDetection, find_card
 from calibration.fit import ColourCorrection, PatchSamples, calibrate_photo
 from vision import color, defect_model, register, render
+from vision._regions import hysteresis
 from vision._resample import shrink_to_long_side
 from vision.report import (
     SCHEMA_VERSION,
@@ -874,11 +875,7 @@ def _defect_regions(golden: AnalysisViews, unit: AnalysisViews, ssim_map: np.nda
         seeds |= (model_probability >= defect_model.DEFAULT_THRESHOLD).astype(np.uint8)
         grown |= (model_probability >= _MODEL_GROW).astype(np.uint8)
         likelihood = np.maximum(likelihood, model_probability)
-    n, labels = cv2.connectedComponents(grown | seeds, connectivity=8)
-    seeded = np.zeros(n, bool)
-    seeded[np.unique(labels[seeds > 0])] = True
-    seeded[0] = False
-    candidates = seeded[labels].astype(np.uint8)
+    candidates = hysteresis(seeds, grown)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=8)
     regions: list[DefectRegion] = []
     for label in range(1, n):
