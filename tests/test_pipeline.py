@@ -12,6 +12,7 @@ from benchmarks.eval_registration import roi_corner_error
 from benchmarks.eval_verdicts import _true_delta_e, region_hits_mask
 from tests.helpers.scenes import Camera, lab_shift, make_pair
 from vision import defect_model
+from vision.color import ciede2000
 from vision.decode import load_image
 from vision.pipeline import compare, prepare_golden
 from vision.report import SCHEMA_VERSION, Report
@@ -224,3 +225,26 @@ def test_prepared_unit_gives_the_same_report_as_the_array():
     strip = {"timings_ms"}
     assert prepared.model_dump(exclude=strip) == direct.model_dump(exclude=strip)
     assert side_by_side.model_dump(exclude=strip) == direct.model_dump(exclude=strip)
+
+
+@pytest.mark.parametrize(("product", "tilt_deg"), [("hubble_deep_field", 0.0), ("rocket", 25.0)])
+def test_roi_colour_is_the_mean_light_over_the_product_surface(product, tilt_deg):
+    """The ROI colour averages light, not 8-bit codes, and weighs a slanted unit by surface.
+
+    Photos without noise, JPEG or calibration: their codes are the scene's, so the truth is
+    exact (both come out within 0.03). Averaging codes, as the shrunk analysis image does, read
+    the Hubble deep field (stars on black) 0.5 Delta-E00 dark; averaging a unit seen at a
+    slant over its own pixels unweighted over-counts the near end, 0.8 on the rocket photo
+    (sky above, ground below).
+    """
+    clean = dict(noise_sigma=0.0, jpeg_quality=None)
+    unit_camera = Camera(tilt_deg=tilt_deg, tilt_azimuth_deg=0.0, rotation_deg=35.0, fill=0.7,
+                         **clean)
+    pair = make_pair(product, golden_camera=Camera(**clean), unit_camera=unit_camera, seed=3)
+    report = compare(pair.golden, pair.unit, Spec(roi=pair.roi), calibrate=False,
+                     render_images=False, use_defect_model=False).report
+    assert report.registration.ok
+    golden_error = ciede2000(np.array(report.color.golden_lab), pair.golden_lab)
+    unit_error = ciede2000(np.array(report.color.unit_lab), pair.unit_lab)
+    assert golden_error <= 0.25, (report.color.golden_lab, pair.golden_lab)
+    assert unit_error <= 0.25, (report.color.unit_lab, pair.unit_lab)
