@@ -57,9 +57,7 @@ def scoring_version(model_version: str) -> str:
     """What identifies a scoring: sealcheck's version, the report schema, the defect model.
 
     Results carry it, and a resumed job skips an item only when it matches: a new model or
-    report schema re-scores everything. The defect model's version is part of it although the
-    report does not use the model yet (see :class:`Scorer`); when it is wired in, results of
-    an older model are then re-scored without anyone having to remember to.
+    report schema re-scores everything, since the defect model finds regions in every report.
     """
     from vision.report import SCHEMA_VERSION
 
@@ -94,11 +92,10 @@ class Scorer:
         configure_threads(single_thread)
         from vision import defect_model
 
-        # One ONNX session per worker, created here once. The report does NOT use it yet: the
-        # pipeline still finds defects from its SSIM and colour maps, and wiring the model into
-        # vision/pipeline.py is a separate decision. Loading it here checks, on every worker
-        # (every machine, with Ray), that the model file is there and is the one the driver
-        # expects, and its version goes into scoring_version.
+        # One ONNX session per worker, created here once (compare() runs the model on every
+        # pair). Loading it before the first item checks, on every worker (every machine, with
+        # Ray), that the model file is there and is the one the driver expects, and its
+        # version goes into scoring_version.
         self.model_version = defect_model.model_version()
         self.scoring_version = scoring_version(self.model_version)
         self.max_pixels = max_pixels
