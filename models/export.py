@@ -36,7 +36,10 @@ def load_checkpoint(path: str | Path):
     from models.network import DefectNet
 
     state = torch.load(path, map_location="cpu", weights_only=False)
-    model = DefectNet(tuple(state["config"]["widths"]))
+    config = state["config"]
+    # Checkpoints from before the finer envelopes (model v1 of 2026-11) have the coarse one only.
+    model = DefectNet(tuple(config["widths"]),
+                      envelope_cells=tuple(config.get("envelope_cells", (5,))))
     model.load_state_dict(state["model"])
     return model.eval(), state
 

@@ -11,11 +11,14 @@ would otherwise spend most of its capacity and data on:
   after calibration, and small uniform colour drift, are the colour stage's business);
 - 2x2 max and min pooling, so the network runs at half resolution without losing one-pixel
   scratches or pin holes (the max keeps bright thin lines, the min keeps dark ones);
-- a tolerance envelope: how far the unit leaves the range of the golden's values in a 5x5-cell
+- tolerance envelopes: how far the unit leaves the range of the golden's values in a 5x5-cell
   (about +-4 px) neighbourhood, and the other way round. Misregistration of a few pixels moves
   an edge inside that range, while a missing or added part leaves it. This is the
   neighbourhood-tolerant comparison of classical PCB inspection (the template is dilated and
-  eroded before it is compared), as a pair of max-pools.
+  eroded before it is compared), as a pair of max-pools. The coarse window hides a small speck
+  that lies within 4 px of anything of its colour (a print speck beside a letter), so finer
+  windows (3x3 cells, and the cell itself) are given beside it; which one to trust, given
+  how the neighbourhood is misregistered, is for the learned part to see.
 
 The learned part is a U-Net (Ronneberger, Fischer & Brox 2015, doi:10.1007/978-3-319-24574-4_28)
 with few channels and four scales (1/2 to 1/16), sized to run a 1024x768 pair in well under
@@ -28,8 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ENVELOPE_CELLS = 5
-"""Tolerance window of the envelope features, in 2x2 cells (5 cells: about +-4 full pixels)."""
+ENVELOPE_CELLS = (5, 3, 1)
+"""Tolerance windows of the envelope features, in 2x2 cells (5 cells: about +-4 full pixels).
+
+The first model (v1) had the coarse window only; a checkpoint's config names its windows.
+"""
 
 DEFAULT_WIDTHS = (16, 24, 32, 48)
 """Channels at 1/2, 1/4, 1/8 and 1/16 of the input resolution."""
@@ -58,11 +64,14 @@ class DefectNet(nn.Module):
     """Golden + unit (registered) -> defect logits, same height and width."""
 
     def __init__(self, widths: tuple[int, int, int, int] = DEFAULT_WIDTHS,
-                 fine_decoder: bool = False) -> None:
+                 fine_decoder: bool = False,
+                 envelope_cells: tuple[int, ...] = ENVELOPE_CELLS) -> None:
         super().__init__()
         w1, w2, w3, w4 = widths
         self.widths = tuple(widths)
-        n_features = 18  # golden max/min, unit max/min, two envelope excesses: 6 x RGB
+        self.envelope_cells = tuple(envelope_cells)
+        # golden max/min, unit max/min, then two excesses per envelope window: RGB each
+        n_features = 3 * (4 + 2 * len(self.envelope_cells))
         self.stem = nn.Sequential(_conv(n_features, w1, kernel=1),
                                   *([_conv(w1, w1)] if fine_decoder else []))
         self.down2 = nn.Sequential(_conv(w1, w2, stride=2), _conv(w2, w2))
@@ -79,8 +88,7 @@ class DefectNet(nn.Module):
         self.fuse1 = _conv(w1, w1) if fine_decoder else nn.ReLU()
         self.head = nn.Conv2d(w1, 1, 1)
 
-    @staticmethod
-    def features(golden: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+    def features(self, golden: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
         """The fixed, invariance-carrying half-resolution features (see the module docstring).
 
         Minima are carried negated (max of the negated image), which saves a negation per
@@ -90,13 +98,15 @@ class DefectNet(nn.Module):
         gain = (golden.mean((2, 3), keepdim=True) + _GAIN_EPS) / (
             unit.mean((2, 3), keepdim=True) + _GAIN_EPS)
         u_hi, u_lo_neg = F.max_pool2d(unit, 2, 2) * gain, F.max_pool2d(-unit, 2, 2) * gain
-        k, p = ENVELOPE_CELLS, ENVELOPE_CELLS // 2
-        # Brighter than every golden value nearby, or darker than every one (and vice versa).
-        unit_excess = (F.relu(u_hi - F.max_pool2d(g_hi, k, 1, p))
-                       + F.relu(u_lo_neg - F.max_pool2d(g_lo_neg, k, 1, p)))
-        golden_excess = (F.relu(g_hi - F.max_pool2d(u_hi, k, 1, p))
-                         + F.relu(g_lo_neg - F.max_pool2d(u_lo_neg, k, 1, p)))
-        return torch.cat([g_hi, g_lo_neg, u_hi, u_lo_neg, unit_excess, golden_excess], 1)
+        features = [g_hi, g_lo_neg, u_hi, u_lo_neg]
+        for k in self.envelope_cells:
+            def envelope(x: torch.Tensor, k: int = k) -> torch.Tensor:
+                return x if k == 1 else F.max_pool2d(x, k, 1, k // 2)
+
+            # Brighter than every golden value nearby, or darker than every one (and vice versa).
+            features.append(F.relu(u_hi - envelope(g_hi)) + F.relu(u_lo_neg - envelope(g_lo_neg)))
+            features.append(F.relu(g_hi - envelope(u_hi)) + F.relu(g_lo_neg - envelope(u_lo_neg)))
+        return torch.cat(features, 1)
 
     def forward(self, golden: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
         logits = self.decode(self.features(golden, unit))

@@ -27,6 +27,7 @@ all random draws come from disjoint seed ranges (:func:`split_seed`).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
@@ -553,14 +554,21 @@ def make_sample(split: str, index: int, *, size: int = 160, defect_probability: 
     unit_look = dataclasses.replace(unit_look, shift=random_look(rng).shift if nuisance > 0
                                     else (0.0, 0.0))
     golden = photograph(clean, golden_look, rng)
+    # The unit as it would look without its defects: the same look and the same noise (a copy
+    # of the generator), so that the truth keeps only what the defects visibly changed in the
+    # final photograph. Blur, JPEG and a scan's threshold can erase a faint or thin defect, and
+    # a defect nobody can see in the photo must not be asked of the model (or counted missed).
+    unit_rng = copy.deepcopy(rng)
     unit = photograph(unit_art, unit_look, rng)
+    unit_without_defects = photograph(clean, unit_look, unit_rng) if mask.any() else unit
     unit_mask = geometric(mask.astype(np.float32), unit_look) > 0.5
     if binarise:  # scanned line art: both thresholded, edges jitter independently
         golden = _binarise(golden)
         unit = _binarise(unit)
-        # A faint defect can vanish in the threshold: keep only what still differs.
-        changed = cv2.dilate((golden[..., 0] != unit[..., 0]).astype(np.uint8), np.ones((5, 5)))
-        unit_mask &= changed.astype(bool)
+        unit_without_defects = _binarise(unit_without_defects)
+    visible = np.abs(unit.astype(np.int16) - unit_without_defects).max(axis=2) > (
+        VISIBLE_CHANGE * 255)
+    unit_mask &= cv2.dilate(visible.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     crop = (slice(margin, margin + size), slice(margin, margin + size))
     unit_mask = unit_mask[crop]
     return Sample(np.ascontiguousarray(golden[crop]), np.ascontiguousarray(unit[crop]),

@@ -237,7 +237,9 @@ def _export_random_net(tmp_path: Path) -> tuple[Path, Path]:
                 module.running_mean.uniform_(-0.2, 0.2)
                 module.running_var.uniform_(0.5, 2.0)
     checkpoint = tmp_path / "random.pt"
-    torch.save({"model": net.state_dict(), "config": {"widths": list(DEFAULT_WIDTHS)}},
+    torch.save({"model": net.state_dict(),
+                "config": {"widths": list(DEFAULT_WIDTHS),
+                           "envelope_cells": list(net.envelope_cells)}},
                checkpoint)
     return checkpoint, export(checkpoint, tmp_path / "random.onnx")
 
@@ -252,7 +254,8 @@ def test_exported_graph_matches_torch(tmp_path, size):
 
 
 @needs_torch
-def test_numpy_features_match_the_network():
+@pytest.mark.parametrize("envelope_cells", [(5,), (5, 3, 1)])
+def test_numpy_features_match_the_network(envelope_cells):
     import torch
 
     from models.network import DefectNet
@@ -265,8 +268,10 @@ def test_numpy_features_match_the_network():
     def to_torch(x):
         return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
 
-    expected = DefectNet.features(to_torch(golden), to_torch(unit)).numpy()
-    assert np.abs(features_numpy(golden, unit) - expected).max() <= 1e-5
+    net = DefectNet(envelope_cells=envelope_cells)
+    expected = net.features(to_torch(golden), to_torch(unit)).numpy()
+    assert expected.shape == (3, 12 + 6 * len(envelope_cells), 24, 32)
+    assert np.abs(features_numpy(golden, unit, envelope_cells) - expected).max() <= 1e-5
 
 
 @needs_torch
