@@ -292,3 +292,24 @@ def test_quick_training_exports_a_working_model(tmp_path):
     assert prob.shape == sample.mask.shape
     assert np.isfinite(prob).all() and 0.0 <= prob.min() and prob.max() <= 1.0
     assert model_version(onnx_path).startswith("sealcheck-defect-unet v1 sha256:")
+
+
+@needs_torch
+def test_checkpoint_without_envelope_config_loads_as_the_coarse_envelope_model(tmp_path):
+    """Checkpoints from before the finer envelopes (no `envelope_cells` in their config) keep
+    loading as the coarse-only network they were trained as; the default is the new one."""
+    import torch
+
+    from models.export import load_checkpoint
+    from models.network import DEFAULT_WIDTHS, ENVELOPE_CELLS, DefectNet
+
+    old = DefectNet(DEFAULT_WIDTHS, envelope_cells=(5,))
+    checkpoint = tmp_path / "old.pt"
+    torch.save({"model": old.state_dict(), "config": {"widths": list(DEFAULT_WIDTHS)}},
+               checkpoint)
+    loaded, _ = load_checkpoint(checkpoint)
+    assert loaded.envelope_cells == (5,)
+    assert DefectNet().envelope_cells == ENVELOPE_CELLS != (5,)
+    golden, unit = torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 48)
+    assert loaded.features(golden, unit).shape[1] == 18
+    assert DefectNet().features(golden, unit).shape[1] == 30
