@@ -52,6 +52,11 @@ def _conv(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, dilation: int
     )
 
 
+def _envelope(x: torch.Tensor, cells: int) -> torch.Tensor:
+    """Maximum over a `cells` x `cells` window (the cell itself for 1)."""
+    return x if cells == 1 else F.max_pool2d(x, cells, 1, cells // 2)
+
+
 def _up_to(x: torch.Tensor, like: torch.Tensor, mode: str = "nearest") -> torch.Tensor:
     # Nearest inside the decoder (a 3x3 convolution follows and smooths; bilinear Resize costs
     # ~6x more in onnxruntime), bilinear only for the one-channel output map.
@@ -100,12 +105,11 @@ class DefectNet(nn.Module):
         u_hi, u_lo_neg = F.max_pool2d(unit, 2, 2) * gain, F.max_pool2d(-unit, 2, 2) * gain
         features = [g_hi, g_lo_neg, u_hi, u_lo_neg]
         for k in self.envelope_cells:
-            def envelope(x: torch.Tensor, k: int = k) -> torch.Tensor:
-                return x if k == 1 else F.max_pool2d(x, k, 1, k // 2)
-
             # Brighter than every golden value nearby, or darker than every one (and vice versa).
-            features.append(F.relu(u_hi - envelope(g_hi)) + F.relu(u_lo_neg - envelope(g_lo_neg)))
-            features.append(F.relu(g_hi - envelope(u_hi)) + F.relu(g_lo_neg - envelope(u_lo_neg)))
+            features.append(F.relu(u_hi - _envelope(g_hi, k))
+                            + F.relu(u_lo_neg - _envelope(g_lo_neg, k)))
+            features.append(F.relu(g_hi - _envelope(u_hi, k))
+                            + F.relu(g_lo_neg - _envelope(u_lo_neg, k)))
         return torch.cat(features, 1)
 
     def forward(self, golden: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:

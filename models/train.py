@@ -95,18 +95,16 @@ def features_numpy(golden: np.ndarray, unit: np.ndarray,
     gain = ((g.mean(axis=(1, 2)) + _GAIN_EPS) / (u.mean(axis=(1, 2)) + _GAIN_EPS))[:, None, None]
     u_hi = cells(u, np.maximum) * gain
     u_lo_neg = -cells(u, np.minimum) * gain
+    def envelope(x: np.ndarray, k: int) -> np.ndarray:  # max over the window; the border never wins
+        kernel = np.ones((k, k), np.uint8)
+        return x if k == 1 else np.stack([cv2.dilate(image, kernel) for image in x])
+
     features = [g_hi, g_lo_neg, u_hi, u_lo_neg]
     for k in envelope_cells:
-        kernel = np.ones((k, k), np.uint8)
-
-        def envelope(x: np.ndarray, k: int = k, kernel: np.ndarray = kernel) -> np.ndarray:
-            # max over the window; the border never wins
-            return x if k == 1 else np.stack([cv2.dilate(image, kernel) for image in x])
-
-        features.append(np.maximum(u_hi - envelope(g_hi), 0)
-                        + np.maximum(u_lo_neg - envelope(g_lo_neg), 0))
-        features.append(np.maximum(g_hi - envelope(u_hi), 0)
-                        + np.maximum(g_lo_neg - envelope(u_lo_neg), 0))
+        features.append(np.maximum(u_hi - envelope(g_hi, k), 0)
+                        + np.maximum(u_lo_neg - envelope(g_lo_neg, k), 0))
+        features.append(np.maximum(g_hi - envelope(u_hi, k), 0)
+                        + np.maximum(g_lo_neg - envelope(u_lo_neg, k), 0))
     stacked = np.concatenate(features, axis=3)
     return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))
 

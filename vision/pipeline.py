@@ -592,14 +592,13 @@ def compare(
         else:
             golden_views, unit_views = golden.raw, _raw_views(aligned_small)
     with watch.stage("color"):
-        color_report, global_offset = _measure_colour(golden_views, unit_views, region, s)
         # The headline colours from the photos' own pixels, not the shrunk analysis images.
         photo_means = _photo_colours(
             golden, unit, from_array, region,
             golden.calibration.correction if calibrated else None,
             unit_calibration.correction if calibrated else None)
-        if photo_means is not None:
-            _headline_colour(color_report, *photo_means)
+        color_report, global_offset = _measure_colour(golden_views, unit_views, region, s,
+                                                      photo_means)
         color_report.calibrated = calibrated
         color_report.note = colour_note
         if not colour_measurable:
@@ -769,21 +768,35 @@ def _upsample_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
 
 
-def _measure_colour(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray, s: float):
-    """Colour difference and per-tile map on the analysis images; also the global Lab offset
-    (unit - golden) that the defect stage discounts, from the same images as its maps.
+def _measure_colour(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray, s: float,
+                    photo_means: tuple[np.ndarray, np.ndarray] | None):
+    """Headline colour difference and per-tile map; also the global Lab offset (unit - golden).
 
-    :func:`_photo_colours` then replaces the headline colours with the photos' own.
+    The headline colours are `photo_means` (:func:`_photo_colours`) when there are any, else
+    the analysis images' means. The tiles and the offset the defect stage discounts come from
+    the analysis images, the same images as that stage's maps.
     """
     mask = region.astype(np.uint8)
     # cv2.mean accumulates in float64, like ndarray.mean(dtype=float64), without the copy.
     golden_rgb = np.array(cv2.mean(golden.linear, mask)[:3])
     unit_rgb = np.array(cv2.mean(unit.linear, mask)[:3])
-    report = ColorReport(delta_e00=None, delta_L=None, delta_C=None, delta_H=None,
-                         delta_e_cmc=None, golden_lab=None, unit_lab=None,
-                         tiles=_colour_tiles(golden.linear, unit.linear, region, s))
-    golden_lab, unit_lab = _headline_colour(report, golden_rgb, unit_rgb)
-    return report, unit_lab - golden_lab
+    offset = color.linear_rgb_to_lab(unit_rgb) - color.linear_rgb_to_lab(golden_rgb)
+    if photo_means is not None:
+        golden_rgb, unit_rgb = photo_means
+    golden_lab = color.linear_rgb_to_lab(golden_rgb)
+    unit_lab = color.linear_rgb_to_lab(unit_rgb)
+    delta_L, delta_C, delta_H = color.delta_lch(golden_lab, unit_lab)
+    tiles = _colour_tiles(golden.linear, unit.linear, region, s)
+    report = ColorReport(
+        delta_e00=round(float(color.ciede2000(golden_lab, unit_lab)), 4),
+        delta_L=round(float(delta_L), 4), delta_C=round(float(delta_C), 4),
+        delta_H=round(float(delta_H), 4),
+        delta_e_cmc=round(float(color.delta_e_cmc(golden_lab, unit_lab, l=2, c=1)), 4),
+        golden_lab=tuple(round(float(v), 4) for v in golden_lab),
+        unit_lab=tuple(round(float(v), 4) for v in unit_lab),
+        tiles=tiles,
+    )
+    return report, offset
 
 
 def _photo_colours(golden: PreparedGolden, unit: np.ndarray, unit_to_golden: np.ndarray,
@@ -813,15 +826,14 @@ def _photo_colours(golden: PreparedGolden, unit: np.ndarray, unit_to_golden: np.
     s = golden.analysis_scale
     golden_step = _sample_step(golden.image.shape, region.shape)
     golden_grid = golden.image[::golden_step, ::golden_step]
-    golden_weight = cv2.resize(region.astype(np.float32), golden_grid.shape[1::-1],
-                               interpolation=cv2.INTER_NEAREST)
+    golden_inside = _upsample_mask(region, golden_grid.shape[1::-1])
     unit_step = _sample_step(unit.shape, region.shape)
     unit_grid = unit[::unit_step, ::unit_step]
     # Unit grid pixel -> analysis pixel; the region is read through it (an inverse map).
     H = np.diag([s, s, 1.0]) @ unit_to_golden @ np.diag([unit_step, unit_step, 1.0])
     inside = cv2.warpPerspective(region.astype(np.uint8), H, unit_grid.shape[1::-1],
                                  flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-    if not inside.any() or not golden_weight.any():
+    if not inside.any() or not golden_inside.any():
         return None
     # Only the region's bounding boxes are decoded and corrected (the region is the product).
     x, y, bw, bh = cv2.boundingRect(inside)
@@ -830,9 +842,10 @@ def _photo_colours(golden: PreparedGolden, unit: np.ndarray, unit_to_golden: np.
     # |det H| is the same for every pixel: left out.
     unit_weight = (inside[y:y + bh, x:x + bw] * np.abs(w) ** -3.0).astype(np.float32)
     unit_part = unit_grid[y:y + bh, x:x + bw]
-    x, y, bw, bh = cv2.boundingRect((golden_weight > 0).astype(np.uint8))
-    return (_weighted_mean_linear(golden_grid[y:y + bh, x:x + bw],
-                                  golden_weight[y:y + bh, x:x + bw], golden_correction),
+    x, y, bw, bh = cv2.boundingRect(golden_inside.astype(np.uint8))
+    golden_weight = golden_inside[y:y + bh, x:x + bw].astype(np.float32)
+    return (_weighted_mean_linear(golden_grid[y:y + bh, x:x + bw], golden_weight,
+                                  golden_correction),
             _weighted_mean_linear(unit_part, unit_weight, unit_correction))
 
 
@@ -848,23 +861,6 @@ def _weighted_mean_linear(rgb8: np.ndarray, weight: np.ndarray,
 def _sample_step(image_shape: tuple[int, ...], analysis_shape: tuple[int, ...]) -> int:
     """Stride that samples a photo at about the analysis resolution (>= 1)."""
     return max(1, int(image_shape[0] / max(analysis_shape[0], 1)))
-
-
-def _headline_colour(report: ColorReport, golden_rgb: np.ndarray, unit_rgb: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Set the report's ROI colours and their differences from two mean linear RGBs; return
-    the two CIELAB colours."""
-    golden_lab = color.linear_rgb_to_lab(golden_rgb)
-    unit_lab = color.linear_rgb_to_lab(unit_rgb)
-    delta_L, delta_C, delta_H = color.delta_lch(golden_lab, unit_lab)
-    report.delta_e00 = round(float(color.ciede2000(golden_lab, unit_lab)), 4)
-    report.delta_L = round(float(delta_L), 4)
-    report.delta_C = round(float(delta_C), 4)
-    report.delta_H = round(float(delta_H), 4)
-    report.delta_e_cmc = round(float(color.delta_e_cmc(golden_lab, unit_lab, l=2, c=1)), 4)
-    report.golden_lab = tuple(round(float(v), 4) for v in golden_lab)
-    report.unit_lab = tuple(round(float(v), 4) for v in unit_lab)
-    return golden_lab, unit_lab
 
 
 def _colour_tiles(golden_linear: np.ndarray, unit_linear: np.ndarray, region: np.ndarray,
