@@ -31,7 +31,6 @@ __all__ = ["LockedError", "ResultsFile", "slim"]
 _SLIM_KEYS = ("id", "row", "status", "scoring_version", "input_hashes", "files", "error")
 
 
-
 class LockedError(RuntimeError):
     """Another process holds the RESULTS file's lock."""
 
