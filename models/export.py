@@ -37,9 +37,11 @@ def load_checkpoint(path: str | Path):
 
     state = torch.load(path, map_location="cpu", weights_only=False)
     config = state["config"]
-    # Checkpoints from before the finer envelopes (model v1 of 2026-11) have the coarse one only.
+    # Checkpoints from before the finer envelopes (model v1 of 2026-11) have the coarse one only;
+    # those from before the shift search (2026-11-27 afternoon) have none.
     model = DefectNet(tuple(config["widths"]),
-                      envelope_cells=tuple(config.get("envelope_cells", (5,))))
+                      envelope_cells=tuple(config.get("envelope_cells", (5,))),
+                      shift_search=tuple(config.get("shift_search", (0, 0))))
     model.load_state_dict(state["model"])
     return model.eval(), state
 

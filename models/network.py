@@ -37,6 +37,22 @@ ENVELOPE_CELLS = (5, 3, 1)
 The first model (v1) had the coarse window only; a checkpoint's config names its windows.
 """
 
+SHIFT_SEARCH = (1, 5)
+"""Local shift search of the block-matched residual: radius and patch side, in 2x2 cells.
+
+A radius of 2 cells covers the +-3 px misregistration the network is trained to tolerate; a
+5-cell (10 px) patch is large enough that a speck of a few pixels does not choose the shift
+itself. ``(0, 0)`` switches the search off (the models before 2026-11-27 afternoon had none).
+"""
+
+
+def shift_offsets(radius: int) -> list[tuple[int, int]]:
+    """The searched shifts (dy, dx), nearest first: on a tie (flat or binarised surfaces) the
+    smallest shift wins, as torch's, numpy's and ONNX's argmin all return the first minimum."""
+    offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
+    return sorted(offsets, key=lambda o: (o[0] ** 2 + o[1] ** 2, o))
+
+
 DEFAULT_WIDTHS = (16, 24, 32, 48)
 """Channels at 1/2, 1/4, 1/8 and 1/16 of the input resolution."""
 
@@ -57,6 +73,50 @@ def _envelope(x: torch.Tensor, cells: int) -> torch.Tensor:
     return x if cells == 1 else F.max_pool2d(x, cells, 1, cells // 2)
 
 
+def _block_matched_residual(unit: torch.Tensor, golden: torch.Tensor, radius: int,
+                            patch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The unit's difference from the golden where the neighbourhood says the golden lies.
+
+    For every cell, the shift (within +-`radius` cells) that best matches the `patch` x `patch`
+    neighbourhood of the unit to the golden (least mean squared difference of the channel sums:
+    block matching, as in video motion estimation), and the cell's own RGB difference at that
+    shift. An edge moved by misregistration has nothing left at its neighbourhood's shift,
+    while a speck beside it, too small to choose the shift, stays whole; the tolerance
+    envelopes hide such a speck whenever the golden has its colour anywhere nearby. The second
+    output is the root mean squared difference of the best match: where no shift fits (a large
+    defect, a distorted neighbourhood) the residual says less.
+    """
+    height, width = unit.shape[-2:]
+    unit_sum, golden_sum = unit.sum(1, keepdim=True), golden.sum(1, keepdim=True)
+    offsets = shift_offsets(radius)
+    # Every shifted copy of the golden at once: a convolution whose kernel k is one-hot at
+    # shift k (in the exported graph one Conv, not a Slice, Sub and Pow per shift and a Concat).
+    side = 2 * radius + 1
+    one_hot = torch.zeros(len(offsets), 1, side, side, dtype=unit.dtype)
+    for k, (dy, dx) in enumerate(offsets):
+        one_hot[k, 0, radius + dy, radius + dx] = 1
+    shifted = F.conv2d(F.pad(golden_sum, (radius,) * 4, mode="replicate"), one_hot)
+    squared = (unit_sum - shifted) ** 2
+    # The patch mean (zero padding, fixed divisor) on every second cell: the best shift varies
+    # slowly, and this quarters the pooling and the argmin. Separable: 2 x patch adds.
+    cost = F.avg_pool2d(squared, (patch, 1), (2, 1), (patch // 2, 0), count_include_pad=True)
+    cost = F.avg_pool2d(cost, (1, patch), (1, 2), (0, patch // 2), count_include_pad=True)
+    best = cost.argmin(1, keepdim=True)  # N 1 H/2 W/2
+    table = torch.tensor(offsets, dtype=unit.dtype)
+    shift = torch.cat([table[:, 0][best], table[:, 1][best]], 1)  # N 2 H/2 W/2: dy, dx
+    shift = F.interpolate(shift, size=(height, width), mode="nearest")
+    rms = F.interpolate(cost.gather(1, best).clamp_min(0).sqrt(), size=(height, width),
+                        mode="nearest")
+    # The golden's pixel at each cell's shift, by nearest-neighbour sampling with the border
+    # repeated (one GridSample in the exported graph, instead of a select per shift).
+    y = torch.arange(height, dtype=unit.dtype)[:, None] + shift[:, 0]
+    x = torch.arange(width, dtype=unit.dtype)[None, :] + shift[:, 1]
+    grid = torch.stack([2 * x / max(width - 1, 1) - 1, 2 * y / max(height - 1, 1) - 1], -1)
+    matched = F.grid_sample(golden, grid, mode="nearest", padding_mode="border",
+                            align_corners=True)
+    return (unit - matched).abs(), rms
+
+
 def _up_to(x: torch.Tensor, like: torch.Tensor, mode: str = "nearest") -> torch.Tensor:
     # Nearest inside the decoder (a 3x3 convolution follows and smooths; bilinear Resize costs
     # ~6x more in onnxruntime), bilinear only for the one-channel output map.
@@ -70,13 +130,16 @@ class DefectNet(nn.Module):
 
     def __init__(self, widths: tuple[int, int, int, int] = DEFAULT_WIDTHS,
                  fine_decoder: bool = False,
-                 envelope_cells: tuple[int, ...] = ENVELOPE_CELLS) -> None:
+                 envelope_cells: tuple[int, ...] = ENVELOPE_CELLS,
+                 shift_search: tuple[int, int] = SHIFT_SEARCH) -> None:
         super().__init__()
         w1, w2, w3, w4 = widths
         self.widths = tuple(widths)
         self.envelope_cells = tuple(envelope_cells)
-        # golden max/min, unit max/min, then two excesses per envelope window: RGB each
-        n_features = 3 * (4 + 2 * len(self.envelope_cells))
+        self.shift_search = tuple(shift_search)
+        # golden max/min, unit max/min, then two excesses per envelope window: RGB each; then
+        # the block-matched residual (RGB) and how well the best shift matched (one channel)
+        n_features = 3 * (4 + 2 * len(self.envelope_cells)) + (4 if self.shift_search[0] else 0)
         self.stem = nn.Sequential(_conv(n_features, w1, kernel=1),
                                   *([_conv(w1, w1)] if fine_decoder else []))
         self.down2 = nn.Sequential(_conv(w1, w2, stride=2), _conv(w2, w2))
@@ -110,6 +173,10 @@ class DefectNet(nn.Module):
                             + F.relu(u_lo_neg - _envelope(g_lo_neg, k)))
             features.append(F.relu(g_hi - _envelope(u_hi, k))
                             + F.relu(g_lo_neg - _envelope(u_lo_neg, k)))
+        if self.shift_search[0]:
+            # Mid-range of each cell (max and min are already there) as the cell's colour.
+            features.extend(_block_matched_residual(0.5 * (u_hi - u_lo_neg),
+                                                    0.5 * (g_hi - g_lo_neg), *self.shift_search))
         return torch.cat(features, 1)
 
     def forward(self, golden: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:

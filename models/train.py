@@ -73,7 +73,8 @@ def _augment(golden, unit, mask, rng: np.random.Generator):
 
 
 def features_numpy(golden: np.ndarray, unit: np.ndarray,
-                   envelope_cells: tuple[int, ...] | None = None) -> np.ndarray:
+                   envelope_cells: tuple[int, ...] | None = None,
+                   shift_search: tuple[int, int] | None = None) -> np.ndarray:
     """:meth:`DefectNet.features` for uint8 NHWC batches of even size, with OpenCV.
 
     Same numbers as the torch version (a test checks), several times faster on CPU, where
@@ -81,9 +82,10 @@ def features_numpy(golden: np.ndarray, unit: np.ndarray,
     """
     import cv2
 
-    from models.network import _GAIN_EPS, ENVELOPE_CELLS
+    from models.network import _GAIN_EPS, ENVELOPE_CELLS, SHIFT_SEARCH
 
     envelope_cells = ENVELOPE_CELLS if envelope_cells is None else envelope_cells
+    shift_search = SHIFT_SEARCH if shift_search is None else shift_search
 
     g = golden.astype(np.float32) / 255
     u = unit.astype(np.float32) / 255
@@ -105,8 +107,54 @@ def features_numpy(golden: np.ndarray, unit: np.ndarray,
                         + np.maximum(u_lo_neg - envelope(g_lo_neg, k), 0))
         features.append(np.maximum(g_hi - envelope(u_hi, k), 0)
                         + np.maximum(g_lo_neg - envelope(u_lo_neg, k), 0))
+    if shift_search[0]:
+        features.extend(_block_matched_residual(0.5 * (u_hi - u_lo_neg), 0.5 * (g_hi - g_lo_neg),
+                                                *shift_search))
     stacked = np.concatenate(features, axis=3)
     return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))
+
+
+def _block_matched_residual(unit: np.ndarray, golden: np.ndarray, radius: int, patch: int
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`models.network._block_matched_residual` for NHWC batches.
+
+    One shift at a time with a running minimum (argmin over a leading axis of 25 is slow in
+    numpy), with the batch as the channels of OpenCV's box filter.
+    """
+    import cv2
+
+    from models.network import shift_offsets
+
+    count, height, width = unit.shape[:3]
+    unit_sum = np.ascontiguousarray(unit.sum(axis=3).transpose(1, 2, 0))  # H W N
+    padded = np.pad(golden.sum(axis=3).transpose(1, 2, 0), ((radius, radius), (radius, radius),
+                                                            (0, 0)), mode="edge")
+    offsets = shift_offsets(radius)
+    best = np.zeros(((height + 1) // 2, (width + 1) // 2, count), np.intp)
+    best_cost = None
+    for k, (dy, dx) in enumerate(offsets):
+        squared = np.square(unit_sum - padded[radius + dy:radius + dy + height,
+                                              radius + dx:radius + dx + width])
+        # Mean over the patch with zero padding, as torch's avg_pool2d with count_include_pad,
+        # on every second cell.
+        cost = cv2.boxFilter(squared, -1, (patch, patch), normalize=True,
+                             borderType=cv2.BORDER_CONSTANT).reshape(squared.shape)[::2, ::2]
+        if best_cost is None:
+            best_cost = cost
+            continue
+        better = cost < best_cost  # strictly: the first (smallest) shift wins a tie
+        best[better] = k
+        np.minimum(best_cost, cost, out=best_cost)
+    best = best.repeat(2, axis=0).repeat(2, axis=1)[:height, :width].transpose(2, 0, 1)  # N H W
+    shift_y = np.array([dy for dy, _ in offsets])[best]
+    shift_x = np.array([dx for _, dx in offsets])[best]
+    n, y, x = np.ogrid[:count, :height, :width]
+    # The border repeated, as grid_sample's padding_mode="border".
+    matched = golden[n, np.clip(y + shift_y, 0, height - 1), np.clip(x + shift_x, 0, width - 1)]
+    residual = np.abs(unit - matched)
+    rms = np.sqrt(np.maximum(best_cost, 0)).repeat(2, axis=0).repeat(2, axis=1)[:height, :width]
+    rms = rms.transpose(2, 0, 1)[..., None]
+    return residual, rms
 
 
 def dice_focal_loss(logits, target, gamma: float = 2.0):
@@ -132,9 +180,18 @@ def dice_focal_loss(logits, target, gamma: float = 2.0):
     return 5.0 * focal + 0.5 * dice + 0.5 * pair_dice
 
 
+def _pool_cache(args: argparse.Namespace) -> Path:
+    """The cached pool's file: a pure function of its size, its count and the generator's code
+    (a hash of ``models/synth.py``, so that a changed generator never reuses an old pool)."""
+    import hashlib
+
+    code = hashlib.sha256((REPO / "models" / "synth.py").read_bytes()).hexdigest()[:8]
+    return RUNS / f"pool-{args.pool}-{args.size}-{code}.npz"
+
+
 def pool_only(args: argparse.Namespace) -> None:
     """Generate and cache the pool, without training (lets generation run ahead)."""
-    cache = RUNS / f"pool-{args.pool}-{args.size}.npz"
+    cache = _pool_cache(args)
     golden, unit, mask = generate_pool(args.pool, args.size, args.workers)
     RUNS.mkdir(parents=True, exist_ok=True)
     np.savez(cache.with_suffix(".tmp.npz"), golden=golden, unit=unit, mask=mask)
@@ -152,8 +209,8 @@ def train(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    cache = RUNS / f"pool-{args.pool}-{args.size}.npz"
-    if cache.exists() and not args.quick:  # the pool is a pure function of its size and count
+    cache = _pool_cache(args)
+    if cache.exists() and not args.quick:
         print(f"loading {cache} ...", flush=True)
         with np.load(cache) as data:
             golden, unit, mask = data["golden"], data["unit"], data["mask"]
@@ -170,6 +227,7 @@ def train(args: argparse.Namespace) -> Path:
 
     model = DefectNet(tuple(args.widths))
     config = {"widths": list(args.widths), "envelope_cells": list(model.envelope_cells),
+              "shift_search": list(model.shift_search),
               "size": args.size, "pool": args.pool,
               "batch": args.batch, "minutes": args.minutes, "lr": args.lr, "seed": args.seed}
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -199,7 +257,7 @@ def train(args: argparse.Namespace) -> Path:
             group["lr"] = lr
         batch = rng.integers(0, len(mask), args.batch)
         g, u, m = _augment(golden[batch], unit[batch], mask[batch], rng)
-        x = torch.from_numpy(features_numpy(g, u, model.envelope_cells))
+        x = torch.from_numpy(features_numpy(g, u, model.envelope_cells, model.shift_search))
         # The labels at the logits' half resolution: a cell is defective if any pixel is.
         m = np.ascontiguousarray(m).reshape(len(m), args.size // 2, 2, args.size // 2, 2)
         m = torch.from_numpy(m.max(axis=(2, 4))).float()[:, None]

@@ -239,7 +239,8 @@ def _export_random_net(tmp_path: Path) -> tuple[Path, Path]:
     checkpoint = tmp_path / "random.pt"
     torch.save({"model": net.state_dict(),
                 "config": {"widths": list(DEFAULT_WIDTHS),
-                           "envelope_cells": list(net.envelope_cells)}},
+                           "envelope_cells": list(net.envelope_cells),
+                           "shift_search": list(net.shift_search)}},
                checkpoint)
     return checkpoint, export(checkpoint, tmp_path / "random.onnx")
 
@@ -254,24 +255,49 @@ def test_exported_graph_matches_torch(tmp_path, size):
 
 
 @needs_torch
-@pytest.mark.parametrize("envelope_cells", [(5,), (5, 3, 1)])
-def test_numpy_features_match_the_network(envelope_cells):
+@pytest.mark.parametrize(("envelope_cells", "shift_search", "shape"), [
+    ((5,), (0, 0), (48, 64)), ((5, 3, 1), (1, 5), (48, 64)), ((5, 3, 1), (2, 5), (46, 62))])
+def test_numpy_features_match_the_network(envelope_cells, shift_search, shape):
     import torch
 
     from models.network import DefectNet
     from models.train import features_numpy
 
     rng = np.random.default_rng(1)
-    golden = rng.integers(0, 256, (3, 48, 64, 3), dtype=np.uint8)
-    unit = rng.integers(0, 256, (3, 48, 64, 3), dtype=np.uint8)
+    golden = rng.integers(0, 256, (3, *shape, 3), dtype=np.uint8)
+    unit = rng.integers(0, 256, (3, *shape, 3), dtype=np.uint8)
 
     def to_torch(x):
         return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
 
-    net = DefectNet(envelope_cells=envelope_cells)
+    net = DefectNet(envelope_cells=envelope_cells, shift_search=shift_search)
     expected = net.features(to_torch(golden), to_torch(unit)).numpy()
-    assert expected.shape == (3, 12 + 6 * len(envelope_cells), 24, 32)
-    assert np.abs(features_numpy(golden, unit, envelope_cells) - expected).max() <= 1e-5
+    channels = 12 + 6 * len(envelope_cells) + (4 if shift_search[0] else 0)
+    assert expected.shape == (3, channels, shape[0] // 2, shape[1] // 2)
+    assert np.abs(features_numpy(golden, unit, envelope_cells, shift_search)
+                  - expected).max() <= 1e-5
+
+
+@needs_torch
+def test_block_matched_residual_keeps_a_speck_and_drops_the_misregistered_edges():
+    """A unit misregistered by one cell with a speck beside an edge: at the neighbourhood's
+    shift the edges leave nothing, the speck stays whole; the per-cell difference (no
+    search) shows both alike, which is what the envelopes alone cannot tell apart."""
+    import torch
+
+    from models.network import _block_matched_residual
+
+    golden = torch.zeros(1, 3, 40, 40)
+    golden[:, :, 10:30, 12:28] = 0.8  # a bright part on a dark surface
+    unit = torch.roll(golden, shifts=(1, -1), dims=(2, 3)).clone()
+    unit[:, 1, 20, 9] = 0.6  # a green speck 2 cells left of the moved edge
+    residual, rms = _block_matched_residual(unit, golden, radius=1, patch=5)
+    assert residual[0, :, 20, 9].max() >= 0.55  # the speck, whole
+    edges = residual[0].amax(0)
+    edges[18:23, 7:12] = 0
+    assert edges.max() <= 1e-6  # every edge matched at its shift
+    assert float((unit - golden).abs().amax(1)[0].gt(0.5).sum()) > 60  # no search: the edges
+    assert rms[0, 0, 2, 2] == 0 and rms[0, 0, 20, 9] > 0
 
 
 @needs_torch
@@ -303,13 +329,13 @@ def test_checkpoint_without_envelope_config_loads_as_the_coarse_envelope_model(t
     from models.export import load_checkpoint
     from models.network import DEFAULT_WIDTHS, ENVELOPE_CELLS, DefectNet
 
-    old = DefectNet(DEFAULT_WIDTHS, envelope_cells=(5,))
+    old = DefectNet(DEFAULT_WIDTHS, envelope_cells=(5,), shift_search=(0, 0))
     checkpoint = tmp_path / "old.pt"
     torch.save({"model": old.state_dict(), "config": {"widths": list(DEFAULT_WIDTHS)}},
                checkpoint)
     loaded, _ = load_checkpoint(checkpoint)
-    assert loaded.envelope_cells == (5,)
+    assert loaded.envelope_cells == (5,) and loaded.shift_search == (0, 0)
     assert DefectNet().envelope_cells == ENVELOPE_CELLS != (5,)
     golden, unit = torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 48)
     assert loaded.features(golden, unit).shape[1] == 18
-    assert DefectNet().features(golden, unit).shape[1] == 30
+    assert DefectNet().features(golden, unit).shape[1] == 34
