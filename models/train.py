@@ -291,7 +291,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(RUNS / "full"))
     parser.add_argument("--minutes", type=float, default=100.0, help="training time budget")
-    parser.add_argument("--pool", type=int, default=8000, help="generated training pairs")
+    parser.add_argument("--pool", type=int, default=12000, help="generated training pairs")
     parser.add_argument("--size", type=int, default=160, help="crop size, px")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
