@@ -118,8 +118,8 @@ def _block_matched_residual(unit: np.ndarray, golden: np.ndarray, radius: int, p
                             ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`models.network._block_matched_residual` for NHWC batches.
 
-    One shift at a time with a running minimum (argmin over a leading axis of 25 is slow in
-    numpy), with the batch as the channels of OpenCV's box filter.
+    One shift at a time with a running minimum (numpy's argmin over a leading axis of shifts
+    is slow), with the batch as the channels of OpenCV's box filter.
     """
     import cv2
 
