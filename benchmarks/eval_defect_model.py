@@ -25,8 +25,8 @@ boxes are tight, so they are also scored grown to at least ``--min-box`` px a si
 centre, the box convention of the dataset. Both figures are printed.
 
 Usage: python benchmarks/eval_defect_model.py [--pairs 200] [--size 320] [--threshold 0.5]
-       [--min-area 12] [--deeppcb DIR] [--model FILE] [--skip-synthetic] [--skip-scenes]
-       [--skip-deeppcb]
+       [--min-area 12] [--join-gap 4] [--deeppcb DIR] [--model FILE] [--skip-synthetic]
+       [--skip-scenes] [--skip-deeppcb]
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 from models.synth import HELDOUT_PHOTOS, make_sample  # noqa: E402
 from vision.defect_model import (  # noqa: E402
     DEFAULT_THRESHOLD,
+    JOIN_GAP_PX,
     find_regions,
     image_score,
     model_version,
@@ -117,7 +118,8 @@ def evaluate_synthetic(args: argparse.Namespace) -> dict:
         clean_pairs += not defective
         for threshold in thresholds:
             regions = find_regions(prob, threshold=threshold, min_area_px=args.min_area,
-                                   grow_threshold=min(args.grow or threshold / 2, threshold))
+                                   grow_threshold=min(args.grow or threshold / 2, threshold),
+                                   join_gap_px=args.join_gap)
             if not defective:
                 false_on_clean[threshold] += len(regions)
                 continue
@@ -177,7 +179,7 @@ def evaluate_scenes(args: argparse.Namespace) -> dict:
                 golden, unit, mask, valid = _analysis_crop(pair)
                 prob = predict_defect_map(golden, unit, valid=valid, model=args.model)
                 regions = find_regions(prob, threshold=args.threshold, min_area_px=args.min_area,
-                                   grow_threshold=args.grow)
+                                   grow_threshold=args.grow, join_gap_px=args.join_gap)
                 scores.append(image_score(prob))
                 labels.append(bool(mask.any()))
                 if kind is None:
@@ -269,7 +271,7 @@ def evaluate_deeppcb(args: argparse.Namespace) -> dict | None:
         prob = predict_defect_map(np.ascontiguousarray(golden), np.ascontiguousarray(unit),
                                   model=args.model)
         regions = find_regions(prob, threshold=args.threshold, min_area_px=args.min_area,
-                                   grow_threshold=args.grow)
+                                   grow_threshold=args.grow, join_gap_px=args.join_gap)
         tight = [np.array([r.bbox[0], r.bbox[1], r.bbox[0] + r.bbox[2], r.bbox[1] + r.bbox[3]],
                           np.float64) for r in regions]
         for name, boxes in (("tight", tight), ("grown", [_grow(b, args.min_box) for b in tight])):
@@ -295,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=320, help="synthetic pair side, px")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--min-area", type=int, default=12, help="smallest region, px")
+    parser.add_argument("--join-gap", type=int, default=JOIN_GAP_PX,
+                        help="region pieces at most this many px apart are one region")
     parser.add_argument("--grow", type=float, default=None,
                         help="regions extend over pixels above this (default: threshold / 2)")
     parser.add_argument("--sweep", type=float, nargs="*", default=[],
@@ -317,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print(f"model: {model_version(args.model)}; threshold {args.threshold}, "
-          f"min area {args.min_area} px")
+          f"min area {args.min_area} px, pieces up to {args.join_gap} px apart joined")
     if not args.skip_synthetic:
         start = time.perf_counter()
         s = evaluate_synthetic(args)

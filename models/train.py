@@ -157,12 +157,45 @@ def _block_matched_residual(unit: np.ndarray, golden: np.ndarray, radius: int, p
     return residual, rms
 
 
-def dice_focal_loss(logits, target, gamma: float = 2.0):
+SMALL_DEFECT_CELLS = 32
+"""Defects smaller than this many label cells (2x2 px each) weigh more in the focal term."""
+SMALL_DEFECT_MAX_WEIGHT = 3.0
+
+
+def small_defect_weights(mask_cells: np.ndarray, reference_cells: int = SMALL_DEFECT_CELLS,
+                         max_weight: float = SMALL_DEFECT_MAX_WEIGHT) -> np.ndarray:
+    """Per-cell loss weights (N, H, W) float32: sqrt(reference / area) on a defect's cells.
+
+    Recall is counted per defect, the pixel loss per pixel: a 16 px speck has four label cells
+    and weighs next to nothing beside a missing part's hundreds, while it counts as much in the
+    recall. Specks of 12-30 px were found 56% of the time by the model trained without this
+    (1000 validation pairs of the train split at unseen indices) against 96% for 300-1000 px.
+    The square root and the cap keep a speck from outweighing the clean cells around it, which
+    would trade the false-region figure for it. Background and large defects weigh 1.
+    """
+    import cv2
+
+    weights = np.ones(mask_cells.shape, np.float32)
+    for i, mask in enumerate(mask_cells):
+        if not mask.any():
+            continue
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
+                                                               connectivity=8)
+        area = stats[:, cv2.CC_STAT_AREA].astype(np.float32)
+        per_label = np.clip(np.sqrt(reference_cells / np.maximum(area, 1)), 1.0, max_weight)
+        per_label[0] = 1.0  # the background
+        weights[i] = per_label[labels]
+    return weights
+
+
+def dice_focal_loss(logits, target, gamma: float = 2.0, weight=None):
     """Focal loss (Lin et al. 2017, doi:10.1109/ICCV.2017.324; as in DRAEM) + soft Dice.
 
     The Dice term is half over the whole batch and half the mean over the pairs that have a
     defect: over the batch alone, a pair whose only defect is a 20 px speck weighs next to
     nothing beside a pair with a missing part, and small specks were most of the misses.
+    `weight` (same shape as `target`) scales the focal term per cell
+    (:func:`small_defect_weights`).
     """
     import torch
     import torch.nn.functional as F
@@ -170,7 +203,8 @@ def dice_focal_loss(logits, target, gamma: float = 2.0):
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     p = torch.sigmoid(logits)
     p_t = p * target + (1 - p) * (1 - target)
-    focal = ((1 - p_t) ** gamma * bce).mean()
+    focal_per_cell = (1 - p_t) ** gamma * bce
+    focal = (focal_per_cell if weight is None else focal_per_cell * weight).mean()
     inter = (p * target).sum()
     dice = 1 - (2 * inter + 1) / (p.sum() + target.sum() + 1)
     per_pair_inter = (p * target).sum((1, 2, 3))
@@ -228,6 +262,8 @@ def train(args: argparse.Namespace) -> Path:
     model = DefectNet(tuple(args.widths))
     config = {"widths": list(args.widths), "envelope_cells": list(model.envelope_cells),
               "shift_search": list(model.shift_search),
+              "small_defect_cells": SMALL_DEFECT_CELLS,
+              "small_defect_max_weight": SMALL_DEFECT_MAX_WEIGHT,
               "size": args.size, "pool": args.pool,
               "batch": args.batch, "minutes": args.minutes, "lr": args.lr, "seed": args.seed}
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -260,8 +296,10 @@ def train(args: argparse.Namespace) -> Path:
         x = torch.from_numpy(features_numpy(g, u, model.envelope_cells, model.shift_search))
         # The labels at the logits' half resolution: a cell is defective if any pixel is.
         m = np.ascontiguousarray(m).reshape(len(m), args.size // 2, 2, args.size // 2, 2)
-        m = torch.from_numpy(m.max(axis=(2, 4))).float()[:, None]
-        loss = dice_focal_loss(model.decode(x), m)
+        m = m.max(axis=(2, 4))
+        weight = torch.from_numpy(small_defect_weights(m))[:, None]
+        m = torch.from_numpy(m).float()[:, None]
+        loss = dice_focal_loss(model.decode(x), m, weight=weight)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -291,7 +329,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(RUNS / "full"))
     parser.add_argument("--minutes", type=float, default=100.0, help="training time budget")
-    parser.add_argument("--pool", type=int, default=12000, help="generated training pairs")
+    parser.add_argument("--pool", type=int, default=24000, help="generated training pairs")
     parser.add_argument("--size", type=int, default=160, help="crop size, px")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from models.synth import HELDOUT_PHOTOS, Look, make_sample, photograph
+from models.train import small_defect_weights
 from tests.helpers.scenes import DEFECT_KINDS as SCENE_DEFECTS
 from tests.helpers.scenes import draw_defect, product_artwork
 from vision import defect_model
@@ -216,12 +217,44 @@ def test_find_regions_hysteresis_area_and_severity():
     assert [r.area_px for r in small] == [300, 4]
 
 
+def test_small_defects_weigh_more_in_training():
+    cells = np.zeros((2, 40, 40), bool)
+    cells[0, 2:4, 2:4] = True  # 4 cells: sqrt(32 / 4)
+    cells[0, 10:30, 10:30] = True  # 400 cells: a large defect keeps weight 1
+    cells[0, 35, 35] = True  # 1 cell: capped
+    weights = small_defect_weights(cells, reference_cells=32, max_weight=3.0)
+    assert weights.shape == cells.shape and weights.dtype == np.float32
+    assert weights[0, 2, 2] == pytest.approx(np.sqrt(8.0))
+    assert weights[0, 20, 20] == 1.0 and weights[0, 35, 35] == 3.0
+    assert weights[0, 0, 0] == 1.0 and (weights[1] == 1.0).all()
+
+
+def test_find_regions_joins_pieces_of_one_defect():
+    prob = np.zeros((60, 120), np.float32)
+    prob[10:12, 10:30] = 0.9  # a scratch shown as two dashes with a 4 px gap
+    prob[10:12, 34:54] = 0.9
+    prob[40:44, 10:14] = 0.9  # a speck 5 px beyond another: a separate defect
+    prob[40:44, 19:23] = 0.9
+    regions = find_regions(prob, threshold=0.5, min_area_px=10, join_gap_px=4)
+    assert [(r.bbox, r.area_px) for r in regions] == [
+        ((10, 10, 44, 2), 80), ((10, 40, 4, 4), 16), ((19, 40, 4, 4), 16)]
+    apart = find_regions(prob, threshold=0.5, min_area_px=10, join_gap_px=0)
+    assert [r.area_px for r in apart] == [40, 40, 16, 16]
+    # Pieces below the smallest area count together once joined.
+    prob[:] = 0.0
+    prob[5:8, 5:8] = prob[5:8, 10:13] = 0.9  # 9 px each, 2 px apart
+    assert [r.area_px for r in find_regions(prob, threshold=0.5, min_area_px=12)] == [18]
+    assert find_regions(prob, threshold=0.5, min_area_px=12, join_gap_px=0) == []
+
+
 def test_find_regions_refuses_nonsense():
     prob = np.zeros((8, 8), np.float32)
     with pytest.raises(ValueError, match="threshold"):
         find_regions(prob, threshold=1.5, min_area_px=1)
     with pytest.raises(ValueError, match="min_area_px"):
         find_regions(prob, threshold=0.5, min_area_px=0)
+    with pytest.raises(ValueError, match="join_gap_px"):
+        find_regions(prob, threshold=0.5, min_area_px=1, join_gap_px=-1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from vision._regions import hysteresis
+from vision._regions import hysteresis, joined_regions
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -49,6 +49,9 @@ FORMAT_VERSION = "1"
 
 DEFAULT_THRESHOLD = 0.5
 """Probability above which a pixel seeds a defect region (see the model card's figures)."""
+
+JOIN_GAP_PX = 4
+"""Region pieces at most this far apart are one region (:func:`find_regions`)."""
 
 TILE = 1024
 """Tile side, px. A pair at the analysis resolution (long side 1024) is one tile."""
@@ -265,13 +268,15 @@ def find_regions(prob: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
                  min_area_px: int, grow_threshold: float | None = None,
                  compared_area_px: int | None = None, px_per_mm: float | None = None,
                  critical_fraction: float = 0.01, major_fraction: float = 0.001,
-                 ) -> list[DefectModelRegion]:
+                 join_gap_px: int = JOIN_GAP_PX) -> list[DefectModelRegion]:
     """Defect regions of a probability map, largest first.
 
     A region needs a core of pixels at or above `threshold` and extends over the connected
     pixels at or above `grow_threshold` (default: half the threshold): hysteresis, as in Canny's
     edge detector, so a defect is measured at its real size rather than its confident core.
-    Regions smaller than `min_area_px` (map pixels) are dropped.
+    Pieces with a gap of at most `join_gap_px` between them are one region (one defect to the
+    reader: a scratch the map shows as dashes; the evaluation's truth joins pieces the same
+    way). Regions smaller than `min_area_px` (map pixels, the pieces' sum) are dropped.
 
     Severity follows the report's rule: 'critical' when the region covers more than
     `critical_fraction` of the compared area (`compared_area_px`, default the whole map),
@@ -285,15 +290,12 @@ def find_regions(prob: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
     grow = threshold / 2 if grow_threshold is None else grow_threshold
     if not 0.0 < grow <= threshold:
         raise ValueError(f"grow_threshold must be in (0, threshold]; got {grow}")
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(
-        hysteresis(prob >= threshold, prob >= grow), connectivity=8)
     compared = compared_area_px or prob.size
     regions = []
-    for label in range(1, n):
-        x, y, w, h, area = (int(v) for v in stats[label])
+    for (x, y, w, h), pixels, area in joined_regions(
+            hysteresis(prob >= threshold, prob >= grow), join_gap_px):
         if area < min_area_px:
             continue
-        pixels = labels[y:y + h, x:x + w] == label
         peak = float(prob[y:y + h, x:x + w][pixels].max())
         fraction = area / compared
         severity: Severity = ("critical" if fraction > critical_fraction

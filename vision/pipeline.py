@@ -24,7 +24,7 @@ import numpy as np
 from calibration.detect import CardDetection, find_card
 from calibration.fit import ColourCorrection, PatchSamples, calibrate_photo
 from vision import color, defect_model, register, render
-from vision._regions import hysteresis
+from vision._regions import hysteresis, joined_regions
 from vision._resample import shrink_to_long_side
 from vision.report import (
     SCHEMA_VERSION,
@@ -955,14 +955,13 @@ def _defect_regions(golden: AnalysisViews, unit: AnalysisViews, ssim_map: np.nda
         grown |= (model_probability >= _MODEL_GROW).astype(np.uint8)
         likelihood = np.maximum(likelihood, model_probability)
     candidates = hysteresis(seeds, grown)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=8)
     regions: list[DefectRegion] = []
-    for label in range(1, n):
-        x, y, w, h, area = (int(v) for v in stats[label])
+    # Pieces a few px apart are one defect (a scratch seen as dashes), as in the model's
+    # find_regions; the gap is in analysis pixels.
+    for (x, y, w, h), pixels, area in joined_regions(candidates, defect_model.JOIN_GAP_PX):
         area_golden = int(round(area / (s * s)))
         if area_golden < spec.tolerances.min_defect_area_px:
             continue
-        pixels = labels[y:y + h, x:x + w] == label
         peak = float(likelihood[y:y + h, x:x + w][pixels].max())
         colour_led = float(local_delta[y:y + h, x:x + w][pixels].max()) > float(
             structural[y:y + h, x:x + w][pixels].max())
