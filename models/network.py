@@ -110,10 +110,11 @@ def _block_matched_residual(unit: torch.Tensor, golden: torch.Tensor, radius: in
     cost = F.avg_pool2d(cost, (1, patch), (1, 2), (0, patch // 2), count_include_pad=True)
     best = cost.argmin(1, keepdim=True)  # N 1 H/2 W/2
     table = torch.tensor(offsets, dtype=unit.dtype)
-    shift = torch.cat([table[:, 0][best], table[:, 1][best]], 1)  # N 2 H/2 W/2: dy, dx
-    shift = F.interpolate(shift, size=(height, width), mode="nearest")
-    rms = F.interpolate(cost.gather(1, best).clamp_min(0).sqrt(), size=(height, width),
-                        mode="nearest")
+    # dy, dx and the match's rms error, N 3 H/2 W/2, brought to full size by one Resize.
+    per_cell = torch.cat([table[:, 0][best], table[:, 1][best],
+                          cost.gather(1, best).clamp_min(0).sqrt()], 1)
+    per_pixel = F.interpolate(per_cell, size=(height, width), mode="nearest")
+    shift, rms = per_pixel[:, :2], per_pixel[:, 2:]
     # The golden's pixel at each cell's shift, by nearest-neighbour sampling with the border
     # repeated (one GridSample in the exported graph, instead of a select per shift).
     y = torch.arange(height, dtype=unit.dtype)[:, None] + shift[:, 0]
