@@ -10,7 +10,7 @@ the colour channels), because generating a sample costs more than a training ste
 
 Usage::
 
-    python -m models.train --minutes 100                # full run -> models/runs/full/
+    python -m models.train --minutes 90                 # full run -> models/runs/full/
     python -m models.train --quick --out /tmp/q         # CI smoke: about a minute
     python -m models.export models/runs/full/last.pt    # -> models/defect_model.onnx
 """
@@ -328,7 +328,7 @@ def train(args: argparse.Namespace) -> Path:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(RUNS / "full"))
-    parser.add_argument("--minutes", type=float, default=100.0, help="training time budget")
+    parser.add_argument("--minutes", type=float, default=90.0, help="training time budget")
     parser.add_argument("--pool", type=int, default=24000, help="generated training pairs")
     parser.add_argument("--size", type=int, default=160, help="crop size, px")
     parser.add_argument("--batch", type=int, default=16)
