@@ -26,7 +26,7 @@ centre, the box convention of the dataset. Both figures are printed.
 
 Usage: python benchmarks/eval_defect_model.py [--pairs 1000] [--size 320] [--threshold 0.5]
        [--min-area 12] [--join-gap 4] [--deeppcb DIR] [--model FILE] [--skip-synthetic]
-       [--skip-scenes] [--skip-deeppcb]
+       [--skip-scenes] [--skip-deeppcb] [--breakdown]
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ def evaluate_synthetic(args: argparse.Namespace) -> dict:
     false_on_clean = dict.fromkeys(thresholds, 0)
     false_on_defective = dict.fromkeys(thresholds, 0)
     total = clean_pairs = ambiguous = 0
+    breakdown: dict[str, list[int]] = {}  # group -> [found, defects] at args.threshold
     for index in range(args.pairs):
         sample = make_sample(args.split, args.first_index + index, size=args.size,
                              defect_probability=0.5, same_look_probability=0.0)
@@ -123,7 +124,10 @@ def evaluate_synthetic(args: argparse.Namespace) -> dict:
             if not defective:
                 false_on_clean[threshold] += len(regions)
                 continue
-            found[threshold] += sum(any(box_covers(r.bbox, d) for r in regions) for d in defects)
+            hits = [any(box_covers(r.bbox, d) for r in regions) for d in defects]
+            found[threshold] += sum(hits)
+            if threshold == args.threshold:
+                _tally(breakdown, sample, defects, hits)
             false_on_defective[threshold] += sum(
                 not sample.mask[r.bbox[1]:r.bbox[1] + r.bbox[3], r.bbox[0]:r.bbox[0] + r.bbox[2]]
                 .any() for r in regions)
@@ -142,7 +146,36 @@ def evaluate_synthetic(args: argparse.Namespace) -> dict:
         "false_on_defective_pairs": false_defective,
         "image_auroc": auroc(np.array(image_scores), np.array(image_labels)),
         "sweep": sweep,
+        "breakdown": dict(sorted(breakdown.items(), key=_group_order)),
     }
+
+
+_AREA_GROUPS = (30, 60, 120, 300, 1000)
+
+
+def _group_order(item: tuple[str, list[int]]) -> tuple[int, float, str]:
+    group = item[0]
+    if group.startswith("area"):
+        return (0, float(group.split()[-2]) + (0.5 if ">=" in group else 0.0), group)
+    return (1 if group.startswith("kind") else 0.5, 0.0, group)
+
+
+def _tally(breakdown: dict[str, list[int]], sample, defects: list[np.ndarray],
+           hits: list[bool]) -> None:
+    """Recall by defect area, by kind (pairs with one kind of defect) and by product look."""
+    binarised = len(np.unique(sample.golden)) <= 2
+    kinds = sorted(set(sample.kinds))
+    for defect, hit in zip(defects, hits, strict=True):
+        area = int(defect.sum())
+        upper = next((a for a in _AREA_GROUPS if area < a), None)
+        groups = [f"area < {upper} px" if upper else f"area >= {_AREA_GROUPS[-1]} px",
+                  "binarised scan" if binarised else "photo or colour art"]
+        if len(kinds) == 1:
+            groups.append(f"kind {kinds[0]}")
+        for group in groups:
+            tally = breakdown.setdefault(group, [0, 0])
+            tally[0] += hit
+            tally[1] += 1
 
 
 def evaluate_scenes(args: argparse.Namespace) -> dict:
@@ -317,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scene-repeats", type=int, default=1,
                         help="scenes.py phone pairs: repeats per held-out product and case")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="print the synthetic recall by defect area, kind and product look")
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--skip-scenes", action="store_true")
     parser.add_argument("--skip-deeppcb", action="store_true")
@@ -340,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  (regions off the defects on defective pairs: {s['false_on_defective_pairs']})")
         print(f"  image AUROC           {s['image_auroc']:.4f}   target >= 0.97: "
               f"{_met(s['image_auroc'], 0.97)}")
+        if args.breakdown:
+            for group, (hit, count) in s["breakdown"].items():
+                print(f"  recall, {group:22s} {hit / count:.3f} ({hit} of {count})")
         if args.sweep:
             for threshold, (recall, false_clean, false_defective) in s["sweep"].items():
                 print(f"  threshold {threshold:.2f}: recall {recall:.3f}, false regions per "
