@@ -169,7 +169,8 @@ def small_defect_weights(mask_cells: np.ndarray, reference_cells: int = SMALL_DE
     Recall is counted per defect, the pixel loss per pixel: a 16 px speck has four label cells
     and weighs next to nothing beside a missing part's hundreds, while it counts as much in the
     recall. Specks of 12-30 px were found 56% of the time by the model trained without this
-    (1000 validation pairs of the train split at unseen indices) against 96% for 300-1000 px.
+    against 96% for 300-1000 px (``benchmarks/eval_defect_model.py --split train
+    --first-index 200000 --breakdown``: 1000 unseen pairs of the training products).
     The square root and the cap keep a speck from outweighing the clean cells around it, which
     would trade the false-region figure for it. Background and large defects weigh 1.
     """
