@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from models.synth import HELDOUT_PHOTOS, make_sample  # noqa: E402
+from vision._regions import label_joined  # noqa: E402
 from vision.defect_model import (  # noqa: E402
     DEFAULT_THRESHOLD,
     JOIN_GAP_PX,
@@ -80,9 +81,9 @@ def true_defects(mask: np.ndarray, min_area_px: int) -> list[np.ndarray]:
     Pieces smaller than the smallest reportable region (`min_area_px`) are not counted: a
     Perlin mask leaves a few specks of a handful of pixels beside its blob.
     """
-    joined = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8))
-    n, labels = cv2.connectedComponents(joined, connectivity=8)
-    defects = [(labels == k) & mask for k in range(1, n)]
+    # The truth's own rule, a gap of up to 4 px: not the runtime's JOIN_GAP_PX, which may move.
+    n, labels = label_joined(mask, join_gap_px=4)
+    defects = [labels == k for k in range(1, n)]
     return [d for d in defects if d.sum() >= min_area_px]
 
 
@@ -99,7 +100,8 @@ def evaluate_synthetic(args: argparse.Namespace) -> dict:
     false_on_clean = dict.fromkeys(thresholds, 0)
     false_on_defective = dict.fromkeys(thresholds, 0)
     total = clean_pairs = ambiguous = 0
-    breakdown: dict[str, list[int]] = {}  # group -> [found, defects] at args.threshold
+    # (order, size group, label) -> [found, defects], at args.threshold
+    breakdown: dict[tuple[int, int, str], list[int]] = {}
     for index in range(args.pairs):
         sample = make_sample(args.split, args.first_index + index, size=args.size,
                              defect_probability=0.5, same_look_probability=0.0)
@@ -146,32 +148,26 @@ def evaluate_synthetic(args: argparse.Namespace) -> dict:
         "false_on_defective_pairs": false_defective,
         "image_auroc": auroc(np.array(image_scores), np.array(image_labels)),
         "sweep": sweep,
-        "breakdown": dict(sorted(breakdown.items(), key=_group_order)),
+        "breakdown": {label: tally for (_, _, label), tally in sorted(breakdown.items())},
     }
 
 
 _AREA_GROUPS = (30, 60, 120, 300, 1000)
 
 
-def _group_order(item: tuple[str, list[int]]) -> tuple[int, float, str]:
-    group = item[0]
-    if group.startswith("area"):
-        return (0, float(group.split()[-2]) + (0.5 if ">=" in group else 0.0), group)
-    return (1 if group.startswith("kind") else 0.5, 0.0, group)
-
-
-def _tally(breakdown: dict[str, list[int]], sample, defects: list[np.ndarray],
+def _tally(breakdown: dict[tuple[int, int, str], list[int]], sample, defects: list[np.ndarray],
            hits: list[bool]) -> None:
     """Recall by defect area, by kind (pairs with one kind of defect) and by product look."""
     binarised = len(np.unique(sample.golden)) <= 2
     kinds = sorted(set(sample.kinds))
     for defect, hit in zip(defects, hits, strict=True):
-        area = int(defect.sum())
-        upper = next((a for a in _AREA_GROUPS if area < a), None)
-        groups = [f"area < {upper} px" if upper else f"area >= {_AREA_GROUPS[-1]} px",
-                  "binarised scan" if binarised else "photo or colour art"]
+        # Keys sort as printed: area groups smallest first, then the look, then the kinds.
+        size = int(np.searchsorted(_AREA_GROUPS, int(defect.sum()), side="right"))
+        groups = [(0, size, f"area < {_AREA_GROUPS[size]} px" if size < len(_AREA_GROUPS)
+                   else f"area >= {_AREA_GROUPS[-1]} px"),
+                  (1, 0, "binarised scan" if binarised else "photo or colour art")]
         if len(kinds) == 1:
-            groups.append(f"kind {kinds[0]}")
+            groups.append((2, 0, f"kind {kinds[0]}"))
         for group in groups:
             tally = breakdown.setdefault(group, [0, 0])
             tally[0] += hit

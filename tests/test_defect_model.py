@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -134,9 +133,8 @@ def test_specular_highlight_under_misregistration_is_not_a_defect(monkeypatch, s
     """The spoon's small saturated highlight, moved 1-3 px by misregistration. The first model
     (v1, 58 min of training) flagged it (score ~0.98) and this test was its known limit; the
     model of 2026-11-27 19:33 flags it again at one of the four shifts."""
-    monkeypatch.setattr(sys.modules[__name__], "UNIT_LOOK",
-                        dataclasses.replace(UNIT_LOOK, shift=shift))
-    golden, unit, _ = _held_out_pair(None, seed=0, origin=(40, 140))  # includes the spoon
+    golden, unit, _ = _held_out_pair(None, seed=0, origin=(40, 140),  # includes the spoon
+                                     unit_look=dataclasses.replace(UNIT_LOOK, shift=shift))
     prob = predict_defect_map(golden, unit)
     assert find_regions(prob, threshold=DEFAULT_THRESHOLD, min_area_px=12) == []
     assert image_score(prob) < DEFAULT_THRESHOLD

@@ -23,7 +23,6 @@ def hysteresis(seeds: np.ndarray, grown: np.ndarray) -> np.ndarray:
     return seeded[labels].astype(np.uint8)
 
 
-
 def label_joined(mask: np.ndarray, join_gap_px: int) -> tuple[int, np.ndarray]:
     """Label `mask`'s pixels so that pieces with a gap of at most `join_gap_px` share a label.
 
