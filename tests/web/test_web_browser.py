@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -94,6 +95,17 @@ def browser(server):
 def _shot(page, size: str, step: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{size}-{step}.png"), full_page=True)
+
+
+def _release_when_requested(page, held_routes: list, timeout_s: float = 60.0) -> None:
+    """Let a held request go once the page has asked for it (route handlers run while the
+    page is waited on, so poll with the page's own wait)."""
+    deadline = time.monotonic() + timeout_s
+    while not held_routes:
+        assert time.monotonic() < deadline, "the page never asked for the report"
+        page.wait_for_timeout(50)
+    for route in held_routes:
+        route.continue_()
 
 
 def _fits_width(page, width: int) -> None:
@@ -210,14 +222,21 @@ def test_sign_in_seal_inspect_report_and_print(size, server, browser):
         page.set_input_files("#unit-photo", str(server["files"]["unit"]))
         page.fill("#unit_label", "unit 0042")
         page.fill("#lot_id", "LOT-7")
+        # The report page is held back until the waiting state is photographed: a screenshot
+        # taken while the page navigates can hang in Chromium (CI, 2026-11-27: 60 s timeout
+        # when the comparison finished during the shot).
+        report_page = re.compile(rf"{re.escape(base)}/inspections/[0-9a-f-]{{36}}$")
+        held_navigations = []
+        page.route(report_page, lambda route: held_navigations.append(route))
         page.click("#inspect-form [data-submit]")
-        # The upload finished (100 %) and the page says it is comparing; the comparison takes
-        # about a second on these photos, long enough to see it.
+        # The upload finished (100 %) and the page says it is comparing.
         page.locator("#inspect-form [data-waiting]").wait_for(state="visible")
         assert page.eval_on_selector("#inspect-form [data-upload-progress]", "e => e.value") \
             == 100
         _shot(page, size, "5-inspecting")
-        page.wait_for_url(re.compile(rf"{re.escape(base)}/inspections/[0-9a-f-]{{36}}$"))
+        _release_when_requested(page, held_navigations)
+        page.unroute(report_page)
+        page.wait_for_url(report_page)
         inspection_id = page.url.rsplit("/", 1)[1]
         api = httpx.get(f"{base}/v1/inspections/{inspection_id}", headers=auth(key)).json()
         report = api["report"]
