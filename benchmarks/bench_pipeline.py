@@ -882,9 +882,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="pairs the naive baseline runs on (default: all of --pairs)")
     parser.add_argument("--naive-runs", type=int, default=1,
                         help="naive baseline runs per pair (default 1; tens of seconds each)")
-    parser.add_argument("--batch-repeat", type=int, default=12,
-                        help="times each pair is listed in the batch manifest (default 12: "
-                        "60 items, so that start-up weighs as in real jobs)")
+    parser.add_argument("--batch-repeat", type=int, default=24,
+                        help="times each pair is listed in the batch manifest (default 24: "
+                        "120 items, so that start-up weighs little, as in real jobs; see "
+                        "bench_rescore.py)")
     parser.add_argument("--batch-rounds", type=int, default=2,
                         help="runs of each batch configuration; the best counts (default 2)")
     parser.add_argument("--http-clients", type=int, default=8,

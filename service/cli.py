@@ -121,9 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="CSV or JSON Lines file of the pairs to score")
     rescore.add_argument("--out", metavar="RESULTS", help="JSON Lines results file (created, "
                          "or resumed when it exists)")
-    rescore.add_argument("--workers", type=int, metavar="N", help="worker processes (local) or "
-                         "actors (ray); default: the CPUs this process may use (with "
-                         "--ray-address: the cluster's CPUs)")
+    rescore.add_argument("--workers", type=int, metavar="N", help="worker processes (local; "
+                         "one core each) or actors (ray); default: the CPUs this process may "
+                         "use (with --ray-address: the cluster's CPUs)")
     rescore.add_argument("--engine", choices=("local", "ray"), default="local",
                          help="local: a process pool on this machine (default); ray: Ray Data")
     rescore.add_argument("--ray-address", metavar="ADDR", help="with --engine ray: the cluster "

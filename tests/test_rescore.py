@@ -290,6 +290,17 @@ def test_local_pool_prepares_each_golden_once_per_process(photos):
     assert all(count == 1 for count in prepared.values()), prepared
 
 
+def test_a_lone_worker_uses_one_core(photos):
+    """`--workers N` means N cores: the engine that make_engine builds for one worker runs
+    OpenCV on one thread."""
+    from service.rescore.job import make_engine
+
+    engine = make_engine(RescoreOptions(workers=1))
+    results = list(engine.run([_task(photos, "same_unit.jpg", "0")]))
+    assert results[0]["status"] == "ok"
+    assert results[0]["_worker"]["opencv_threads"] == 1
+
+
 # --------------------------------------------------------------------------------------------
 # Progress
 

@@ -70,8 +70,11 @@ def make_engine(options: RescoreOptions):
     from service.rescore.engines import LocalEngine, RayEngine
 
     workers = options.workers
-    scorer_options = {"single_thread": workers is None or workers > 1,
-                      "max_pixels": options.max_pixels}
+    # A worker is one core: one thread per library in every worker, also when there is one.
+    # `--workers N` then means "use N cores" (a job sharing the machine with --workers 1
+    # leaves the other cores alone), and throughput scales with N; the default, one worker
+    # per CPU, is the fastest arrangement for independent items either way.
+    scorer_options = {"single_thread": True, "max_pixels": options.max_pixels}
     if options.engine == "ray":
         return RayEngine(workers, scorer_options, options.ray_address)
     return LocalEngine(workers or 1, scorer_options)
@@ -291,13 +294,24 @@ def rescore_manifest(manifest: str | os.PathLike[str], out: str | os.PathLike[st
     `open_database` gives (SQLAlchemy engine, :class:`service.storage.BlobStore`) of the
     service's database and photos; it is called only when the manifest names stored goldens.
     """
-    from service.rescore.progress import make_progress
-
     stream = stream or sys.stderr
     started = time.monotonic()
     manifest = Path(manifest)
     items = read_manifest(manifest)
     base = manifest.resolve().parent
+    engine = make_engine(options)
+    engine.start()  # the workers start up while this process checks the model and plans
+    try:
+        return _rescore_manifest(manifest, out, options, items, base, engine, started,
+                                 open_database, stream)
+    finally:
+        engine.close()
+
+
+def _rescore_manifest(manifest: Path, out, options: RescoreOptions, items, base: Path, engine,
+                      started: float, open_database, stream: TextIO) -> dict:
+    from service.rescore.progress import make_progress
+
     version = scoring_version_here()
     plan = _plan(items, base, open_database)
 
@@ -345,7 +359,7 @@ def rescore_manifest(manifest: str | os.PathLike[str], out: str | os.PathLike[st
             to_score = [t for t in todo if t["id"] not in plan.known_errors]
             if to_score:
                 written = set(kept)
-                for result in run_tasks(to_score, make_engine(options), version):
+                for result in run_tasks(to_score, engine, version):
                     if result["id"] in written:  # a retried item whose first result arrived
                         continue
                     results.append(result)

@@ -28,11 +28,13 @@ class InputError(Exception):
 
 
 def configure_threads(single_thread: bool) -> None:
-    """One thread per library in each worker when several workers share the CPUs.
+    """One thread per library in each worker: a worker is one core.
 
     N workers each running OpenCV's and onnxruntime's own thread pools would oversubscribe the
     machine (threads waiting for each other at every parallel loop); one process per core with
-    one thread each is the efficient arrangement for a batch of independent items.
+    one thread each is the efficient arrangement for a batch of independent items. The local
+    engine asks for it with any number of workers (see ``job.make_engine``), so `--workers 1`
+    uses one core.
     """
     if not single_thread:
         return
@@ -215,10 +217,18 @@ def init_process(parent_pid: int, options: dict) -> None:
     _scorer = Scorer(**options)
 
 
+def ready() -> int:
+    """Nothing: submitted once per worker to spawn a pool before its first task."""
+    return os.getpid()
+
+
 def score_in_process(task: dict) -> dict:
     assert _scorer is not None, "init_process did not run"
     result = _scorer.score(task)
-    result["_worker"] = {"pid": os.getpid(), "goldens_prepared": _scorer.goldens_prepared}
+    import cv2
+
+    result["_worker"] = {"pid": os.getpid(), "goldens_prepared": _scorer.goldens_prepared,
+                         "opencv_threads": cv2.getNumThreads()}
     return result
 
 
