@@ -231,3 +231,50 @@ def test_textureless_product_cut_by_the_frame_asks_for_another_photo():
     assert not result.ok
     assert "photograph the whole product" in result.reason
     assert "another product" not in result.reason
+
+
+def test_coarse_detection_reports_positions_in_the_working_grey():
+    """Features found on the 2x smaller copy are placed where they are in the working grey:
+    a blob's keypoint lands on the blob's centre with either detection. (Within 0.75 px:
+    OpenCV's SIFT itself places keypoints a quarter of a pixel off, by a convention that
+    depends on the octave, so the test guards the scale, not the half-pixel convention; the
+    template refinement sets the final homography's sub-pixel accuracy.)"""
+    from vision import register as reg
+
+    grey = np.zeros((256, 256), np.uint8)
+    centre = (100.0, 60.0)
+    # Drawn at 16x sub-pixel precision so the centre is exact, blurred so SIFT finds one blob.
+    cv2.circle(grey, (round(centre[0] * 16), round(centre[1] * 16)), 12 * 16, 255, -1,
+               lineType=cv2.LINE_AA, shift=4)
+    grey = cv2.GaussianBlur(grey, (0, 0), 2)
+    for shrink in (1, 2):
+        points, _ = reg._detect(grey, None, shrink)
+        nearest = np.min(np.linalg.norm(points - np.array(centre, np.float32), axis=1))
+        assert nearest < 0.75, (shrink, nearest, points)
+
+
+def test_coarse_registration_with_few_inliers_is_tried_again_in_full_detail(monkeypatch):
+    """The second attempt (features of the working greys) runs when the coarse one has
+    fewer than _COARSE_MIN_INLIERS inliers, and registers the unit as accurately."""
+    from vision import register as reg
+
+    pair = make_pair("astronaut", unit_camera=random_phone_camera(np.random.default_rng(3)),
+                     seed=3)
+    attempts = []
+    original = reg._register_by_features
+
+    def counting(golden, features):
+        attempts.append((golden.detection_shrink, features.detection_shrink))
+        return original(golden, features)
+
+    monkeypatch.setattr(reg, "_register_by_features", counting)
+    coarse = register(pair.golden, pair.unit)
+    assert attempts == [(2, 2)] and coarse.ok
+    attempts.clear()
+    monkeypatch.setattr(reg, "_COARSE_MIN_INLIERS", 10**6)
+    full = register(pair.golden, pair.unit)
+    assert attempts == [(2, 2), (1, 1)] and full.ok
+    assert full.inliers > coarse.inliers
+    for result in (coarse, full):
+        assert roi_corner_error(pair.homography_unit_to_golden, result.homography,
+                                pair.roi) <= 2.0

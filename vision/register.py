@@ -5,6 +5,8 @@ pipeline here is the textbook one, with the checks that make it trustworthy on r
 
 1. SIFT (Lowe 2004) on a working-resolution copy of both photos: rotation- and
    scale-invariant, and its normalised descriptors shrug off exposure and white balance.
+   Detected first on copies half that size (a quarter of the cost); steps 2-5 run again on
+   the working copies' own features when those register the unit with few inliers.
 2. Lowe's ratio test, then MAGSAC++ (Barath et al. 2020) for the homography.
 3. Guided matching: with that first homography, every unit feature is matched again among
    the golden features near where it should land, which recovers the correct matches the
@@ -74,6 +76,15 @@ FINE_SIZE = 2048
 """Long side, in pixels, of the copies on which the homography is polished by template
 matching (a 12 MP photo is refined at half resolution, a 2 MP photo at full resolution)."""
 
+# Features are first detected on a copy this many times smaller than the working grey, and on
+# the working grey itself only when those do not register the unit. OpenCV's SIFT doubles its
+# input before building the pyramid, so the smaller copy still yields features down to about
+# one working pixel of scale, at a quarter of the cost (~30% of a compare's CPU time before).
+_COARSE_SHRINK = 2
+# A coarse registration with fewer inliers is tried again with the working greys' features
+# (and kept only if that finds nothing): in benchmarks/eval_registration.py (seed 2026) the
+# coarse registrations off by 2-10 px all had 23-49 inliers, the accurate ones mostly more.
+_COARSE_MIN_INLIERS = 60
 _RATIO = 0.8  # Lowe's ratio test
 # Descriptor pairs up to which brute-force matching is used: about where FLANN (4 trees, 64
 # checks) becomes as fast on 2 cores (2000 x 2000 features: ~50 ms each).
@@ -113,6 +124,18 @@ class GoldenFeatures:
     colour: np.ndarray | None = None  # working-resolution RGB, for the outline fallback
     # _product_blob of `colour` (half working resolution); None: no product on a table
     product_blob: np.ndarray | None = None
+    detection_shrink: int = 1  # `points` were detected on a copy this many times smaller
+
+    @functools.cached_property
+    def full_detail(self) -> GoldenFeatures:
+        """The same golden with its features detected on the working grey itself (the
+        second, slower attempt of :func:`register`); made on first use and kept."""
+        if self.detection_shrink == 1:
+            return self
+        points, descriptors = _detect_around(self.grey, self.ignore_mask, self.product_blob)
+        return dataclasses.replace(self, points=points, descriptors=descriptors,
+                                   textured_cells=_textured_cells(points, self.grey.shape),
+                                   detection_shrink=1)
 
     @functools.cached_property
     def detail(self) -> np.ndarray:
@@ -137,6 +160,15 @@ class UnitFeatures:
     descriptors: np.ndarray  # (N, 128) float32 SIFT descriptors
     # _product_blob of the working colour copy (half working resolution), or None
     product_blob: np.ndarray | None = None
+    detection_shrink: int = 1  # as GoldenFeatures.detection_shrink
+
+    def full_detail(self) -> UnitFeatures:
+        """These features detected on the working grey itself (see GoldenFeatures)."""
+        if self.detection_shrink == 1:
+            return self
+        points, descriptors = _detect_around(self.grey, self.ignore_mask, self.product_blob)
+        return dataclasses.replace(self, points=points, descriptors=descriptors,
+                                   detection_shrink=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,12 +233,31 @@ def _ignore_mask(shape: tuple[int, int], scale: float, ignore: Sequence[np.ndarr
     return mask
 
 
-def _detect(grey: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _detect(grey: np.ndarray, mask: np.ndarray | None = None, shrink: int = 1
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """SIFT keypoint positions (in `grey`'s pixels) and descriptors, detected on `grey` or on
+    a copy `shrink` times smaller (block means; the mask shrinks by block minimum, so no
+    ignored pixel leaks in)."""
+    if shrink > 1:
+        h, w = grey.shape[0] // shrink, grey.shape[1] // shrink
+        if min(h, w) < 16:
+            return np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32)
+        grey = cv2.resize(grey[:h * shrink, :w * shrink], (w, h), interpolation=cv2.INTER_AREA)
+        if mask is not None:
+            mask = np.ascontiguousarray(
+                mask[:h * shrink, :w * shrink].reshape(h, shrink, w, shrink).min(axis=(1, 3)))
     keypoints, descriptors = _sift().detectAndCompute(grey, mask)
     if descriptors is None or len(keypoints) == 0:
         return np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32)
     points = np.array([kp.pt for kp in keypoints], np.float32)
+    if shrink > 1:  # pixel centres: coarse x covers fine (x + 0.5) * shrink - 0.5
+        points = (points + 0.5) * shrink - 0.5
     return points, descriptors.astype(np.float32)
+
+
+def _textured_cells(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Grid cells with enough keypoints to count towards the coverage check."""
+    return _cell_counts(points, shape) >= 3
 
 
 def _cell_counts(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -245,10 +296,10 @@ def prepare_golden_features(
     ignore_mask = _ignore_mask(grey.shape, scale, ignore)
     colour = _working_colour(golden, grey.shape, fine_copy)
     blob = _product_blob(colour, ignore_mask)
-    points, descriptors = _detect_around(grey, ignore_mask, blob)
-    textured = _cell_counts(points, grey.shape) >= 3
-    return GoldenFeatures(shape, scale, grey, points, descriptors, textured,
-                          ignore_mask, fine, fine_scale, colour, blob)
+    points, descriptors = _detect_around(grey, ignore_mask, blob, _COARSE_SHRINK)
+    return GoldenFeatures(shape, scale, grey, points, descriptors,
+                          _textured_cells(points, grey.shape), ignore_mask, fine, fine_scale,
+                          colour, blob, _COARSE_SHRINK)
 
 
 def prepare_unit_features(
@@ -265,13 +316,13 @@ def prepare_unit_features(
     grey, scale, fine, fine_scale = _greys(unit, working_size, fine_copy, shape[1])
     ignore_mask = _ignore_mask(grey.shape, scale, ignore)
     blob = _product_blob(_working_colour(unit, grey.shape, fine_copy), ignore_mask)
-    points, descriptors = _detect_around(grey, ignore_mask, blob)
+    points, descriptors = _detect_around(grey, ignore_mask, blob, _COARSE_SHRINK)
     return UnitFeatures(shape, grey, scale, fine, fine_scale, ignore_mask, points,
-                        descriptors, blob)
+                        descriptors, blob, _COARSE_SHRINK)
 
 
-def _detect_around(grey: np.ndarray, mask: np.ndarray | None, blob: np.ndarray | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _detect_around(grey: np.ndarray, mask: np.ndarray | None, blob: np.ndarray | None,
+                   shrink: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_detect` on the product's box (the blob's, plus a margin) when a product was
     found on a table, else on the whole photo; positions in `grey`'s pixels either way.
 
@@ -280,7 +331,7 @@ def _detect_around(grey: np.ndarray, mask: np.ndarray | None, blob: np.ndarray |
     covered 16-39% of the bench photos: 85 -> 30 ms per photo.
     """
     if blob is None:
-        return _detect(grey, mask)
+        return _detect(grey, mask, shrink)
     h, w = grey.shape
     ys, xs = np.nonzero(blob)
     sy, sx = h / blob.shape[0], w / blob.shape[1]
@@ -288,7 +339,7 @@ def _detect_around(grey: np.ndarray, mask: np.ndarray | None, blob: np.ndarray |
     y0, y1 = max(0, int(ys.min() * sy - margin)), min(h, int((ys.max() + 1) * sy + margin))
     x0, x1 = max(0, int(xs.min() * sx - margin)), min(w, int((xs.max() + 1) * sx + margin))
     points, descriptors = _detect(grey[y0:y1, x0:x1],
-                                  None if mask is None else mask[y0:y1, x0:x1])
+                                  None if mask is None else mask[y0:y1, x0:x1], shrink)
     return points + np.array([x0, y0], np.float32), descriptors
 
 
@@ -664,52 +715,20 @@ def register(
     unit_grey, unit_scale = features.grey, features.scale
     unit_fine, unit_fine_scale = features.fine, features.fine_scale
     unit_ignore_mask = features.ignore_mask
-    unit_points, unit_desc = features.points, features.descriptors
     candidate, candidate_work, reason = None, None, ""
-    # First the strict ratio test; if that leaves too little (repetitive patterns such as
-    # fabric, where every descriptor has look-alikes), a permissive pass whose result must
-    # then earn its keep through guided matching and the same checks.
-    for ratio in (_RATIO, _PERMISSIVE_RATIO):
-        matches = _match(golden, unit_desc, ratio)
-        H, inliers, reason = _robust_homography(golden, unit_points, matches, ratio)
-        if H is None:
-            continue
-        H, inliers = _guided_refinement(golden, unit_points, unit_desc, H, inliers)
-        n_inliers = len(inliers)
-        src, dst = unit_points[inliers[:, 0]], golden.points[inliers[:, 1]]
-        covered = _cell_counts(dst, golden.grey.shape) > 0
-        textured = golden.textured_cells
-        coverage = float((covered & textured).sum() / max(1, textured.sum()))
-        problem = _plausible(H, unit_grey.shape)
-        if n_inliers < _MIN_INLIERS:
-            reason = (f"only {n_inliers} features agree on one alignment (at least "
-                      f"{_MIN_INLIERS} needed): the unit may be another product")
-        elif coverage < _MIN_COVERAGE:
-            reason = (f"the features agree only over {coverage:.0%} of the golden's "
-                      "detailed area: the unit is probably another product")
-        elif problem:
-            reason = problem
-        else:
-            H_fine = _scaled(H, unit_scale / unit_fine_scale, golden.scale / golden.fine_scale)
-            H_fine, rms_fine = _refine_by_templates(golden, unit_fine, H_fine,
-                                                    dst * (golden.fine_scale / golden.scale))
-            if rms_fine is None:  # refinement not possible: keep the feature homography
-                projected = cv2.perspectiveTransform(
-                    src.reshape(-1, 1, 2).astype(np.float64), H)
-                residual = np.linalg.norm(projected.reshape(-1, 2) - dst, axis=1)
-                rms_full = float(np.sqrt(np.mean(residual**2))) / golden.scale
-            else:
-                rms_full = rms_fine / golden.fine_scale
-            candidate = Registration(
-                ok=True,
-                homography=_scaled(H_fine, unit_fine_scale, golden.fine_scale),
-                inliers=n_inliers,
-                rms_px=rms_full,
-                method="features",
-                coverage=coverage,
-            )
-            candidate_work = H
-            break
+    # Features of the coarse copies first; those of the working greys only when the coarse
+    # ones do not register the unit (few features: small or plain products, blur).
+    levels = [(golden, features)]
+    if golden.detection_shrink > 1 or features.detection_shrink > 1:
+        levels.append((golden.full_detail, None))
+    for attempt, (level_golden, level_unit) in enumerate(levels, start=1):
+        cv2.setRNGSeed(_RNG_SEED)  # each attempt as if it were the only one
+        found, found_work, reason = _register_by_features(
+            level_golden, level_unit or features.full_detail())
+        if found is not None:
+            candidate, candidate_work = found, found_work
+            if attempt == len(levels) or found.inliers >= _COARSE_MIN_INLIERS:
+                break
 
     if candidate is None and unit_shape == golden.shape:
         near = _near_aligned(golden, unit_grey, unit_scale, unit_fine, unit_fine_scale,
@@ -755,6 +774,60 @@ def register(
                       "product")
     return Registration(ok=False, homography=None, inliers=0, rms_px=None, method="none",
                         coverage=0.0, reason=reason)
+
+
+def _register_by_features(golden: GoldenFeatures, features: UnitFeatures
+                          ) -> tuple[Registration | None, np.ndarray | None, str]:
+    """Steps 2-5 of the module's pipeline: (registration, working-resolution homography, "")
+    when the features register the unit, else (None, None, why not)."""
+    unit_points, unit_desc = features.points, features.descriptors
+    unit_grey, unit_scale = features.grey, features.scale
+    unit_fine, unit_fine_scale = features.fine, features.fine_scale
+    reason = ""
+    # First the strict ratio test; if that leaves too little (repetitive patterns such as
+    # fabric, where every descriptor has look-alikes), a permissive pass whose result must
+    # then earn its keep through guided matching and the same checks.
+    for ratio in (_RATIO, _PERMISSIVE_RATIO):
+        matches = _match(golden, unit_desc, ratio)
+        H, inliers, reason = _robust_homography(golden, unit_points, matches, ratio)
+        if H is None:
+            continue
+        H, inliers = _guided_refinement(golden, unit_points, unit_desc, H, inliers)
+        n_inliers = len(inliers)
+        src, dst = unit_points[inliers[:, 0]], golden.points[inliers[:, 1]]
+        covered = _cell_counts(dst, golden.grey.shape) > 0
+        textured = golden.textured_cells
+        coverage = float((covered & textured).sum() / max(1, textured.sum()))
+        problem = _plausible(H, unit_grey.shape)
+        if n_inliers < _MIN_INLIERS:
+            reason = (f"only {n_inliers} features agree on one alignment (at least "
+                      f"{_MIN_INLIERS} needed): the unit may be another product")
+        elif coverage < _MIN_COVERAGE:
+            reason = (f"the features agree only over {coverage:.0%} of the golden's "
+                      "detailed area: the unit is probably another product")
+        elif problem:
+            reason = problem
+        else:
+            H_fine = _scaled(H, unit_scale / unit_fine_scale, golden.scale / golden.fine_scale)
+            H_fine, rms_fine = _refine_by_templates(golden, unit_fine, H_fine,
+                                                    dst * (golden.fine_scale / golden.scale))
+            if rms_fine is None:  # refinement not possible: keep the feature homography
+                projected = cv2.perspectiveTransform(
+                    src.reshape(-1, 1, 2).astype(np.float64), H)
+                residual = np.linalg.norm(projected.reshape(-1, 2) - dst, axis=1)
+                rms_full = float(np.sqrt(np.mean(residual**2))) / golden.scale
+            else:
+                rms_full = rms_fine / golden.fine_scale
+            candidate = Registration(
+                ok=True,
+                homography=_scaled(H_fine, unit_fine_scale, golden.fine_scale),
+                inliers=n_inliers,
+                rms_px=rms_full,
+                method="features",
+                coverage=coverage,
+            )
+            return candidate, H, ""
+    return None, None, reason
 
 
 # --------------------------------------------------------------------------------------------
