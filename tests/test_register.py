@@ -270,6 +270,11 @@ def test_coarse_registration_with_few_inliers_is_tried_again_in_full_detail(monk
     monkeypatch.setattr(reg, "_register_by_features", counting)
     coarse = register(pair.golden, pair.unit)
     assert attempts == [(2, 2)] and coarse.ok
+    # The golden's full-detail features are not even detected then (they cost 4x the coarse).
+    golden = reg.prepare_golden_features(pair.golden)
+    reg.register(golden, pair.unit)
+    assert "full_detail" not in golden.__dict__
+    attempts.clear()
     attempts.clear()
     monkeypatch.setattr(reg, "_COARSE_MIN_INLIERS", 10**6)
     full = register(pair.golden, pair.unit)

@@ -717,17 +717,17 @@ def register(
     unit_ignore_mask = features.ignore_mask
     candidate, candidate_work, reason = None, None, ""
     # Features of the coarse copies first; those of the working greys only when the coarse
-    # ones do not register the unit (few features: small or plain products, blur).
-    levels = [(golden, features)]
-    if golden.detection_shrink > 1 or features.detection_shrink > 1:
-        levels.append((golden.full_detail, None))
-    for attempt, (level_golden, level_unit) in enumerate(levels, start=1):
+    # ones do not register the unit, or with fewer than _COARSE_MIN_INLIERS inliers.
+    attempts = 2 if golden.detection_shrink > 1 or features.detection_shrink > 1 else 1
+    for attempt in range(1, attempts + 1):
         cv2.setRNGSeed(_RNG_SEED)  # each attempt as if it were the only one
+        # The second attempt's features are detected only now (golden.full_detail is kept).
         found, found_work, reason = _register_by_features(
-            level_golden, level_unit or features.full_detail())
+            *((golden, features) if attempt == 1 else
+              (golden.full_detail, features.full_detail())))
         if found is not None:
             candidate, candidate_work = found, found_work
-            if attempt == len(levels) or found.inliers >= _COARSE_MIN_INLIERS:
+            if attempt == attempts or found.inliers >= _COARSE_MIN_INLIERS:
                 break
 
     if candidate is None and unit_shape == golden.shape:
