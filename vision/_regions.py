@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 
 def hysteresis(seeds: np.ndarray, grown: np.ndarray) -> np.ndarray:
@@ -49,9 +48,26 @@ def joined_regions(mask: np.ndarray, join_gap_px: int
         raise ValueError(f"join_gap_px must be at least 0; got {join_gap_px}")
     n, labels = label_joined(mask, join_gap_px)
     areas = np.bincount(labels.ravel(), minlength=n)
-    for label, box in enumerate(ndimage.find_objects(labels, max_label=n - 1), start=1):
-        if box is None:
+    y0, x0, y1, x1 = label_boxes(labels, n)
+    for label in range(1, n):
+        if areas[label] == 0:
             continue
-        y, x = box[0].start, box[1].start
-        yield ((x, y, box[1].stop - x, box[0].stop - y), labels[box] == label,
-               int(areas[label]))
+        box = np.s_[y0[label]:y1[label], x0[label]:x1[label]]
+        yield ((int(x0[label]), int(y0[label]), int(x1[label] - x0[label]),
+                int(y1[label] - y0[label])), labels[box] == label, int(areas[label]))
+
+
+def label_boxes(labels: np.ndarray, n: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(y0, x0, y1, x1), each of length `n`: the half-open bounding box of every label's pixels
+    (what ``scipy.ndimage.find_objects`` gives; labels without pixels get an empty box). Written
+    with NumPy because importing scipy.ndimage cost ~0.2 s of every `sealcheck compare`."""
+    ys, xs = np.nonzero(labels)
+    of = labels[ys, xs]
+    y0, x0 = np.full(n, labels.shape[0], np.int64), np.full(n, labels.shape[1], np.int64)
+    y1, x1 = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    np.minimum.at(y0, of, ys)
+    np.minimum.at(x0, of, xs)
+    np.maximum.at(y1, of, ys + 1)
+    np.maximum.at(x1, of, xs + 1)
+    return y0, x0, y1, x1
