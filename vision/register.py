@@ -77,7 +77,8 @@ FINE_SIZE = 2048
 matching (a 12 MP photo is refined at half resolution, a 2 MP photo at full resolution)."""
 
 # Features are first detected on a copy this many times smaller than the working grey, and on
-# the working grey itself only when those do not register the unit. OpenCV's SIFT doubles its
+# the working grey itself only when those register the unit with fewer than
+# _COARSE_MIN_INLIERS inliers, or not at all. OpenCV's SIFT doubles its
 # input before building the pyramid, so the smaller copy still yields features down to about
 # one working pixel of scale, at a quarter of the cost (~30% of a compare's CPU time before).
 _COARSE_SHRINK = 2
@@ -162,6 +163,7 @@ class UnitFeatures:
     product_blob: np.ndarray | None = None
     detection_shrink: int = 1  # as GoldenFeatures.detection_shrink
 
+    @functools.cached_property
     def full_detail(self) -> UnitFeatures:
         """These features detected on the working grey itself (see GoldenFeatures)."""
         if self.detection_shrink == 1:
@@ -724,7 +726,7 @@ def register(
         # The second attempt's features are detected only now (golden.full_detail is kept).
         found, found_work, reason = _register_by_features(
             *((golden, features) if attempt == 1 else
-              (golden.full_detail, features.full_detail())))
+              (golden.full_detail, features.full_detail)))
         if found is not None:
             candidate, candidate_work = found, found_work
             if attempt == attempts or found.inliers >= _COARSE_MIN_INLIERS:
