@@ -276,6 +276,12 @@ def _coverage(lo: float, hi: float, n: int) -> np.ndarray:
     return np.clip(np.minimum(left + 1.0, hi) - np.maximum(left, lo), 0.0, 1.0)
 
 
+def _nonzero_span(values: np.ndarray) -> tuple[int, int]:
+    """(first, last + 1) index of the nonzero `values`; (0, 0) when there are none."""
+    nonzero = np.flatnonzero(values)
+    return (int(nonzero[0]), int(nonzero[-1]) + 1) if len(nonzero) else (0, 0)
+
+
 def _chart_template(chart: Chart, px_per_mm: float) -> tuple[np.ndarray, np.ndarray]:
     """The chart model as an image (expected luminance, sRGB-encoded) and model mm -> template px.
 
@@ -296,8 +302,11 @@ def _chart_template(chart: Chart, px_per_mm: float) -> tuple[np.ndarray, np.ndar
     for value, (cx, cy) in zip(luma, chart.patch_centres_mm(), strict=True):
         x0, x1 = (cx - half + hw) * px_per_mm, (cx + half + hw) * px_per_mm
         y0, y1 = (cy - half + hh) * px_per_mm, (cy + half + hh) * px_per_mm
-        cover = np.outer(_coverage(y0, y1, size[1]), _coverage(x0, x1, size[0]))
-        template += (cover * (value - frame)).astype(np.float32)
+        rows, cols = _coverage(y0, y1, size[1]), _coverage(x0, x1, size[0])
+        # Only the patch's own box: coverage is 0 elsewhere (adding 0 changes nothing).
+        (r0, r1), (c0, c1) = _nonzero_span(rows), _nonzero_span(cols)
+        cover = np.outer(rows[r0:r1], cols[c0:c1])
+        template[r0:r1, c0:c1] += (cover * (value - frame)).astype(np.float32)
     return template, T
 
 

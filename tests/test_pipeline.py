@@ -248,3 +248,78 @@ def test_roi_colour_is_the_mean_light_over_the_product_surface(product, tilt_deg
     unit_error = ciede2000(np.array(report.color.unit_lab), pair.unit_lab)
     assert golden_error <= 0.25, (report.color.golden_lab, pair.golden_lab)
     assert unit_error <= 0.25, (report.color.unit_lab, pair.unit_lab)
+
+
+def _smooth_views(rng: np.random.Generator, shape: tuple[int, int]):
+    """AnalysisViews of a random smooth linear image (blobs of colour), any size."""
+    import cv2
+
+    from vision.pipeline import AnalysisViews
+
+    linear = cv2.GaussianBlur(rng.random((*shape, 3), dtype=np.float32), (0, 0), 3) ** 2
+    return AnalysisViews(linear, np.zeros(shape, np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(768, 1024), (767, 1023)], ids=["even", "odd"])
+def test_colour_cue_on_the_region_box_is_the_whole_maps_cue(shape):
+    """The colour cue is exactly what the whole maps give in the region's box (where any
+    defect region can be), and is computed only there (plus the cubic kernel's reach) when
+    the frame halves exactly; otherwise over the whole frame."""
+    import cv2
+
+    from vision import pipeline
+
+    rng = np.random.default_rng(8)
+    golden, unit = _smooth_views(rng, shape), _smooth_views(rng, shape)
+    region = np.zeros(shape, bool)
+    cv2.ellipse(region.view(np.uint8), (600, 300), (220, 140), 15, 0, 360, 1, -1)
+    offset = np.array([1.5, -0.7, 2.0])
+    cue = pipeline._local_colour_cue(golden, unit, offset, region)
+    whole = cv2.resize((ciede2000(golden.lab_smooth, unit.lab_smooth - offset.astype(np.float32))
+                        / pipeline._LOCAL_DELTA_E).astype(np.float32), shape[::-1],
+                       interpolation=cv2.INTER_CUBIC)
+    box = pipeline._region_box(region, pipeline._MODEL_MARGIN_PX)
+    np.testing.assert_array_equal(cue[box], whole[box])
+    assert whole[box].max() > 0.1
+    reach = 6  # pixels: the 2 half-resolution pixels the crop is padded by, and rounding
+    grown = tuple(slice(max(0, b.start - reach), b.stop + reach) for b in box)
+    outside = np.ones(shape, bool)
+    outside[grown] = False
+    if shape[0] % 2 == 0 and shape[1] % 2 == 0:
+        assert not cue[outside].any()
+    else:
+        np.testing.assert_array_equal(cue, whole)
+
+
+def test_colour_tiles_are_the_masked_means_of_each_tile():
+    """Each tile's Delta-E00 is that of the mean colours of the region's pixels in it, and
+    tiles less than half inside the region are not reported."""
+    import cv2
+
+    from vision import pipeline
+    from vision.color import linear_rgb_to_lab
+
+    rng = np.random.default_rng(9)
+    shape = (700, 1000)  # not a whole number of tiles: the grid is centred
+    golden, unit = _smooth_views(rng, shape), _smooth_views(rng, shape)
+    region = np.zeros(shape, bool)
+    cv2.circle(region.view(np.uint8), (480, 330), 300, 1, -1)
+    tiles = pipeline._colour_tiles(golden.linear, unit.linear, region, s=0.5)
+    t = pipeline._TILE_ANALYSIS_PX
+    oy, ox = (shape[0] % t) // 2, (shape[1] % t) // 2
+    assert tiles.origin == (2 * ox, 2 * oy) and tiles.tile_px == 2 * t
+    assert len(tiles.delta_e00) == shape[0] // t and len(tiles.delta_e00[0]) == shape[1] // t
+    reported = 0
+    for r, row in enumerate(tiles.delta_e00):
+        for c, value in enumerate(row):
+            cell = (slice(oy + r * t, oy + (r + 1) * t), slice(ox + c * t, ox + (c + 1) * t))
+            inside = region[cell]
+            if inside.sum() < 0.5 * t * t:
+                assert value is None
+                continue
+            means = [views.linear[cell][inside].astype(np.float64).mean(axis=0)
+                     for views in (golden, unit)]
+            expected = float(ciede2000(linear_rgb_to_lab(means[0]), linear_rgb_to_lab(means[1])))
+            assert value == pytest.approx(expected, abs=1.5e-3)
+            reported += 1
+    assert reported >= 20

@@ -275,7 +275,6 @@ def test_coarse_registration_with_few_inliers_is_tried_again_in_full_detail(monk
     reg.register(golden, pair.unit)
     assert "full_detail" not in golden.__dict__
     attempts.clear()
-    attempts.clear()
     monkeypatch.setattr(reg, "_COARSE_MIN_INLIERS", 10**6)
     full = register(pair.golden, pair.unit)
     assert attempts == [(2, 2), (1, 1)] and full.ok
@@ -283,3 +282,35 @@ def test_coarse_registration_with_few_inliers_is_tried_again_in_full_detail(monk
     for result in (coarse, full):
         assert roi_corner_error(pair.homography_unit_to_golden, result.homography,
                                 pair.roi) <= 2.0
+
+
+def test_coarse_detection_mask_keeps_only_wholly_kept_blocks():
+    """The detection mask shrinks by block minimum: a block with one ignored pixel is
+    ignored, so no feature of the colour card leaks into the coarse detection."""
+    from vision import register as reg
+
+    rng = np.random.default_rng(5)
+    mask = np.where(rng.random((96, 128)) < 0.03, 0, 255).astype(np.uint8)
+    cv2.fillPoly(mask, [np.array([[10, 10], [60, 14], [50, 70], [8, 40]], np.int32)], 0)
+    for shrink in (2, 3, 4):
+        h, w = 96 // shrink * shrink, 128 // shrink * shrink
+        blocks = mask[:h, :w].reshape(h // shrink, shrink, w // shrink, shrink).min(axis=(1, 3))
+        shrunk = reg._block_minimum(mask[:h, :w], shrink)
+        assert shrunk.dtype == np.uint8
+        np.testing.assert_array_equal(shrunk, blocks)
+
+
+def test_identity_check_with_the_units_high_pass_scores_as_the_warp_does():
+    """UnitFeatures.detail stands in for warping the unit by the identity: same score."""
+    from vision import register as reg
+
+    pair = make_pair("chelsea", seed=6)
+    golden = reg.prepare_golden_features(pair.golden)
+    card = find_card(pair.unit)
+    unit = reg.prepare_unit_features(pair.unit, ignore=[card.outline()] if card else ())
+    assert unit.ignore_mask is not None  # the card is kept out, as in the pipeline
+    for H in (np.eye(3), np.array([[1.0, 0.01, 3.0], [0.0, 1.0, -2.0], [0.0, 0.0, 1.0]])):
+        warped = reg._alignment_score(golden, unit.grey, H, unit.ignore_mask)
+        shortcut = reg._alignment_score(golden, unit.grey, H, unit.ignore_mask, unit.detail)
+        assert shortcut == warped
+    assert reg._alignment_score(golden, unit.grey, np.eye(3), unit.ignore_mask) > 0.5
