@@ -278,6 +278,25 @@ def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE,
     `photo_size` (width, height): the photo's size when `golden` is a reduced decode of it
     (``load_image(reduce=...)``); positions in reports are then still the photo's pixels.
     """
+    return _finish_golden(_golden_core(golden, analysis_size=analysis_size,
+                                       photo_size=photo_size))
+
+
+@dataclasses.dataclass(frozen=True)
+class _GoldenCore:
+    """The part of :func:`prepare_golden` that registration needs: card, colour fit and
+    features (the rest, :func:`_finish_golden`, can run while a unit is registered)."""
+
+    image: np.ndarray
+    photo_size: tuple[int, int] | None
+    analysis_rgb: np.ndarray
+    analysis_scale: float
+    calibration: PhotoCalibration
+    features: register.GoldenFeatures
+
+
+def _golden_core(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE,
+                 photo_size: tuple[int, int] | None = None) -> _GoldenCore:
     _check_rgb(golden, "golden")
     gw, gh = photo_size or (golden.shape[1], golden.shape[0])
     image_scale = golden.shape[1] / gw
@@ -291,22 +310,32 @@ def prepare_golden(golden: np.ndarray, *, analysis_size: int = ANALYSIS_SIZE,
     features = register.prepare_golden_features(golden,
                                                 ignore=[card.outline()] if card else (),
                                                 full_size=(gw, gh))
+    return _GoldenCore(golden, photo_size, analysis_rgb, scale, calibration, features)
+
+
+def _finish_golden(core: _GoldenCore, *, with_detail: bool = True) -> PreparedGolden:
+    """The golden's analysis views and silhouette, and the caches every unit reads.
+
+    `with_detail`: also make the high-pass image registration's identity check reads
+    (False when the caller's registration makes it meanwhile, in another thread)."""
+    calibration = core.calibration
     prepared = PreparedGolden(
-        image=golden,
+        image=core.image,
         calibration=calibration,
-        features=features,
-        analysis_scale=scale,
-        analysis_rgb=analysis_rgb,
+        features=core.features,
+        analysis_scale=core.analysis_scale,
+        analysis_rgb=core.analysis_rgb,
         calibrated=(None if calibration.correction is None
-                    else _calibrated_views(analysis_rgb, calibration.correction)),
-        product=register.product_mask(features),
-        photo_size=photo_size,
+                    else _calibrated_views(core.analysis_rgb, calibration.correction)),
+        product=register.product_mask(core.features),
+        photo_size=core.photo_size,
     )
     # The golden's share is done here, once: its colour cue and the defect model's input
-    # (without a card, of its raw views), and the high-pass image registration's identity
-    # check reads.
+    # (without a card, of its raw views).
     views = prepared.calibrated or prepared.raw
-    views.lab_smooth, views.rgb8, features.detail  # noqa: B018 - computed for their caches
+    views.lab_smooth, views.rgb8  # noqa: B018 - computed for their caches
+    if with_detail:
+        core.features.detail  # noqa: B018
     return prepared
 
 
@@ -500,22 +529,38 @@ def prepare_unit(unit: np.ndarray, *, photo_size: tuple[int, int] | None = None
 def compare_side_by_side(golden: np.ndarray, unit: np.ndarray, spec: Spec | None = None, *,
                          golden_photo_size: tuple[int, int] | None = None,
                          unit_photo_size: tuple[int, int] | None = None,
-                         **options) -> Comparison:
-    """:func:`compare` of two photos with :func:`prepare_golden` and :func:`prepare_unit`
-    running in two threads: OpenCV releases the GIL, so on two idle cores they overlap
-    (~70 ms of a 12 MP pair on the development machine). For one-off comparisons (the CLI);
-    a server busy with many requests gains nothing from it. `options` go to :func:`compare`.
+                         render_images: bool = True, calibrate: bool = True,
+                         use_defect_model: bool = True) -> Comparison:
+    """:func:`compare` of two photos on two threads, for one-off comparisons (the CLI) on
+    idle cores; a server busy with many requests gains nothing from it. The same report.
+
+    OpenCV, numpy and onnxruntime release the GIL, so the work overlaps: the golden's
+    preparation beside the unit's (card, features), the rest of the golden's (views,
+    silhouette) beside registration, and the measurements as ``compare(threads=2)``.
     """
+    watch = _Stopwatch()
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sealcheck-golden") as pool:
-        prepared_golden = pool.submit(prepare_golden, golden, photo_size=golden_photo_size)
+        core = pool.submit(_golden_core, golden, photo_size=golden_photo_size)
         prepared_unit = prepare_unit(unit, photo_size=unit_photo_size)
         gw, gh = golden_photo_size or (golden.shape[1], golden.shape[0])
         if prepared_unit.features.shape == (gh, gw):
             # Registration's identity check will need the unit's high-pass image: make it
             # while the golden, the longer of the two, is still being prepared.
             prepared_unit.features.detail  # noqa: B018 - computed for its cache
-        prepared = prepared_golden.result()
-    return compare(prepared, prepared_unit, spec, **{"threads": 2, **options})
+        core = core.result()
+        finished = pool.submit(_finish_golden, core, with_detail=False)
+        with watch.stage("register"):
+            registration = _register_prepared(core.features, prepared_unit)
+        golden = finished.result()
+    return _compare_registered(golden, prepared_unit, registration, spec or Spec(), watch,
+                               render_images=render_images, calibrate=calibrate,
+                               use_defect_model=use_defect_model, threads=2)
+
+
+def _register_prepared(golden_features: register.GoldenFeatures, unit: PreparedUnit
+                       ) -> register.Registration:
+    # The unit's features already leave its card out (prepare_unit).
+    return register.register(golden_features, unit.image, unit_features=unit.features)
 
 
 def compare(
@@ -564,25 +609,34 @@ def compare(
         Servers and batch workers keep 1: several comparisons already fill their cores. The
         report is the same either way.
     """
-    spec = spec or Spec()
+    if threads not in (1, 2):
+        raise ValueError(f"threads must be 1 or 2, got {threads!r}")
     watch = _Stopwatch()
     if not isinstance(golden, PreparedGolden):
         with watch.stage("prepare_golden"):
             golden = prepare_golden(golden, photo_size=golden_photo_size)
     if not isinstance(unit, PreparedUnit):
         unit = prepare_unit(unit, photo_size=unit_photo_size)
-    for stage, ms in unit.timings_ms.items():
+    with watch.stage("register"):
+        registration = _register_prepared(golden.features, unit)
+    return _compare_registered(golden, unit, registration, spec or Spec(), watch,
+                               render_images=render_images, calibrate=calibrate,
+                               use_defect_model=use_defect_model, threads=threads)
+
+
+def _compare_registered(golden: PreparedGolden, prepared_unit: PreparedUnit,
+                        registration: register.Registration, spec: Spec, watch: _Stopwatch,
+                        *, render_images: bool, calibrate: bool, use_defect_model: bool,
+                        threads: int) -> Comparison:
+    """:func:`compare` once the unit is registered (`watch` holds the stages so far)."""
+    for stage, ms in prepared_unit.timings_ms.items():
         watch.ms[stage] = round(watch.ms.get(stage, 0.0) + ms, 2)
-    prepared_unit, unit = unit, unit.image
+    unit = prepared_unit.image
     gw, gh = golden.size
     uw, uh = prepared_unit.photo_size
     unit_scale = unit.shape[1] / uw  # unit array pixels per unit photo pixel
     unit_calibration = prepared_unit.calibration
 
-    with watch.stage("register"):
-        # The unit's features already leave its card out (prepare_unit).
-        registration = register.register(golden.features, unit,
-                                         unit_features=prepared_unit.features)
     if calibrate:
         calibrated, colour_measurable, colour_note = _colour_plan(
             golden.calibration, unit_calibration, spec)
@@ -645,12 +699,15 @@ def compare(
     px_per_mm = (golden.card.px_per_mm(spec.chart.width_mm)
                  if golden.card is not None and spec.chart.width_mm else None)
     with _Beside(threads) as beside:
-        # In the second thread (threads=2), or here and now (1): the defect model, then SSIM.
+        # In the second thread (threads=2), or here and now (1): the defect model, the
+        # longest single step; the colour stage, SSIM and the colour cue take as long here.
         model_probability = (beside.run(watch, "defect_model", _model_probability,
                                         golden_views, unit_views, region)
                              if use_defect_model else None)
-        ssim = beside.run(watch, "structure", structural_similarity, golden_views.grey_for_ssim,
-                          unit_views.grey_for_ssim, data_range=255, mask=region)
+        with watch.stage("structure"):
+            ssim_value, ssim_map = structural_similarity(
+                golden_views.grey_for_ssim, unit_views.grey_for_ssim, data_range=255,
+                mask=region)
         with watch.stage("color"):
             # The headline colours from the photos' own pixels, not the shrunk analysis images.
             photo_means = _photo_colours(
@@ -665,7 +722,6 @@ def compare(
                 color_report = _unmeasured_colour(colour_note)
         with watch.stage("defects"):
             local_delta = _local_colour_cue(golden_views, unit_views, global_offset, region)
-        ssim_value, ssim_map = ssim.result()
         if model_probability is not None:
             model_probability = model_probability.result()
     with watch.stage("defects"):
