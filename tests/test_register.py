@@ -314,3 +314,21 @@ def test_identity_check_with_the_units_high_pass_scores_as_the_warp_does():
         shortcut = reg._alignment_score(golden, unit.grey, H, unit.ignore_mask, unit.detail)
         assert shortcut == warped
     assert reg._alignment_score(golden, unit.grey, np.eye(3), unit.ignore_mask) > 0.5
+
+
+def test_convex_hull_from_the_contours_is_the_hull_of_every_pixel():
+    """The product silhouette's hull, taken from the outer contours' pixels, is the hull of
+    all the mask's pixels: same corners, same filled area (blobs, holes and specks)."""
+    from vision import register as reg
+
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        mask = np.zeros((120, 160), np.uint8)
+        for _ in range(int(rng.integers(1, 5))):
+            centre = tuple(int(v) for v in rng.integers(0, 160, 2))
+            cv2.circle(mask, centre, int(rng.integers(1, 40)), 1, -1)
+            cv2.circle(mask, centre, int(rng.integers(0, 10)), 0, -1)  # a hole
+        mask[rng.random(mask.shape) < 0.005] = 1
+        every_pixel = cv2.convexHull(cv2.findNonZero(mask)).reshape(-1, 2)
+        hull = reg._convex_hull(mask).reshape(-1, 2)
+        assert sorted(map(tuple, hull)) == sorted(map(tuple, every_pixel))

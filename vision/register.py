@@ -882,13 +882,27 @@ def _table_colour(luv: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
     light = luv[valid & (lightness > threshold)]
     if len(light) == 0:  # a flat photo: no table to find
         return None
-    bins = np.floor(light / np.array([4.0, 3.0, 3.0], np.float32)).astype(np.int64)
-    bins -= bins.min(axis=0)
-    extent = bins.max(axis=0) + 1
-    keys = (bins[:, 0] * extent[1] + bins[:, 1]) * extent[2] + bins[:, 2]
-    mode = bins[np.argmax(keys == np.argmax(np.bincount(keys)))]
-    near = np.all(np.abs(bins - mode) <= 1, axis=1)
-    return np.median(light[near], axis=0)
+    # Channels as rows (3, N): numpy reduces contiguous rows several times faster.
+    light = np.ascontiguousarray(light.T)
+    bins = np.floor(light / np.array([[4.0], [3.0], [3.0]], np.float32)).astype(np.int32)
+    bins -= bins.min(axis=1, keepdims=True)
+    extent = bins.max(axis=1) + 1
+    keys = (bins[0] * extent[1] + bins[1]) * extent[2] + bins[2]
+    key = int(np.argmax(np.bincount(keys)))
+    mode = np.array([[key // (extent[1] * extent[2])], [key // extent[2] % extent[1]],
+                     [key % extent[2]]], np.int32)
+    near = np.all(np.abs(bins - mode) <= 1, axis=0)
+    return np.median(light[:, near], axis=1)
+
+
+def _convex_hull(mask: np.ndarray) -> np.ndarray:
+    """Convex hull of a uint8 mask's nonzero pixels (cv2.convexHull's points).
+
+    From the outer contours' pixels: every corner of the hull lies on them, and there are a
+    few hundred of them instead of the hundred thousand pixels of a table (3 ms -> 0.5 ms).
+    """
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return cv2.convexHull(np.concatenate(contours))
 
 
 def _product_blob(rgb: np.ndarray, ignore_mask: np.ndarray | None) -> np.ndarray | None:
@@ -921,7 +935,7 @@ def _product_blob(rgb: np.ndarray, ignore_mask: np.ndarray | None) -> np.ndarray
         return None
     table = (labels == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])).astype(np.uint8)
     hull = np.zeros_like(table)
-    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(table)), 1)
+    cv2.fillConvexPoly(hull, _convex_hull(table), 1)
     blobs = hull & (1 - table)
     if ignore_mask is not None:
         blobs &= (cv2.erode(ignore_mask, np.ones((5, 5), np.uint8)) > 0).astype(np.uint8)
@@ -958,7 +972,7 @@ def product_mask(golden: GoldenFeatures) -> np.ndarray | None:
     blob = golden.product_blob
     if blob is None:
         return None
-    hull = cv2.convexHull(cv2.findNonZero(blob))
+    hull = _convex_hull(blob)
     mask = np.zeros_like(blob)
     cv2.fillConvexPoly(mask, hull, 1)
     h, w = golden.colour.shape[:2]
