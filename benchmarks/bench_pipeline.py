@@ -18,7 +18,8 @@ Measured (the CLI first, the naive baseline last; parts can be skipped for quick
   sealcheck process (``service.runtime.tune_allocator``; ``--default-allocator`` leaves it);
 - the decode floor: ``cv2.imdecode`` of both JPEGs at full resolution, one after the other,
   from bytes already in memory (file reading excluded), and sealcheck's reduced decode of the
-  same bytes for reference;
+  same bytes for reference; timed between the in-process runs (a third run in their rotation),
+  so that the ratio compares timings taken under the same conditions;
 - ``sealcheck compare GOLDEN UNIT --json``: wall time including interpreter start, and its
   peak RSS (one compare in a fresh process; timed first, see :func:`time_cli`);
 - peak RSS of this process (pairs are generated, and the naive baseline runs, in child
@@ -203,12 +204,19 @@ def _peak_rss_mb(usage: resource.struct_rusage) -> float:
 
 
 @dataclasses.dataclass
+class DecodeResult:
+    full_ms: list[float]  # cv2.imdecode of both JPEGs at full resolution
+    reduced_ms: list[float]  # load_for_report of both (sealcheck's decode)
+
+
+@dataclasses.dataclass
 class InProcessResult:
     samples_ms: dict[str, list[float]]  # stage of the sequential compare -> one value per run
     side_by_side_ms: list[float]  # decode + compare_side_by_side, one value per run
     verdicts: list[tuple[str, str, str]]  # (pair, verdict, one-line detail)
     peak_rss_mb: float
     baseline_rss_mb: float
+    decode: DecodeResult  # the decode floor, timed between the runs above
 
 
 FULL_DECODE = False  # --full-decode: every pixel, as before reduced decoding
@@ -248,7 +256,10 @@ def _run_side_by_side(golden_path: Path, unit_path: Path, spec: Spec):
 
 
 def time_in_process(directories: list[Path], repeats: int) -> InProcessResult:
-    """Both paths on every pair `repeats` times, interleaved, after one warm-up run of each."""
+    """Both paths on every pair `repeats` times, interleaved, after one warm-up run of each,
+    and the decode floor of the pair between them: the ratio to the floor then compares
+    timings taken under the same conditions (this shared machine's speed drifts by 10-20 %
+    within minutes, and the floor once moved from 85 to 125 ms between two runs)."""
     spec = Spec()  # the CLI's default: whole overlap, default tolerances
     baseline = _peak_rss_mb(resource.getrusage(resource.RUSAGE_SELF))
     # Warm-up: SIFT creation, FLANN, OpenCV thread pool and lazy imports happen on first use.
@@ -258,15 +269,21 @@ def time_in_process(directories: list[Path], repeats: int) -> InProcessResult:
 
     samples: dict[str, list[float]] = {}
     side_by_side: list[float] = []
+    decode = DecodeResult([], [])
     verdicts = []
+    kinds = ("sequential", "side_by_side", "floor")
     for directory in directories:
         paths = (directory / "golden.jpg", directory / "unit.jpg")
+        data = [path.read_bytes() for path in paths]
         for repeat in range(repeats):
-            # Alternate which path goes first, so that neither always follows the other.
-            order = ("sequential", "side_by_side") if repeat % 2 == 0 else (
-                "side_by_side", "sequential")
+            # Rotate which run goes first, so that none always follows another.
+            order = kinds[repeat % 3:] + kinds[:repeat % 3]
             for run in order:
-                if run == "side_by_side":
+                if run == "floor":
+                    full_ms, reduced_ms = _time_decode(data, directory)
+                    decode.full_ms.append(full_ms)
+                    decode.reduced_ms.append(reduced_ms)
+                elif run == "side_by_side":
                     parallel_report, total_ms = _run_side_by_side(*paths, spec)
                     side_by_side.append(total_ms)
                 else:
@@ -283,7 +300,7 @@ def time_in_process(directories: list[Path], repeats: int) -> InProcessResult:
                     detail += f" (compare_side_by_side: {parallel_report.verdict})"
                 verdicts.append((directory.name, report.verdict, detail))
     peak = _peak_rss_mb(resource.getrusage(resource.RUSAGE_SELF))
-    return InProcessResult(samples, side_by_side, verdicts, peak, baseline)
+    return InProcessResult(samples, side_by_side, verdicts, peak, baseline, decode)
 
 
 def _detail(report) -> str:
@@ -299,30 +316,19 @@ def _detail(report) -> str:
     return ", ".join(parts)
 
 
-@dataclasses.dataclass
-class DecodeResult:
-    full_ms: list[float]  # cv2.imdecode of both JPEGs at full resolution
-    reduced_ms: list[float]  # load_for_report of both (sealcheck's decode)
-
-
-def time_decode_floor(directories: list[Path], repeats: int) -> DecodeResult:
-    """Decoding both JPEGs of each pair and nothing else, from bytes already in memory."""
-    full, reduced = [], []
-    for directory in directories:
-        data = [(directory / name).read_bytes() for name in ("golden.jpg", "unit.jpg")]
-        buffers = [np.frombuffer(jpeg, np.uint8) for jpeg in data]
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for buffer in buffers:
-                if cv2.imdecode(buffer, cv2.IMREAD_COLOR) is None:
-                    raise OSError(f"cv2.imdecode failed on a JPEG of {directory}")
-            middle = time.perf_counter()
-            for jpeg in data:
-                load_for_report(jpeg)
-            end = time.perf_counter()
-            full.append((middle - start) * 1e3)
-            reduced.append((end - middle) * 1e3)
-    return DecodeResult(full, reduced)
+def _time_decode(data: list[bytes], directory: Path) -> tuple[float, float]:
+    """Decoding both JPEGs of a pair and nothing else, from bytes already in memory:
+    (ms at full resolution with ``cv2.imdecode``, ms with sealcheck's ``load_for_report``)."""
+    buffers = [np.frombuffer(jpeg, np.uint8) for jpeg in data]
+    start = time.perf_counter()
+    for buffer in buffers:
+        if cv2.imdecode(buffer, cv2.IMREAD_COLOR) is None:
+            raise OSError(f"cv2.imdecode failed on a JPEG of {directory}")
+    middle = time.perf_counter()
+    for jpeg in data:
+        load_for_report(jpeg)
+    end = time.perf_counter()
+    return (middle - start) * 1e3, (end - middle) * 1e3
 
 
 @dataclasses.dataclass
@@ -726,7 +732,8 @@ def figures(results: BenchResults) -> list[Figure]:
     reduced = statistics.median(results.decode.reduced_ms)
     rows += [
         Figure("decode floor: `cv2.imdecode` of both JPEGs at full resolution, one after the "
-               "other, bytes already in memory, median", floor, f"{floor:.0f} ms"),
+               "other, bytes already in memory, timed between the runs above, median", floor,
+               f"{floor:.0f} ms"),
         Figure("sealcheck end to end / decode floor", end_to_end / floor,
                f"{end_to_end / floor:.2f}x", DECODE_FLOOR_TARGET, "x"),
         Figure("for reference: sealcheck's reduced decode of both (`load_for_report`, "
@@ -944,8 +951,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nverdicts (identical content, so each should be 'pass'):")
     for name, verdict, detail in inproc.verdicts:
         print(f"  {name:<44} {verdict:<12} {detail}")
-    decode = time_decode_floor(directories, max(3, args.repeats))
-    results = BenchResults(args.pairs, args.repeats, inproc, decode, cli=cli,
+    results = BenchResults(args.pairs, args.repeats, inproc, inproc.decode, cli=cli,
                            allocator_tuned=tuned, measured_at=measured_at)
 
     if not args.no_batch:

@@ -100,7 +100,8 @@ def test_naive_compare_without_matches_reports_no_homography(tmp_path):
 def _results(*, end_to_end_ms, naive_ms, floor_ms, cli_s, cli_rss_mb, batch_2_workers):
     """BenchResults with every sample equal to the given figure (so the median is it)."""
     stages = {"decode": [50.0] * 3, "calibrate": [90.0] * 3, "end_to_end": [end_to_end_ms] * 3}
-    inproc = InProcessResult(stages, [end_to_end_ms] * 3, [], 500.0, 100.0)
+    decode = DecodeResult([floor_ms] * 3, [40.0] * 3)
+    inproc = InProcessResult(stages, [end_to_end_ms] * 3, [], 500.0, 100.0, decode)
     step_ms = naive_ms / len(NAIVE_STEPS)
     naive = NaiveTiming([("pair", NaiveResult(np.eye(3), 10, 10, 0.0, 1.0,
                                               dict.fromkeys(NAIVE_STEPS, step_ms)))], 1, 4000.0)
@@ -109,7 +110,7 @@ def _results(*, end_to_end_ms, naive_ms, floor_ms, cli_s, cli_rss_mb, batch_2_wo
              for label, workers, rate in (("1 worker", 1, 1.0),
                                           ("2 workers", 2, batch_2_workers))}
     return BenchResults(
-        n_pairs=1, repeats=3, inproc=inproc, decode=DecodeResult([floor_ms] * 3, [40.0] * 3),
+        n_pairs=1, repeats=3, inproc=inproc, decode=decode,
         cli=CliResult([cli_s] * 3, cli_rss_mb, "pass", 0, 100.0), naive=naive, batch=batch,
         measured_at="today")
 
