@@ -322,7 +322,15 @@ def _refine_ecc(small: np.ndarray, H: np.ndarray, chart: Chart) -> tuple[np.ndar
     hw, _ = _grid_half_extent_mm(chart)
     # Template at about the card's size in the photo, but at least 2 px per patch gap (4 mm).
     fine = float(np.clip(width_px / (2 * hw), 0.5, 3.0))
-    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    # ECC reads only the card and what it may slide over: work on that crop (the grey copy,
+    # the blur and ECC's image gradients then cost the card's area, not the photo's). The
+    # margin of a whole card width is twice the worst start the coarse pass must pull in.
+    margin = width_px + 8
+    x0, y0 = np.maximum(np.floor(grid_px.min(axis=0) - margin), 0).astype(int)
+    x1, y1 = np.ceil(grid_px.max(axis=0) + margin).astype(int)
+    to_crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
+    H = to_crop @ H
+    grey = cv2.cvtColor(small[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
     ecc = -1.0
     for px_per_mm in (fine / 3.0, fine):
         template, T = _chart_template(chart, px_per_mm)
@@ -340,7 +348,8 @@ def _refine_ecc(small: np.ndarray, H: np.ndarray, chart: Chart) -> tuple[np.ndar
             continue
         H = warp.astype(np.float64) @ T
         H /= H[2, 2]
-    return H, float(ecc)
+    H = np.linalg.inv(to_crop) @ H
+    return H / H[2, 2], float(ecc)
 
 
 # --------------------------------------------------------------------------------------------
