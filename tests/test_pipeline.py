@@ -225,6 +225,11 @@ def test_prepared_unit_gives_the_same_report_as_the_array():
     strip = {"timings_ms"}
     assert prepared.model_dump(exclude=strip) == direct.model_dump(exclude=strip)
     assert side_by_side.model_dump(exclude=strip) == direct.model_dump(exclude=strip)
+    # The measurements in two threads (what compare_side_by_side asks for) are the same too.
+    two_threads = compare(prepare_golden(pair.golden), unit, threads=2).report
+    assert two_threads.model_dump(exclude=strip) == direct.model_dump(exclude=strip)
+    with pytest.raises(ValueError, match="threads must be 1 or 2"):
+        compare(pair.golden, unit, threads=4)
 
 
 @pytest.mark.parametrize(("product", "tilt_deg"), [("hubble_deep_field", 0.0), ("rocket", 25.0)])

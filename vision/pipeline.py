@@ -335,7 +335,7 @@ def _finish_golden(core: _GoldenCore, *, with_detail: bool = True) -> PreparedGo
     views = prepared.calibrated or prepared.raw
     views.lab_smooth, views.rgb8  # noqa: B018 - computed for their caches
     if with_detail:
-        core.features.detail  # noqa: B018
+        core.features.detail  # noqa: B018 - computed for its cache
     return prepared
 
 
@@ -604,7 +604,7 @@ def compare(
         wired in; the evaluation scripts use it to compare the two.
     threads : {1, 2}, optional
         2 runs the measurements that do not depend on each other at once after registration
-        (the defect model and SSIM in a second thread, colour and the colour cue here):
+        (the defect model in a second thread; SSIM, colour and the colour cue here):
         for a one-off comparison on idle cores (:func:`compare_side_by_side`, the CLI).
         Servers and batch workers keep 1: several comparisons already fill their cores. The
         report is the same either way.
