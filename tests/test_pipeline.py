@@ -279,11 +279,11 @@ def test_colour_cue_on_the_region_box_is_the_whole_maps_cue(shape):
     region = np.zeros(shape, bool)
     cv2.ellipse(region.view(np.uint8), (600, 300), (220, 140), 15, 0, 360, 1, -1)
     offset = np.array([1.5, -0.7, 2.0])
-    cue = pipeline._local_colour_cue(golden, unit, offset, region)
+    box = pipeline._region_box(region, pipeline._MODEL_MARGIN_PX)
+    cue = pipeline._local_colour_cue(golden, unit, offset, region, box)
     whole = cv2.resize((ciede2000(golden.lab_smooth, unit.lab_smooth - offset.astype(np.float32))
                         / pipeline._LOCAL_DELTA_E).astype(np.float32), shape[::-1],
                        interpolation=cv2.INTER_CUBIC)
-    box = pipeline._region_box(region, pipeline._MODEL_MARGIN_PX)
     np.testing.assert_array_equal(cue[box], whole[box])
     assert whole[box].max() > 0.1
     reach = 6  # pixels: the 2 half-resolution pixels the crop is padded by, and rounding

@@ -213,17 +213,15 @@ class _Stopwatch:
 
 
 class _Beside:
-    """Work run beside the caller's thread (``threads=2``), or inline and at once (1).
+    """Work run beside the caller's thread (`in_thread`), or inline and at once.
 
     A context manager: leaving it waits for what was started (and closes the thread), so no
     work outlives the comparison; errors come out of ``result()``.
     """
 
-    def __init__(self, threads: int) -> None:
-        if threads not in (1, 2):
-            raise ValueError(f"threads must be 1 or 2, got {threads!r}")
+    def __init__(self, in_thread: bool) -> None:
         self._pool = None
-        if threads == 2:
+        if in_thread:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="sealcheck-beside")
 
@@ -698,11 +696,14 @@ def _compare_registered(golden: PreparedGolden, prepared_unit: PreparedUnit,
             golden_views, unit_views = golden.raw, _raw_views(aligned_small)
     px_per_mm = (golden.card.px_per_mm(spec.chart.width_mm)
                  if golden.card is not None and spec.chart.width_mm else None)
-    with _Beside(threads) as beside:
+    # Where a defect region can lie: the region's box plus the defect model's context. The
+    # model and the colour cue are computed there only.
+    defect_box = _region_box(region, _MODEL_MARGIN_PX)
+    with _Beside(in_thread=threads == 2) as beside:
         # In the second thread (threads=2), or here and now (1): the defect model, the
         # longest single step; the colour stage, SSIM and the colour cue take as long here.
         model_probability = (beside.run(watch, "defect_model", _model_probability,
-                                        golden_views, unit_views, region)
+                                        golden_views, unit_views, region, defect_box)
                              if use_defect_model else None)
         with watch.stage("structure"):
             ssim_value, ssim_map = structural_similarity(
@@ -721,7 +722,8 @@ def _compare_registered(golden: PreparedGolden, prepared_unit: PreparedUnit,
             if not colour_measurable:
                 color_report = _unmeasured_colour(colour_note)
         with watch.stage("defects"):
-            local_delta = _local_colour_cue(golden_views, unit_views, global_offset, region)
+            local_delta = _local_colour_cue(golden_views, unit_views, global_offset, region,
+                                            defect_box)
         if model_probability is not None:
             model_probability = model_probability.result()
     with watch.stage("defects"):
@@ -988,18 +990,19 @@ def _colour_tiles(golden_linear: np.ndarray, unit_linear: np.ndarray, region: np
     rows, cols = h // t, w // t
     oy, ox = (h - rows * t) // 2, (w - cols * t) // 2
     crop = (slice(oy, oy + rows * t), slice(ox, ox + cols * t))
-    weight = region[crop].astype(np.float32)
-    # An area resize by the whole factor t is the exact mean of each t x t tile (float32
-    # sums of 4096 values: relative error ~1e-6, far below the 0.001 the report rounds to).
     if rows == 0 or cols == 0:  # a frame narrower than one tile: no tile to report
         return ColorTiles(tile_px=int(round(t / s)), origin=(int(round(ox / s)),
                                                              int(round(oy / s))),
                           delta_e00=[[] for _ in range(rows)])
+    weight = region[crop].astype(np.float32)
+    weight3 = cv2.merge([weight] * 3)
+    # An area resize by the whole factor t is the exact mean of each t x t tile (float32
+    # sums of 4096 values: relative error ~1e-6, far below the 0.001 the report rounds to).
     fraction = cv2.resize(weight, (cols, rows), interpolation=cv2.INTER_AREA)
     counts = fraction.astype(np.float64) * (t * t)
 
     def tile_means(linear: np.ndarray) -> np.ndarray:
-        masked = cv2.multiply(linear[crop], cv2.merge([weight] * 3))
+        masked = cv2.multiply(linear[crop], weight3)
         means = cv2.resize(masked, (cols, rows), interpolation=cv2.INTER_AREA)
         return means.reshape(rows, cols, 3).astype(np.float64) / np.maximum(
             fraction, 1.0 / (t * t))[..., None]
@@ -1023,16 +1026,16 @@ def _region_box(region: np.ndarray, margin: int) -> tuple[slice, slice] | None:
             slice(max(0, xs[0] - margin), min(aw, xs[-1] + 1 + margin)))
 
 
-def _model_probability(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray
-                       ) -> np.ndarray:
+def _model_probability(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray,
+                       box: tuple[slice, slice] | None) -> np.ndarray:
     """The defect model's probability map over the compared region (0 elsewhere).
 
-    The model reads the region's box and a margin of context only; outside the region the unit
-    is replaced by the golden (:func:`vision.defect_model.predict_defect_map`), so the table
-    beside a product or a card cut by the frame cannot raise it.
+    The model reads `box` only (``_region_box(region, _MODEL_MARGIN_PX)``: the region's box and
+    a margin of context); outside the region the unit is replaced by the golden
+    (:func:`vision.defect_model.predict_defect_map`), so the table beside a product or a card
+    cut by the frame cannot raise it.
     """
     probability = np.zeros(region.shape, np.float32)
-    box = _region_box(region, _MODEL_MARGIN_PX)
     if box is None or min(box[0].stop - box[0].start, box[1].stop - box[1].start) < 16:
         return probability  # nothing to compare, or less than the model's smallest input
     probability[box] = defect_model.predict_defect_map(
@@ -1041,18 +1044,16 @@ def _model_probability(golden: AnalysisViews, unit: AnalysisViews, region: np.nd
 
 
 def _local_colour_cue(golden: AnalysisViews, unit: AnalysisViews, global_offset: np.ndarray,
-                      region: np.ndarray) -> np.ndarray:
+                      region: np.ndarray, box: tuple[slice, slice] | None) -> np.ndarray:
     """The defect stage's colour cue: local CIEDE2000 between the blurred Lab maps, in units
     of _LOCAL_DELTA_E, at analysis resolution.
 
     The global colour offset is removed first: a uniform drift is the colour stage's finding,
     not a defect. The cue, smooth at its scale, is computed at half resolution (the per-pixel
-    CIEDE2000 is the costliest step) and interpolated back. Only over the box the defect
-    stage can read it in (0 elsewhere): the region's, grown like the defect model's, where
-    any region can lie.
+    CIEDE2000 is the costliest step) and interpolated back. Only over `box` (0 elsewhere):
+    the defect model's box, where any defect region can lie.
     """
     cue = np.zeros(region.shape, np.float32)
-    box = _region_box(region, _MODEL_MARGIN_PX)
     if box is None:
         return cue
     ah, aw = region.shape
