@@ -264,7 +264,7 @@ def _task(directory: Path, unit: str, task_id: str) -> dict:
 
 
 def test_golden_is_prepared_once_per_worker(photos):
-    scorer = Scorer(single_thread=True)
+    scorer = Scorer()
     results = [scorer.score(_task(photos, unit, str(i)))
                for i, unit in enumerate(["same_unit.jpg", "hole_unit.jpg", "same_unit.jpg"])]
     assert [r["status"] for r in results] == ["ok"] * 3
@@ -279,7 +279,7 @@ def test_golden_is_prepared_once_per_worker(photos):
 def test_local_pool_prepares_each_golden_once_per_process(photos):
     from service.rescore.engines import LocalEngine
 
-    engine = LocalEngine(2, {"single_thread": True})
+    engine = LocalEngine(2, {})
     tasks = [_task(photos, "same_unit.jpg", str(i)) for i in range(6)]
     results = list(engine.run(tasks))
     assert sorted(r["id"] for r in results) == [str(i) for i in range(6)]

@@ -70,11 +70,11 @@ def make_engine(options: RescoreOptions):
     from service.rescore.engines import LocalEngine, RayEngine
 
     workers = options.workers
-    # A worker is one core: one thread per library in every worker, also when there is one.
-    # `--workers N` then means "use N cores" (a job sharing the machine with --workers 1
+    # A worker is one core (worker.Scorer sets one thread per library, also when there is one
+    # worker): `--workers N` then means "use N cores" (a job sharing the machine with --workers 1
     # leaves the other cores alone), and throughput scales with N; the default, one worker
     # per CPU, is the fastest arrangement for independent items either way.
-    scorer_options = {"single_thread": True, "max_pixels": options.max_pixels}
+    scorer_options = {"max_pixels": options.max_pixels}
     if options.engine == "ray":
         return RayEngine(workers, scorer_options, options.ray_address)
     return LocalEngine(workers or 1, scorer_options)

@@ -18,8 +18,9 @@ class RayScorer:
         from service.runtime import tune_allocator
 
         tune_allocator()  # big photo arrays reuse freed memory (see service/runtime.py)
-        # Actors get one CPU each (num_cpus=1): one thread per library, as in the local pool.
-        self.scorer = Scorer(**{**options, "single_thread": True})
+        # Actors get one CPU each (num_cpus=1): one thread per library (Scorer), as in the
+        # local pool.
+        self.scorer = Scorer(**options)
 
     def __call__(self, batch: dict) -> dict:
         return {"result": [json.dumps(self.scorer.score(json.loads(str(task))))

@@ -27,17 +27,14 @@ class InputError(Exception):
     """A bad item (missing file, corrupt photo, bad spec): recorded, and the job goes on."""
 
 
-def configure_threads(single_thread: bool) -> None:
+def configure_threads() -> None:
     """One thread per library in each worker: a worker is one core.
 
     N workers each running OpenCV's and onnxruntime's own thread pools would oversubscribe the
     machine (threads waiting for each other at every parallel loop); one process per core with
-    one thread each is the efficient arrangement for a batch of independent items. The local
-    engine asks for it with any number of workers (see ``job.make_engine``), so `--workers 1`
-    uses one core.
+    one thread each is the efficient arrangement for a batch of independent items. Every
+    :class:`Scorer` does it, whatever the number of workers, so `--workers 1` uses one core.
     """
-    if not single_thread:
-        return
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"  # read by NumPy's BLAS when it is first imported
     os.environ["SEALCHECK_MODEL_THREADS"] = "1"  # vision.defect_model's session
@@ -89,9 +86,9 @@ def _read(path: str, expected_sha256: str | None) -> tuple[bytes, str, dict]:
 class Scorer:
     """Scores tasks (dicts built by :mod:`service.rescore.job`) into result dicts."""
 
-    def __init__(self, *, single_thread: bool, max_pixels: int = 80_000_000,
+    def __init__(self, *, max_pixels: int = 80_000_000,
                  golden_cache_size: int = GOLDEN_CACHE_SIZE) -> None:
-        configure_threads(single_thread)
+        configure_threads()
         from vision import defect_model
 
         # One ONNX session per worker, created here once (compare() runs the model on every
