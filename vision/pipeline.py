@@ -701,15 +701,15 @@ def _compare_registered(golden: PreparedGolden, prepared_unit: PreparedUnit,
     # model and the colour cue are computed there only.
     defect_box = _region_box(region, _MODEL_MARGIN_PX)
     with _Beside(in_thread=threads == 2) as beside:
-        # In the second thread (threads=2), or here and now (1): the defect model, the
-        # longest single step; the colour stage, SSIM and the colour cue take as long here.
+        # In the second thread (threads=2), or here and now (1): SSIM, then the defect model
+        # (the longest single step); here meanwhile the colour stage and the colour cue, then
+        # the maps' evidence, which waits for SSIM only. About as long on each side.
+        structure = beside.run(watch, "structure", structural_similarity,
+                               golden_views.grey_for_ssim, unit_views.grey_for_ssim,
+                               data_range=255, mask=region)
         model_probability = (beside.run(watch, "defect_model", _model_probability,
                                         golden_views, unit_views, region, defect_box)
                              if use_defect_model else None)
-        with watch.stage("structure"):
-            ssim_value, ssim_map = structural_similarity(
-                golden_views.grey_for_ssim, unit_views.grey_for_ssim, data_range=255,
-                mask=region)
         with watch.stage("color"):
             # The headline colours from the photos' own pixels, not the shrunk analysis images.
             photo_means = _photo_colours(
@@ -725,11 +725,14 @@ def _compare_registered(golden: PreparedGolden, prepared_unit: PreparedUnit,
         with watch.stage("defects"):
             local_delta = _local_colour_cue(golden_views, unit_views, global_offset, region,
                                             defect_box)
+        ssim_value, ssim_map = structure.result()
+        with watch.stage("defects"):
+            maps = _map_evidence(ssim_map, local_delta, region)
         if model_probability is not None:
             model_probability = model_probability.result()
     with watch.stage("defects"):
         likelihood, regions = _defect_regions(
-            ssim_map, local_delta, region, spec, s, roi_area=region.sum(),
+            maps, local_delta, spec, s, roi_area=region.sum(),
             px_per_mm=px_per_mm, model_probability=model_probability,
         )
     dimensions = None
@@ -1101,17 +1104,21 @@ def _local_colour_cue(golden: AnalysisViews, unit: AnalysisViews, global_offset:
     return cue
 
 
-def _defect_regions(ssim_map: np.ndarray, local_delta: np.ndarray, region: np.ndarray,
-                    spec: Spec, s: float, roi_area: int, px_per_mm: float | None,
-                    model_probability: np.ndarray | None = None):
-    """Defect regions from the SSIM map, the local colour cue (:func:`_local_colour_cue`)
-    and the defect model. Both cues are smoothed so that isolated noisy pixels do not count.
+@dataclasses.dataclass(frozen=True)
+class _MapEvidence:
+    """What the SSIM map and the colour cue say, before the defect model joins them."""
 
-    `model_probability` (the ONNX model's map, :func:`_model_probability`) joins them: the
-    likelihood is the larger of the maps' and the model's, and a region is seeded by either
-    (the maps at 0.5 after an opening, the model at its own threshold, 0.5, without one: its
-    map already ignores noise, and an opening would erase a 2 px scratch).
-    """
+    structural: np.ndarray  # SSIM drop, smoothed, in units of _SSIM_DROP
+    likelihood: np.ndarray  # the maps' defect likelihood, 0.5 at the threshold
+    seeds: np.ndarray  # uint8: where a region may start ...
+    grown: np.ndarray  # ... and where it may extend (see _defect_regions)
+
+
+def _map_evidence(ssim_map: np.ndarray, local_delta: np.ndarray, region: np.ndarray
+                  ) -> _MapEvidence:
+    """The maps' share of :func:`_defect_regions`, which needs nothing of the defect model's
+    (so it can run while the model does). Both cues are smoothed so that isolated noisy
+    pixels do not count."""
     structural = np.clip(1.0 - cv2.GaussianBlur(ssim_map, (0, 0), 2.0), 0.0, 2.0) / _SSIM_DROP
     # Both cues see ~3 sigma beyond a pixel; near the region's edge they see what lies outside
     # it (the table beside the product), so evidence counts only that far inside.
@@ -1126,10 +1133,25 @@ def _defect_regions(ssim_map: np.ndarray, local_delta: np.ndarray, region: np.nd
     seeds = cv2.morphologyEx((likelihood >= 0.5).astype(np.uint8), cv2.MORPH_OPEN, kernel)
     grown = cv2.morphologyEx((likelihood >= _GROW_LIKELIHOOD).astype(np.uint8), cv2.MORPH_OPEN,
                              kernel)
-    maps_likelihood = likelihood
+    return _MapEvidence(structural, likelihood, seeds, grown)
+
+
+def _defect_regions(maps: _MapEvidence, local_delta: np.ndarray, spec: Spec, s: float,
+                    roi_area: int, px_per_mm: float | None,
+                    model_probability: np.ndarray | None = None):
+    """Defect regions from the maps' evidence (:func:`_map_evidence` of the SSIM map and the
+    local colour cue, :func:`_local_colour_cue`) and the defect model.
+
+    `model_probability` (the ONNX model's map, :func:`_model_probability`) joins them: the
+    likelihood is the larger of the maps' and the model's, and a region is seeded by either
+    (the maps at 0.5 after an opening, the model at its own threshold, 0.5, without one: its
+    map already ignores noise, and an opening would erase a 2 px scratch).
+    """
+    structural, seeds, grown = maps.structural, maps.seeds, maps.grown
+    likelihood = maps_likelihood = maps.likelihood
     if model_probability is not None:
-        seeds |= (model_probability >= defect_model.DEFAULT_THRESHOLD).astype(np.uint8)
-        grown |= (model_probability >= _MODEL_GROW).astype(np.uint8)
+        seeds = seeds | (model_probability >= defect_model.DEFAULT_THRESHOLD).astype(np.uint8)
+        grown = grown | (model_probability >= _MODEL_GROW).astype(np.uint8)
         likelihood = np.maximum(likelihood, model_probability)
     candidates = hysteresis(seeds, grown)
     regions: list[DefectRegion] = []
