@@ -222,8 +222,8 @@ def test_sign_in_seal_inspect_report_and_print(size, server, browser):
         page.set_input_files("#unit-photo", str(server["files"]["unit"]))
         page.fill("#unit_label", "unit 0042")
         page.fill("#lot_id", "LOT-7")
-        # The report page is held back until the waiting state has been checked. No
-        # screenshot of it: a shot taken while the page navigates can hang in Chromium (CI,
+        # The report page is held back until the page asks for it. No screenshot of the
+        # waiting state: a shot taken while the page navigates can hang in Chromium (CI,
         # 2026-11-27: 60 s timeout when the comparison finished during the shot), and since
         # comparisons take ~0.1 s the answer is in before any shot, so the page is always
         # navigating by then (2026-11-28: the shot hung with the navigation held).
