@@ -222,19 +222,30 @@ def test_sign_in_seal_inspect_report_and_print(size, server, browser):
         page.set_input_files("#unit-photo", str(server["files"]["unit"]))
         page.fill("#unit_label", "unit 0042")
         page.fill("#lot_id", "LOT-7")
-        # The report page is held back until the page asks for it. No screenshot of the
-        # waiting state: a shot taken while the page navigates can hang in Chromium (CI,
-        # 2026-11-27: 60 s timeout when the comparison finished during the shot), and since
-        # comparisons take ~0.1 s the answer is in before any shot, so the page is always
-        # navigating by then (2026-11-28: the shot hung with the navigation held).
+        # The page reports each time its waiting state is shown, with the upload's progress
+        # then. Watched from inside the page: a comparison takes ~0.1 s, so the page is often
+        # already navigating to the report when a locator would look, and Playwright's
+        # locators and screenshots wait for a navigation to finish (2026-11-28: with the
+        # report's navigation held they waited for good; 2026-11-27: a screenshot taken while
+        # the page navigated timed out). The report page is held until the page asks for it.
+        shown_at_progress: list[int] = []
+        page.expose_function("sealcheckWaitingShown",
+                             lambda progress: shown_at_progress.append(progress))
+        page.evaluate("""() => {
+            const form = document.querySelector('#inspect-form');
+            const waiting = form.querySelector('[data-waiting]');
+            const bar = form.querySelector('[data-upload-progress]');
+            new MutationObserver(() => {
+                if (!waiting.hidden) window.sealcheckWaitingShown(bar.value);
+            }).observe(waiting, {attributes: true, attributeFilter: ['hidden']});
+        }""")
         report_page = re.compile(rf"{re.escape(base)}/inspections/[0-9a-f-]{{36}}$")
         held_navigations = []
         page.route(report_page, lambda route: held_navigations.append(route))
         page.click("#inspect-form [data-submit]")
-        # Not checked here since 2026-11-28 (see the closing note of that session): with
-        # ~0.1 s comparisons the waiting state ("[data-waiting]") was seen hidden while the
-        # page already navigated to the report; to be looked into in the page's script.
         _release_when_requested(page, held_navigations)
+        # The upload finished (100 %) and the page said it was comparing, before the report.
+        assert shown_at_progress[:1] == [100], shown_at_progress
         page.unroute(report_page)
         page.wait_for_url(report_page)
         inspection_id = page.url.rsplit("/", 1)[1]
