@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.detect import find_card  # noqa: E402
 from calibration.fit import calibrate_photo  # noqa: E402
+from imaging.color import ciede2000  # noqa: E402
 from tests.helpers.scenes import (  # noqa: E402
     CARD_WIDTH_MM,
     PRODUCT_IMAGES,
@@ -38,7 +39,6 @@ from tests.helpers.scenes import (  # noqa: E402
     make_pair,
     random_lit_camera,
 )
-from vision.color import ciede2000  # noqa: E402
 from vision.pipeline import compare, prepare_golden  # noqa: E402
 from vision.spec import parse_spec  # noqa: E402
 

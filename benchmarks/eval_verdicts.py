@@ -181,8 +181,8 @@ def _true_delta_e(product: str, delta, seed: int) -> float:
     Computed the way the pipeline reads a colour (mean linear RGB, one conversion), on the
     artwork itself, so it is the truth that a perfect camera and alignment would measure.
     """
+    from imaging import color
     from tests.helpers.scenes import product_artwork
-    from vision import color
 
     art = product_artwork(product, 1200, seed=seed).astype(np.float64) / 255.0
     drifted = lab_shift(*delta)(art)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from vision.color import (
+from imaging.color import (
     D50,
     D65,
     chromatic_adaptation_bradford,

@@ -32,9 +32,9 @@ import cv2
 import numpy as np
 
 from calibration.charts import COLORCHECKER_CLASSIC, Chart, chart_srgb
-from vision._geometry import homography_jacobian
-from vision._resample import shrink_to_long_side
-from vision.color import srgb_to_linear
+from imaging.color import srgb_to_linear
+from imaging.geometry import homography_jacobian
+from imaging.resample import shrink_to_long_side
 
 __all__ = ["CardDetection", "find_card", "sample_patch_grid"]
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from calibration.charts import Chart
 from calibration.detect import CardDetection, sample_patch_grid
-from vision.color import (
+from imaging.color import (
     D50,
     D65,
     chromatic_adaptation_bradford,

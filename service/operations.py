@@ -303,7 +303,7 @@ def _aligned_picture(sealed: SealedGolden, comparison, unit: np.ndarray,
 
 def golden_picture_png(service: Service, golden: Golden) -> bytes:
     """The golden at the analysis size as PNG, for goldens sealed before it was stored."""
-    from vision._resample import shrink_to_long_side
+    from imaging.resample import shrink_to_long_side
     from vision.decode import load_image
 
     if golden.picture_sha256 is not None:

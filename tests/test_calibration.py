@@ -19,15 +19,7 @@ from calibration.fit import (
     chart_linear_reference,
     fit_correction,
 )
-from tests.helpers.scenes import (
-    CARD_WIDTH_MM,
-    ILLUMINANTS,
-    Camera,
-    lab_shift,
-    make_pair,
-    random_lit_camera,
-)
-from vision.color import (
+from imaging.color import (
     D50,
     D65,
     chromatic_adaptation_bradford,
@@ -37,6 +29,14 @@ from vision.color import (
     linear_to_srgb,
     srgb8_to_linear,
     xyz_to_lab,
+)
+from tests.helpers.scenes import (
+    CARD_WIDTH_MM,
+    ILLUMINANTS,
+    Camera,
+    lab_shift,
+    make_pair,
+    random_lit_camera,
 )
 from vision.pipeline import compare, prepare_golden
 from vision.spec import parse_spec

@@ -1,4 +1,4 @@
-"""Tests for vision.color and calibration.charts."""
+"""Tests for imaging.color and calibration.charts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from skimage import color as skcolor
 
 from calibration.charts import CHARTS, COLORCHECKER_CLASSIC, Chart, chart_srgb, get_chart
-from vision.color import (
+from imaging.color import (
     D50,
     D65,
     M_SRGB_TO_XYZ,

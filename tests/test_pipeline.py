@@ -10,9 +10,9 @@ from PIL import Image
 
 from benchmarks.eval_registration import roi_corner_error
 from benchmarks.eval_verdicts import _true_delta_e, region_hits_mask
+from imaging.color import ciede2000
 from tests.helpers.scenes import Camera, lab_shift, make_pair
 from vision import defect_model
-from vision.color import ciede2000
 from vision.decode import load_image
 from vision.pipeline import compare, prepare_golden
 from vision.report import SCHEMA_VERSION, Report
@@ -301,8 +301,8 @@ def test_colour_tiles_are_the_masked_means_of_each_tile():
     tiles less than half inside the region are not reported."""
     import cv2
 
+    from imaging.color import linear_rgb_to_lab
     from vision import pipeline
-    from vision.color import linear_rgb_to_lab
 
     rng = np.random.default_rng(9)
     shape = (700, 1000)  # not a whole number of tiles: the grid is centred
@@ -354,7 +354,7 @@ def test_a_photo_warped_onto_itself_is_its_own_analysis_copy(reduced):
     analysis pixel off: 0.98 and 1.65."""
     import cv2
 
-    from vision._resample import shrink_to_long_side
+    from imaging.resample import shrink_to_long_side
     from vision.pipeline import ANALYSIS_SIZE, _warp_for_analysis
 
     photo = make_pair("chelsea", seed=1, same_setup=True).golden  # 2016 x 1512

@@ -20,7 +20,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vision import color
+from imaging import color
 from vision.spec import Spec, SpecError, parse_spec
 
 FAST = settings(max_examples=100, deadline=None, database=None,

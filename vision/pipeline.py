@@ -23,9 +23,10 @@ import numpy as np
 
 from calibration.detect import CardDetection, find_card
 from calibration.fit import ColourCorrection, PatchSamples, calibrate_photo
-from vision import color, defect_model, register, render
+from imaging import color
+from imaging.resample import shrink_to_long_side
+from vision import defect_model, register, render
 from vision._regions import hysteresis, joined_regions
-from vision._resample import shrink_to_long_side
 from vision.report import (
     SCHEMA_VERSION,
     CalibrationReport,

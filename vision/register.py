@@ -58,8 +58,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from vision._geometry import homography_jacobian
-from vision._resample import shrink_to_long_side
+from imaging.geometry import homography_jacobian
+from imaging.resample import shrink_to_long_side
 
 __all__ = [
     "GoldenFeatures",

@@ -28,7 +28,7 @@ _MIN_CROP_FRACTION = 0.12  # of the picture's long side: a crop narrower than th
 
 def lab_to_hex(lab) -> str:
     """CIELAB (D65, as the report's) -> the sRGB colour a browser shows, '#rrggbb' (clipped)."""
-    from vision.color import lab_to_srgb
+    from imaging.color import lab_to_srgb
 
     srgb = np.clip(lab_to_srgb(np.asarray(lab, np.float64)), 0.0, 1.0)
     r, g, b = (int(round(float(v) * 255)) for v in srgb)

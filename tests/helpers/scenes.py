@@ -284,7 +284,7 @@ class Camera:
         """
         if self.illuminant is None and self.crosstalk is None:
             return None
-        from vision.color import xyz_to_linear_rgb
+        from imaging.color import xyz_to_linear_rgb
 
         mix = np.eye(3)
         if self.illuminant is not None:
@@ -443,7 +443,7 @@ class Pair:
     @property
     def true_delta_e00(self) -> float:
         """CIEDE2000 between the true ROI colours of golden and unit."""
-        from vision.color import ciede2000
+        from imaging.color import ciede2000
 
         return float(ciede2000(self.golden_lab, self.unit_lab))
 
@@ -523,7 +523,7 @@ def make_pair(
 
 def _region_lab(table: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """CIELAB of a table region's mean linear RGB: the colour a spectrophotometer reads."""
-    from vision.color import linear_rgb_to_lab
+    from imaging.color import linear_rgb_to_lab
 
     mask = np.zeros(table.shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(quad).astype(np.int32)], 1)
@@ -634,7 +634,7 @@ def random_lit_camera(rng: np.random.Generator, base: Camera | None = None, *,
 
 def lab_shift(delta_L: float = 0.0, delta_a: float = 0.0, delta_b: float = 0.0):
     """A drift that shifts every pixel's CIELAB by (dL, da, db): a unit printed a shade off."""
-    from vision.color import lab_to_srgb, srgb_to_lab
+    from imaging.color import lab_to_srgb, srgb_to_lab
 
     def apply(srgb: np.ndarray) -> np.ndarray:
         lab = srgb_to_lab(srgb.astype(np.float64))
