@@ -1,4 +1,4 @@
-"""Time vision.structure.structural_similarity against scikit-image's.
+"""Time vision.measure.structure.structural_similarity against scikit-image's.
 
 Both compute SSIM with the settings of Wang et al. (2004): Gaussian window sigma 1.5 (11 x 11),
 K1 = 0.01, K2 = 0.03, population covariance. The requirement is a speed-up of at least 4x.
@@ -25,7 +25,7 @@ from skimage.metrics import structural_similarity as skimage_ssim
 # Runnable as a plain script from any directory, without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vision.structure import structural_similarity  # noqa: E402
+from vision.measure.structure import structural_similarity  # noqa: E402
 
 REQUIRED_SPEEDUP = 4.0
 # Width x height of the registered images the pipeline compares (12 MP photos at 1/4 and 1/2).

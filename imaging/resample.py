@@ -1,4 +1,4 @@
-"""Resampling helpers shared by the pipeline stages."""
+"""Resampling shared by calibration and the comparison's stages."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import math
 
 import cv2
 import numpy as np
+
+__all__ = ["shrink_to_long_side"]
 
 _SNAP = 0.03  # a whole shrink factor up to 3% larger than asked is used instead
 

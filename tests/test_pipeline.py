@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.eval_registration import roi_corner_error
-from benchmarks.eval_verdicts import _true_delta_e, region_hits_mask
 from imaging.color import ciede2000
-from tests.helpers.scenes import Camera, lab_shift, make_pair
+from testkit.metrics import region_hits_mask, roi_corner_error, true_delta_e
+from testkit.scenes import Camera, lab_shift, make_pair
 from vision import defect_model
+from vision.compare import compare
 from vision.decode import load_image
-from vision.pipeline import compare, prepare_golden
+from vision.prepare import prepare_golden
 from vision.report import SCHEMA_VERSION, Report
 from vision.spec import Spec, SpecError, parse_spec
 
@@ -132,7 +132,7 @@ def test_colour_drift_is_measured_against_the_truth_and_explained():
     delta = (-3.0, 0.0, 0.0)
     pair = make_pair("coffee", drift=lab_shift(*delta), seed=8)
     report = compare(pair.golden, pair.unit, Spec(roi=pair.roi)).report
-    truth = _true_delta_e("coffee", delta, 8)
+    truth = true_delta_e("coffee", delta, 8)
     assert report.color.delta_e00 == pytest.approx(truth, abs=0.35)
     assert report.color.delta_L < -2.0
     assert abs(report.color.delta_C) < 1.0
@@ -212,7 +212,8 @@ def test_spec_yaml_and_json_agree():
 def test_prepared_unit_gives_the_same_report_as_the_array():
     """The CLI prepares golden and unit side by side in two threads, then compares: the
     report must be the one compare() gives for the two arrays (timings aside)."""
-    from vision.pipeline import compare_side_by_side, prepare_unit
+    from vision.compare import compare_side_by_side
+    from vision.prepare import prepare_unit
 
     pair = make_pair("coffee", unit_camera=HANDHELD, seed=4)
     direct = compare(pair.golden, pair.unit).report
@@ -259,7 +260,7 @@ def _smooth_views(rng: np.random.Generator, shape: tuple[int, int]):
     """AnalysisViews of a random smooth linear image (blobs of colour), any size."""
     import cv2
 
-    from vision.pipeline import AnalysisViews
+    from vision.views import AnalysisViews
 
     linear = cv2.GaussianBlur(rng.random((*shape, 3), dtype=np.float32), (0, 0), 3) ** 2
     return AnalysisViews(linear, np.zeros(shape, np.uint8))
@@ -272,17 +273,18 @@ def test_colour_cue_on_the_region_box_is_the_whole_maps_cue(shape):
     the frame halves exactly; otherwise over the whole frame."""
     import cv2
 
-    from vision import pipeline
+    from vision.frame import region_box
+    from vision.measure.defects import LOCAL_DELTA_E, MODEL_MARGIN_PX, local_colour_cue
 
     rng = np.random.default_rng(8)
     golden, unit = _smooth_views(rng, shape), _smooth_views(rng, shape)
     region = np.zeros(shape, bool)
     cv2.ellipse(region.view(np.uint8), (600, 300), (220, 140), 15, 0, 360, 1, -1)
     offset = np.array([1.5, -0.7, 2.0])
-    box = pipeline._region_box(region, pipeline._MODEL_MARGIN_PX)
-    cue = pipeline._local_colour_cue(golden, unit, offset, region, box)
+    box = region_box(region, MODEL_MARGIN_PX)
+    cue = local_colour_cue(golden, unit, offset, region, box)
     whole = cv2.resize((ciede2000(golden.lab_smooth, unit.lab_smooth - offset.astype(np.float32))
-                        / pipeline._LOCAL_DELTA_E).astype(np.float32), shape[::-1],
+                        / LOCAL_DELTA_E).astype(np.float32), shape[::-1],
                        interpolation=cv2.INTER_CUBIC)
     np.testing.assert_array_equal(cue[box], whole[box])
     assert whole[box].max() > 0.1
@@ -302,15 +304,15 @@ def test_colour_tiles_are_the_masked_means_of_each_tile():
     import cv2
 
     from imaging.color import linear_rgb_to_lab
-    from vision import pipeline
+    from vision.measure.colour import TILE_ANALYSIS_PX, colour_tiles
 
     rng = np.random.default_rng(9)
     shape = (700, 1000)  # not a whole number of tiles: the grid is centred
     golden, unit = _smooth_views(rng, shape), _smooth_views(rng, shape)
     region = np.zeros(shape, bool)
     cv2.circle(region.view(np.uint8), (480, 330), 300, 1, -1)
-    tiles = pipeline._colour_tiles(golden.linear, unit.linear, region, s=0.5)
-    t = pipeline._TILE_ANALYSIS_PX
+    tiles = colour_tiles(golden.linear, unit.linear, region, s=0.5)
+    t = TILE_ANALYSIS_PX
     oy, ox = (shape[0] % t) // 2, (shape[1] % t) // 2
     assert tiles.origin == (2 * ox, 2 * oy) and tiles.tile_px == 2 * t
     assert len(tiles.delta_e00) == shape[0] // t and len(tiles.delta_e00[0]) == shape[1] // t
@@ -335,11 +337,11 @@ def test_resized_frame_keeps_pixel_centres():
     centre is 2j + 0.5: the frame's homography must say so (a plain diag(0.5) says 2j)."""
     import cv2
 
-    from vision.pipeline import _resized_frame
+    from imaging.geometry import resized_frame
 
     ramp = np.tile(np.arange(64, dtype=np.float32), (8, 1))  # value = x
     half = cv2.resize(ramp, (32, 4), interpolation=cv2.INTER_AREA)
-    to_photo = np.linalg.inv(_resized_frame(0.5))
+    to_photo = np.linalg.inv(resized_frame(0.5))
     xs = np.arange(32, dtype=np.float64)
     mapped = (to_photo @ np.stack([xs, np.zeros(32), np.ones(32)]))[0]
     np.testing.assert_allclose(mapped, half[0], atol=1e-5)
@@ -355,7 +357,7 @@ def test_a_photo_warped_onto_itself_is_its_own_analysis_copy(reduced):
     import cv2
 
     from imaging.resample import shrink_to_long_side
-    from vision.pipeline import ANALYSIS_SIZE, _warp_for_analysis
+    from vision.frame import ANALYSIS_SIZE, warp_for_analysis
 
     photo = make_pair("chelsea", seed=1, same_setup=True).golden  # 2016 x 1512
     array, unit_scale, analysis_size = photo, 1.0, ANALYSIS_SIZE
@@ -366,7 +368,7 @@ def test_a_photo_warped_onto_itself_is_its_own_analysis_copy(reduced):
         unit_scale, analysis_size = 0.5, ANALYSIS_SIZE // 2
     analysis, s = shrink_to_long_side(array, analysis_size)
     s *= array.shape[1] / photo.shape[1]  # analysis px per photo px, as prepare_golden has it
-    warped, valid = _warp_for_analysis(array, np.eye(3), unit_scale, s, analysis.shape[:2])
+    warped, valid = warp_for_analysis(array, np.eye(3), unit_scale, s, analysis.shape[:2])
     grey = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float64)
             for image in (analysis, warped)]
     inside = valid.copy()

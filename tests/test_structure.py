@@ -1,4 +1,4 @@
-"""Tests for vision.structure: SSIM of Wang et al. (2004) and the luminance helper."""
+"""Tests for vision.measure.structure: SSIM of Wang et al. (2004) and the luminance helper."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from skimage import color, data
 from skimage.metrics import structural_similarity as skimage_ssim
 
-from vision.structure import luminance, structural_similarity
+from vision.measure.structure import luminance, structural_similarity
 
 # Agreement with skimage required by the project; the measured agreement is far tighter, and the
 # tighter bounds below guard against silently drifting from skimage's window and border handling.

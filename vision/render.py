@@ -1,15 +1,26 @@
-"""Pictures a person can point at: the golden photo with what changed marked on it."""
+"""Pictures a person can point at: the golden photo with what changed marked on it, the
+defect likelihood as a map, and the unit aligned onto the golden.
+
+One path draws them for everyone (:func:`draw_pictures`): the CLI's ``--out`` at the photo's
+size, the service at the analysis size it stores, both from what the comparison keeps
+(:class:`PictureSources`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import Literal
 
 import cv2
 import numpy as np
 
+from imaging.geometry import resized_frame
+from vision.frame import upsample_mask
+from vision.register import warp_to_golden
 from vision.report import DefectRegion
 
-__all__ = ["dimmed", "overlay"]
+__all__ = ["Pictures", "PictureSources", "dimmed", "draw_pictures", "overlay"]
 
 _SEVERITY_RGB = {"critical": (220, 20, 60), "major": (255, 140, 0), "minor": (255, 215, 0)}
 _ROI_RGB = (30, 144, 255)
@@ -71,3 +82,49 @@ def overlay(
         cv2.putText(out, str(number), (x - pad, max(0, y - 2 * pad)), cv2.FONT_HERSHEY_SIMPLEX,
                     font_scale, colour, thickness, cv2.LINE_AA)
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class PictureSources:
+    """What a comparison's pictures are drawn from."""
+
+    golden: np.ndarray  # the golden array, RGB uint8 (the photo or a reduced decode of it)
+    golden_scale: float  # golden array pixels per golden photo pixel
+    golden_analysis: np.ndarray  # the golden at the analysis size, RGB uint8
+    analysis_scale: float  # analysis pixels per golden photo pixel
+    likelihood: np.ndarray  # defect likelihood 0-1, analysis frame
+    region: np.ndarray  # bool, analysis frame: the pixels that were compared
+    unit: np.ndarray  # the unit array, RGB uint8
+    unit_scale: float  # unit array pixels per unit photo pixel
+    homography: np.ndarray  # unit photo pixels -> golden photo pixels
+
+
+@dataclasses.dataclass(frozen=True)
+class Pictures:
+    defect_map: np.ndarray  # uint8 0-255 defect likelihood on the background's pixels
+    overlay: np.ndarray | None  # RGB uint8: the background with what changed marked on it
+    aligned_unit: np.ndarray | None  # RGB uint8: the unit resampled onto the background
+
+
+def draw_pictures(sources: PictureSources, regions: Sequence[DefectRegion],
+                  roi: tuple[int, int, int, int] | None, *, at: Literal["photo", "analysis"],
+                  with_overlay: bool = True, with_aligned: bool = True) -> Pictures:
+    """The pictures of a comparison on the golden array ("photo") or on its analysis copy.
+
+    `regions` and `roi` are the report's (golden photo pixels). The defect map is always
+    drawn; the overlay and the aligned unit when asked.
+    """
+    background, scale = ((sources.golden, sources.golden_scale) if at == "photo"
+                         else (sources.golden_analysis, sources.analysis_scale))
+    ih, iw = background.shape[:2]
+    defect_map = cv2.resize((sources.likelihood * 255 + 0.5).astype(np.uint8), (iw, ih),
+                            interpolation=cv2.INTER_LINEAR)
+    aligned_unit = marked = None
+    if with_aligned:
+        to_picture = (resized_frame(scale) @ sources.homography
+                      @ resized_frame(1 / sources.unit_scale))
+        aligned_unit, _ = warp_to_golden(sources.unit, to_picture, (ih, iw))
+    if with_overlay:
+        marked = overlay(background, defect_map, regions, roi,
+                         upsample_mask(sources.region, (iw, ih)), scale=scale)
+    return Pictures(defect_map, marked, aligned_unit)

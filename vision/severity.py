@@ -1,4 +1,8 @@
-"""How serious a failed unit is: the defect class it counts in when a lot is judged by AQL.
+"""How serious a defect region and a failed unit are.
+
+A region's severity comes from its area (:func:`area_severity`, the one rule the comparison and
+the defect model's own regions share). A failed unit's defect class is the class it counts in
+when a lot is judged by AQL:
 
 ISO 2859-1 counts a defective unit once, in the class of its most serious defect (critical,
 major, minor). Which measured values make which class is the spec's call
@@ -15,16 +19,34 @@ from vision.spec import DefectClass
 if TYPE_CHECKING:
     from vision.report import Report
 
-__all__ = ["CLASS_ORDER", "failure_classes", "unit_defect_class"]
+__all__ = [
+    "CLASS_ORDER",
+    "CRITICAL_AREA_FRACTION",
+    "MAJOR_AREA_FRACTION",
+    "area_severity",
+    "failure_classes",
+    "unit_defect_class",
+]
 
 CLASS_ORDER: tuple[DefectClass, ...] = ("critical", "major", "minor")  # most serious first
+
+CRITICAL_AREA_FRACTION = 0.01
+"""A region covering more than this fraction of the compared area is 'critical'."""
+MAJOR_AREA_FRACTION = 0.001
+"""... more than this, 'major'; smaller regions are 'minor'."""
+
+
+def area_severity(fraction: float, *, critical: float = CRITICAL_AREA_FRACTION,
+                  major: float = MAJOR_AREA_FRACTION) -> DefectClass:
+    """A defect region's severity from the fraction of the compared area it covers."""
+    return "critical" if fraction > critical else "major" if fraction > major else "minor"
 
 
 def failure_classes(report: Report) -> dict[str, DefectClass]:
     """The class of each tolerance the report fails, by what failed.
 
     Keys: 'colour', 'dimensions', 'structure', 'defects'. The tests of each failure are the
-    verdict's own (vision.pipeline._judge): a key is here exactly when that part failed.
+    verdict's own (vision.judge.judge): a key is here exactly when that part failed.
     """
     spec, rules, tol = report.spec, report.spec.severity, report.spec.tolerances
     classes: dict[str, DefectClass] = {}

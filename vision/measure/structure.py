@@ -38,7 +38,7 @@ def _validate_image_pair(im1: np.ndarray, im2: np.ndarray, window: int, sigma: f
         if im.ndim != 2:
             raise ValueError(
                 f"{name} must be a 2-D greyscale image, got shape {im.shape}; "
-                "convert colour images first, e.g. with vision.structure.luminance(rgb)"
+                "convert colour images first, e.g. with vision.measure.structure.luminance(rgb)"
             )
         if im.dtype == np.bool_ or not (
             np.issubdtype(im.dtype, np.integer) or np.issubdtype(im.dtype, np.floating)

@@ -1,0 +1,133 @@
+"""The calibration stage: each photo's colour card, the correction fitted on it, and the
+policy that decides whether colours are compared calibrated, as photographed, or not at all.
+
+The card detection and the fit are :mod:`calibration`'s; this module applies them to one photo
+(:class:`PhotoCalibration`), decides for a pair (:func:`colour_plan`) and reports both
+(:func:`calibration_report`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from calibration.detect import CardDetection
+from calibration.fit import ColourCorrection, PatchSamples, calibrate_photo
+from vision.report import CalibrationReport, CalibrationSide
+from vision.spec import Spec
+
+__all__ = ["ColourPlan", "PhotoCalibration", "calibration_report", "colour_plan"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoCalibration:
+    """One photo's colour card and the correction fitted on it (None where not found/fitted)."""
+
+    card: CardDetection | None
+    correction: ColourCorrection | None
+    samples: PatchSamples | None
+
+    @classmethod
+    def of(cls, photo: np.ndarray, card: CardDetection | None, *, scale: float = 1.0
+           ) -> PhotoCalibration:
+        """`scale`: `photo` pixels per pixel of the card's coordinates (reduced decodes)."""
+        if card is None:
+            return cls(None, None, None)
+        correction, samples = calibrate_photo(photo, card, scale=scale)
+        return cls(card, correction, samples)
+
+
+@dataclasses.dataclass(frozen=True)
+class ColourPlan:
+    """How a pair's colours are compared."""
+
+    calibrated: bool  # both photos are corrected with their own card
+    measurable: bool  # False: the colour is not compared at all (reported as unmeasured)
+    note: str | None  # why, in a sentence for the report; None when calibrated
+
+    def golden_correction(self, golden: PhotoCalibration) -> ColourCorrection | None:
+        return golden.correction if self.calibrated else None
+
+    def unit_correction(self, unit: PhotoCalibration) -> ColourCorrection | None:
+        return unit.correction if self.calibrated else None
+
+
+def colour_plan(golden: PhotoCalibration, unit: PhotoCalibration, spec: Spec, *,
+                calibrate: bool = True) -> ColourPlan:
+    """The calibration policy.
+
+    Calibrated when each photo has a usable card; compared as photographed when neither has a
+    card (unless the spec requires one); otherwise the colour cannot be compared fairly, and
+    the note names the photo that lacks the card. `calibrate` False compares as photographed
+    whatever the cards (to see what the calibration changed).
+    """
+    if not calibrate:
+        return ColourPlan(False, True, "Calibration switched off: colours are compared as "
+                          "photographed.")
+    if golden.correction is not None and unit.correction is not None:
+        return ColourPlan(True, True, None)
+    problems = []
+    for name, photo in (("golden", golden), ("unit", unit)):
+        if photo.card is None:
+            problems.append(f"no colour card was found in the {name} photo")
+        elif photo.correction is None:
+            usable = int(photo.samples.usable.sum()) if photo.samples is not None else 0
+            problems.append(f"the colour card in the {name} photo has only {usable} usable "
+                            "patches (clipped, black or uneven)")
+    if golden.card is None and unit.card is None:
+        if spec.chart.required:
+            return ColourPlan(False, False, "No colour card in either photo, and the spec "
+                              "requires one (chart.required): photograph the card beside the "
+                              "product.")
+        return ColourPlan(False, True, "No colour card in either photo: colours are compared "
+                          "as photographed, so a change of light or camera shows as drift.")
+    return ColourPlan(False, False, "Colour not compared: " + " and ".join(problems) +
+                      "; photograph both the golden sample and the unit with the card in the "
+                      "frame.")
+
+
+def calibration_report(golden: PhotoCalibration, unit: PhotoCalibration, plan: ColourPlan,
+                       spec: Spec) -> CalibrationReport:
+    """The report's ``calibration`` part: what was found and fitted on each photo."""
+    return CalibrationReport(
+        golden=_calibration_side(golden, applied=plan.calibrated, spec=spec),
+        unit=_calibration_side(unit, applied=plan.calibrated, spec=spec),
+    )
+
+
+def _round_points(points: np.ndarray) -> list[tuple[float, float]]:
+    return [(round(float(x), 2), round(float(y), 2)) for x, y in points]
+
+
+def _calibration_side(photo: PhotoCalibration, *, applied: bool, spec: Spec) -> CalibrationSide:
+    card, correction = photo.card, photo.correction
+    if card is None:
+        return CalibrationSide(applied=False, chart_found=False, note=None)
+    corners = _round_points(card.corners)
+    side = dict(
+        applied=applied, chart_found=True, note=None, corners=corners,
+        confidence=card.confidence, method=card.method, chart=card.chart.name,
+        card_corners=corners, card_confidence=card.confidence,
+        px_per_mm=(None if spec.chart.width_mm is None
+                   else round(card.px_per_mm(spec.chart.width_mm), 4)),
+    )
+    names = card.chart.patch_names
+    if photo.samples is not None:
+        side["excluded_patches"] = {names[i]: problem for i, problem
+                                    in enumerate(photo.samples.problems) if problem}
+    if correction is not None:
+        residual = correction.residual_delta_e00
+        side.update(
+            tone_curve=correction.tone_curve,
+            gamma=None if correction.gamma is None else round(correction.gamma, 4),
+            model=correction.model,
+            residual_delta_e00_mean=round(correction.residual_mean, 4),
+            residual_delta_e00_max=round(correction.residual_max, 4),
+            residual_delta_e00={n: None if np.isnan(v) else round(float(v), 3)
+                                for n, v in zip(names, residual, strict=True)},
+            loo_delta_e00_mean=correction.loo_delta_e00_mean,
+        )
+        if correction.warning:
+            side["note"] = correction.warning
+    return CalibrationSide(**side)

@@ -1,0 +1,179 @@
+"""The defect stage: regions that changed, from three kinds of evidence.
+
+1. The structural cue: local SSIM's drop below 1 (:mod:`vision.measure.structure`);
+2. the colour cue: local CIEDE2000 between the blurred CIELAB maps, the global drift removed
+   (:func:`local_colour_cue`);
+3. the ONNX defect model's probability map (:func:`model_probability`).
+
+The two maps join into one likelihood (:func:`map_evidence`), the model's map joins that, and
+regions grow from confident cores by hysteresis (:func:`defect_regions`). Everything is at the
+analysis resolution; regions are reported in golden photo pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from imaging import color
+from vision import defect_model
+from vision._regions import hysteresis, joined_regions
+from vision.report import DefectRegion
+from vision.severity import area_severity
+from vision.spec import Spec
+from vision.views import AnalysisViews
+
+__all__ = [
+    "DEFECT_SOURCE",
+    "LOCAL_DELTA_E",
+    "MODEL_MARGIN_PX",
+    "MapEvidence",
+    "defect_regions",
+    "local_colour_cue",
+    "map_evidence",
+    "model_probability",
+]
+
+# Defect likelihood: a pixel is a candidate when local SSIM falls below 1 - _SSIM_DROP or the
+# local colour differs by more than LOCAL_DELTA_E beyond the global drift (CIEDE2000). Chosen
+# from the cue maxima on synthetic pairs (testkit/scenes.py): identical content reached at
+# most 0.56 and 5.5, 10 mm defects mostly above 0.6 or 6.3.
+_SSIM_DROP = 0.6
+LOCAL_DELTA_E = 6.0
+"""Local CIEDE2000 (beyond the global drift) at which the colour cue reaches the threshold."""
+_EDGE_MARGIN_PX = 9  # analysis pixels: 3 sigma of the cues' smoothing + interpolation
+_GROW_LIKELIHOOD = 0.3  # a candidate region extends over connected likelihood above this
+MODEL_MARGIN_PX = 32
+"""The defect model runs on the compared region's box plus this margin (analysis pixels): the
+network's context, and less work than the whole frame when the product fills part of it."""
+_MODEL_GROW = 0.25  # the model's hysteresis floor (its model card's operating point)
+DEFECT_SOURCE = "ssim+delta_e+model"
+"""The report's ``defects.source`` when the model joins the maps ("ssim+delta_e" without)."""
+
+
+def model_probability(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray,
+                       box: tuple[slice, slice] | None) -> np.ndarray:
+    """The defect model's probability map over the compared region (0 elsewhere).
+
+    The model reads `box` only (``region_box(region, MODEL_MARGIN_PX)``: the region's box and
+    a margin of context); outside the region the unit is replaced by the golden
+    (:func:`vision.defect_model.predict_defect_map`), so the table beside a product or a card
+    cut by the frame cannot raise it.
+    """
+    probability = np.zeros(region.shape, np.float32)
+    if box is None or min(box[0].stop - box[0].start, box[1].stop - box[1].start) < 16:
+        return probability  # nothing to compare, or less than the model's smallest input
+    probability[box] = defect_model.predict_defect_map(
+        golden.rgb8[box], color.linear_to_srgb8(unit.linear[box]), valid=region[box])
+    return probability
+
+
+def local_colour_cue(golden: AnalysisViews, unit: AnalysisViews, global_offset: np.ndarray,
+                      region: np.ndarray, box: tuple[slice, slice] | None) -> np.ndarray:
+    """The defect stage's colour cue: local CIEDE2000 between the blurred Lab maps, in units
+    of LOCAL_DELTA_E, at analysis resolution.
+
+    The global colour offset is removed first: a uniform drift is the colour stage's finding,
+    not a defect. The cue, smooth at its scale, is computed at half resolution (the per-pixel
+    CIEDE2000 is the costliest step) and interpolated back. Only over `box` (0 elsewhere):
+    the defect model's box, where any defect region can lie.
+    """
+    cue = np.zeros(region.shape, np.float32)
+    if box is None:
+        return cue
+    ah, aw = region.shape
+    if ah % 2 or aw % 2:  # not an exact 2x enlargement: the whole map
+        half, full, size = (slice(None), slice(None)), (slice(None), slice(None)), (aw, ah)
+    else:
+        # A half-resolution crop enlarges to the same values as the whole map where the cubic
+        # kernel (2 half pixels each way) stays inside the crop: pad it by 2.
+        (y, x), pad = box, 2
+        y0, y1 = max(0, y.start // 2 - pad), min(ah // 2, -(-y.stop // 2) + pad)
+        x0, x1 = max(0, x.start // 2 - pad), min(aw // 2, -(-x.stop // 2) + pad)
+        half = (slice(y0, y1), slice(x0, x1))
+        full = (slice(2 * y0, 2 * y1), slice(2 * x0, 2 * x1))
+        size = (2 * (x1 - x0), 2 * (y1 - y0))
+    golden_lab, unit_lab = golden.lab_smooth, unit.lab_smooth
+    # float32 throughout (the Lab maps are): the per-pixel CIEDE2000 then runs ~3x faster.
+    offset = np.asarray(global_offset, unit_lab.dtype)
+    delta_half = color.ciede2000(golden_lab[half], unit_lab[half] - offset)
+    # Cubic: bilinear would flatten the peaks of narrow defects (by up to ~10 % on scratches).
+    cue[full] = cv2.resize((delta_half / LOCAL_DELTA_E).astype(np.float32), size,
+                           interpolation=cv2.INTER_CUBIC)
+    return cue
+
+
+@dataclasses.dataclass(frozen=True)
+class MapEvidence:
+    """What the SSIM map and the colour cue say, before the defect model joins them."""
+
+    structural: np.ndarray  # SSIM drop, smoothed, in units of _SSIM_DROP
+    likelihood: np.ndarray  # the maps' defect likelihood, 0.5 at the threshold
+    seeds: np.ndarray  # uint8: where a region may start ...
+    grown: np.ndarray  # ... and where it may extend (see defect_regions)
+
+
+def map_evidence(ssim_map: np.ndarray, local_delta: np.ndarray, region: np.ndarray
+                  ) -> MapEvidence:
+    """The maps' share of :func:`defect_regions`, which needs nothing of the defect model's
+    (so it can run while the model does). Both cues are smoothed so that isolated noisy
+    pixels do not count."""
+    structural = np.clip(1.0 - cv2.GaussianBlur(ssim_map, (0, 0), 2.0), 0.0, 2.0) / _SSIM_DROP
+    # Both cues see ~3 sigma beyond a pixel; near the region's edge they see what lies outside
+    # it (the table beside the product), so evidence counts only that far inside.
+    inner = cv2.erode(region.astype(np.uint8), np.ones((2 * _EDGE_MARGIN_PX + 1,) * 2, np.uint8))
+    evidence = np.where(inner > 0, np.maximum(structural, local_delta), 0.0)
+    likelihood = np.clip(evidence / 2.0, 0.0, 1.0).astype(np.float32)  # 0.5 at the threshold
+
+    # Hysteresis, as in Canny's edge detector: a region needs a core above the threshold
+    # (0.5), and then extends over the connected evidence above _GROW_LIKELIHOOD, so a stain
+    # whose core alone is small is measured at its real size.
+    kernel = np.ones((3, 3), np.uint8)
+    seeds = cv2.morphologyEx((likelihood >= 0.5).astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    grown = cv2.morphologyEx((likelihood >= _GROW_LIKELIHOOD).astype(np.uint8), cv2.MORPH_OPEN,
+                             kernel)
+    return MapEvidence(structural, likelihood, seeds, grown)
+
+
+def defect_regions(maps: MapEvidence, local_delta: np.ndarray, spec: Spec, s: float,
+                    roi_area: int, px_per_mm: float | None,
+                    model_probability: np.ndarray | None = None):
+    """Defect regions from the maps' evidence (:func:`map_evidence` of the SSIM map and the
+    local colour cue, :func:`local_colour_cue`) and the defect model.
+
+    `model_probability` (the ONNX model's map, :func:`model_probability`) joins them: the
+    likelihood is the larger of the maps' and the model's, and a region is seeded by either
+    (the maps at 0.5 after an opening, the model at its own threshold, 0.5, without one: its
+    map already ignores noise, and an opening would erase a 2 px scratch).
+    """
+    structural, seeds, grown = maps.structural, maps.seeds, maps.grown
+    likelihood = maps_likelihood = maps.likelihood
+    if model_probability is not None:
+        seeds = seeds | (model_probability >= defect_model.DEFAULT_THRESHOLD).astype(np.uint8)
+        grown = grown | (model_probability >= _MODEL_GROW).astype(np.uint8)
+        likelihood = np.maximum(likelihood, model_probability)
+    candidates = hysteresis(seeds, grown)
+    regions: list[DefectRegion] = []
+    # Pieces a few px apart are one defect (a scratch seen as dashes), as in the model's
+    # find_regions; the gap is in analysis pixels.
+    for (x, y, w, h), pixels, area in joined_regions(candidates, defect_model.JOIN_GAP_PX):
+        area_golden = int(round(area / (s * s)))
+        if area_golden < spec.tolerances.min_defect_area_px:
+            continue
+        peak = float(likelihood[y:y + h, x:x + w][pixels].max())
+        colour_led = float(local_delta[y:y + h, x:x + w][pixels].max()) > float(
+            structural[y:y + h, x:x + w][pixels].max())
+        model_led = model_probability is not None and float(
+            model_probability[y:y + h, x:x + w][pixels].max()) > float(
+            maps_likelihood[y:y + h, x:x + w][pixels].max())
+        severity = area_severity(area / max(1, roi_area))
+        regions.append(DefectRegion(
+            bbox=(int(x / s), int(y / s), int(np.ceil(w / s)), int(np.ceil(h / s))),
+            area_px=area_golden, score=round(peak, 4), severity=severity,
+            area_mm2=None if px_per_mm is None else round(area_golden / px_per_mm**2, 2),
+            kind="model" if model_led else "colour" if colour_led else "structure",
+        ))
+    regions.sort(key=lambda r: (-r.area_px, -r.score))
+    return likelihood, regions
