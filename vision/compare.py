@@ -70,8 +70,9 @@ class Comparison:
     defect_map: np.ndarray  # uint8, 0-255 defect likelihood
     overlay: np.ndarray  # RGB uint8: the golden with what changed marked on it
     aligned_unit: np.ndarray | None  # RGB uint8; None when not registered
-    # What any picture of this comparison is drawn from (vision.render.draw_pictures).
-    sources: render.PictureSources | None = None
+    # What any picture of this comparison is drawn from (vision.render.draw_pictures), at
+    # the photo's size or the analysis size (the service's stored pictures).
+    sources: render.PictureSources
 
 
 def compare(
@@ -200,11 +201,13 @@ def _measure_and_judge(runner: StageRunner, golden: PreparedGolden, unit: Prepar
         ),
     )
     if not registration.ok:
-        return _inconclusive(golden, header, runner, "The unit could not be registered onto "
-                             f"the golden sample: {registration.reason}.")
+        return _inconclusive(_picture_sources(golden, unit, registration), header, runner,
+                             "The unit could not be registered onto the golden sample: "
+                             f"{registration.reason}.", render_images=render_images)
     frame = runner.run("warp", analysis_frame, golden, unit, registration.homography, spec)
     if frame.problem is not None:
-        return _inconclusive(golden, header, runner, frame.problem)
+        return _inconclusive(_picture_sources(golden, unit, registration), header, runner,
+                             frame.problem, render_images=render_images)
     # Colour and structure read calibrated colours when both photos have a fitted card.
     golden_views, unit_views = runner.run("calibrate", _views, golden, unit, frame, plan)
     s = golden.analysis_scale
@@ -239,11 +242,8 @@ def _measure_and_judge(runner: StageRunner, golden: PreparedGolden, unit: Prepar
     )
     verdict, score, reasons = judge(colour, structure_report, defects_report,
                                     measured_dimensions, spec)
-    sources = render.PictureSources(
-        golden=golden.image, golden_scale=golden.image_scale,
-        golden_analysis=golden.analysis_rgb, analysis_scale=s, likelihood=likelihood,
-        region=frame.region, unit=unit.image, unit_scale=unit.image.shape[1] / unit.photo_size[0],
-        homography=registration.homography)
+    sources = dataclasses.replace(_picture_sources(golden, unit, registration),
+                                  likelihood=likelihood, region=frame.region)
     with runner.timed("render"):
         pictures = render.draw_pictures(sources, regions, frame.roi_box, at="photo",
                                         with_overlay=render_images,
@@ -278,8 +278,17 @@ def _dimensions(golden: PreparedGolden, unit: PreparedUnit, frame: AnalysisFrame
                       unit.calibration.card, spec.chart.width_mm)
 
 
-def _inconclusive(golden: PreparedGolden, header: dict, runner: StageRunner, reason: str
-                  ) -> Comparison:
+def _picture_sources(golden: PreparedGolden, unit: PreparedUnit,
+                     registration: register.Registration) -> render.PictureSources:
+    return render.PictureSources(
+        golden=golden.image, golden_scale=golden.image_scale,
+        golden_analysis=golden.analysis_rgb, analysis_scale=golden.analysis_scale,
+        unit=unit.image, unit_scale=unit.image.shape[1] / unit.photo_size[0],
+        homography=registration.homography if registration.ok else None)
+
+
+def _inconclusive(sources: render.PictureSources, header: dict, runner: StageRunner,
+                  reason: str, *, render_images: bool) -> Comparison:
     """Nothing (more) could be measured: an inconclusive report and a dimmed golden."""
     report = Report(
         verdict="inconclusive", score=0.0, reasons=[reason], roi=None,
@@ -287,9 +296,9 @@ def _inconclusive(golden: PreparedGolden, header: dict, runner: StageRunner, rea
         defects=DefectsReport(score=0.0, source="ssim+delta_e", regions=[]),
         timings_ms=runner.timings_ms, **header,
     )
-    gh, gw = golden.image.shape[:2]
-    return Comparison(report=report, defect_map=np.zeros((gh, gw), np.uint8),
-                      overlay=render.dimmed(golden.image), aligned_unit=None)
+    pictures = render.draw_pictures(sources, [], None, at="photo", with_aligned=render_images)
+    return Comparison(report=report, defect_map=pictures.defect_map, overlay=pictures.overlay,
+                      aligned_unit=pictures.aligned_unit, sources=sources)
 
 
 def _versions(*, with_model: bool) -> dict[str, str]:

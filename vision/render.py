@@ -20,7 +20,7 @@ from vision.frame import upsample_mask
 from vision.register import warp_to_golden
 from vision.report import DefectRegion
 
-__all__ = ["Pictures", "PictureSources", "dimmed", "draw_pictures", "overlay"]
+__all__ = ["PictureSources", "Pictures", "aligned_unit", "dimmed", "draw_pictures", "overlay"]
 
 _SEVERITY_RGB = {"critical": (220, 20, 60), "major": (255, 140, 0), "minor": (255, 215, 0)}
 _ROI_RGB = (30, 144, 255)
@@ -86,17 +86,17 @@ def overlay(
 
 @dataclasses.dataclass(frozen=True)
 class PictureSources:
-    """What a comparison's pictures are drawn from."""
+    """What a comparison's pictures are drawn from (every comparison keeps one)."""
 
     golden: np.ndarray  # the golden array, RGB uint8 (the photo or a reduced decode of it)
     golden_scale: float  # golden array pixels per golden photo pixel
     golden_analysis: np.ndarray  # the golden at the analysis size, RGB uint8
     analysis_scale: float  # analysis pixels per golden photo pixel
-    likelihood: np.ndarray  # defect likelihood 0-1, analysis frame
-    region: np.ndarray  # bool, analysis frame: the pixels that were compared
     unit: np.ndarray  # the unit array, RGB uint8
     unit_scale: float  # unit array pixels per unit photo pixel
-    homography: np.ndarray  # unit photo pixels -> golden photo pixels
+    homography: np.ndarray | None  # unit photo pixels -> golden photo pixels; None: unregistered
+    likelihood: np.ndarray | None = None  # defect likelihood 0-1, analysis frame; None: unmeasured
+    region: np.ndarray | None = None  # bool, analysis frame: the compared pixels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,25 +106,62 @@ class Pictures:
     aligned_unit: np.ndarray | None  # RGB uint8: the unit resampled onto the background
 
 
+_ALIGNED_OUTSIDE = 128  # grey where the unit photo does not reach
+
+
 def draw_pictures(sources: PictureSources, regions: Sequence[DefectRegion],
                   roi: tuple[int, int, int, int] | None, *, at: Literal["photo", "analysis"],
                   with_overlay: bool = True, with_aligned: bool = True) -> Pictures:
-    """The pictures of a comparison on the golden array ("photo") or on its analysis copy.
+    """The pictures of a comparison on the golden array ("photo": the CLI's ``--out``) or on
+    its analysis copy ("analysis": what the service stores).
 
     `regions` and `roi` are the report's (golden photo pixels). The defect map is always
-    drawn; the overlay and the aligned unit when asked.
+    drawn; the overlay and the aligned unit when asked. Where nothing was measured the
+    overlay is the dimmed golden and the map is empty.
     """
-    background, scale = ((sources.golden, sources.golden_scale) if at == "photo"
-                         else (sources.golden_analysis, sources.analysis_scale))
+    background, scale = _background(sources, at)
     ih, iw = background.shape[:2]
-    defect_map = cv2.resize((sources.likelihood * 255 + 0.5).astype(np.uint8), (iw, ih),
-                            interpolation=cv2.INTER_LINEAR)
-    aligned_unit = marked = None
-    if with_aligned:
-        to_picture = (resized_frame(scale) @ sources.homography
-                      @ resized_frame(1 / sources.unit_scale))
-        aligned_unit, _ = warp_to_golden(sources.unit, to_picture, (ih, iw))
-    if with_overlay:
-        marked = overlay(background, defect_map, regions, roi,
-                         upsample_mask(sources.region, (iw, ih)), scale=scale)
-    return Pictures(defect_map, marked, aligned_unit)
+    marked = None
+    if sources.likelihood is None or sources.region is None:
+        defect_map = np.zeros((ih, iw), np.uint8)
+        if with_overlay:
+            marked = dimmed(background)
+    else:
+        defect_map = cv2.resize((sources.likelihood * 255 + 0.5).astype(np.uint8), (iw, ih),
+                                interpolation=cv2.INTER_LINEAR)
+        if with_overlay:
+            marked = overlay(background, defect_map, regions, roi,
+                             upsample_mask(sources.region, (iw, ih)), scale=scale)
+    return Pictures(defect_map, marked,
+                    aligned_unit(sources, at=at) if with_aligned else None)
+
+
+def aligned_unit(sources: PictureSources, *, at: Literal["photo", "analysis"]
+                 ) -> np.ndarray | None:
+    """The unit resampled onto the golden's pixels ("photo" or "analysis" size, as
+    :func:`draw_pictures`), mid-grey outside the unit photo; None when not registered.
+
+    The unit is first halved (Gaussian pyramid) until the warp minifies by at most 2x, so it
+    does not alias: ~35 ms for a 12 MP unit against ~190 ms for one area-filtered resize.
+    """
+    if sources.homography is None:
+        return None
+    background, scale = _background(sources, at)
+    unit = sources.unit
+    to_picture = resized_frame(scale) @ sources.homography @ resized_frame(1 / sources.unit_scale)
+    zoom = float(np.sqrt(abs(np.linalg.det(to_picture[:2, :2]))))  # picture px per unit px
+    while zoom < 0.5 and min(unit.shape[:2]) >= 32:
+        unit = cv2.pyrDown(unit)  # output pixel i sits on input pixel 2i
+        to_picture = to_picture @ np.diag([2.0, 2.0, 1.0])
+        zoom *= 2.0
+    aligned, valid = warp_to_golden(unit, to_picture, background.shape[:2])
+    aligned[~valid] = _ALIGNED_OUTSIDE
+    return aligned
+
+
+def _background(sources: PictureSources, at: str) -> tuple[np.ndarray, float]:
+    if at == "photo":
+        return sources.golden, sources.golden_scale
+    if at == "analysis":
+        return sources.golden_analysis, sources.analysis_scale
+    raise ValueError(f'at must be "photo" or "analysis", got {at!r}')
