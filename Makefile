@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m tests.helpers.demo
+	$(BIN)/python -m testkit.demo
 
 # The HTTP API on 127.0.0.1:8000 (docs at /docs); SQLite and photos under ./data/ unless
 # SEALCHECK_DATABASE_URL / SEALCHECK_DATA_DIR say otherwise.

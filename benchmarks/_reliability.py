@@ -23,9 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-SEALCHECK = str(Path(sys.executable).with_name("sealcheck"))
-POSTGRES_URL = os.environ.get("SEALCHECK_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from testkit.server import POSTGRES_URL, SEALCHECK  # noqa: E402
 
 
 @dataclass
@@ -130,25 +128,11 @@ class Server:
         return path.read_text(errors="replace")[-n:] if path.exists() else ""
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def photo_pairs(size: tuple[int, int]) -> list[dict]:
     """Golden/unit pairs of several products as JPEG bytes, with the ROI spec: a flawless
-    unit, stained, scratched, colour-drifted (tests/helpers/scenes.py, known truth)."""
-    import cv2
-
-    from tests.helpers.scenes import Camera, lab_shift, make_pair
-
-    def jpeg(rgb) -> bytes:
-        ok, buffer = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
-        assert ok
-        return buffer.tobytes()
+    unit, stained, scratched, colour-drifted (testkit/scenes.py, known truth)."""
+    from testkit.photos import jpeg
+    from testkit.scenes import Camera, lab_shift, make_pair
 
     camera = Camera(width=size[0], height=size[1])
     pairs = []
@@ -156,6 +140,6 @@ def photo_pairs(size: tuple[int, int]) -> list[dict]:
             ("astronaut", (), None), ("coffee", (("stain", 12.0),), None),
             ("chelsea", (("scratch", 15.0),), None), ("rocket", (), lab_shift(delta_L=4.0)))):
         pair = make_pair(product, golden_camera=camera, defects=defects, drift=drift, seed=n + 1)
-        pairs.append({"product": product, "golden": jpeg(pair.golden), "unit": jpeg(pair.unit),
-                      "roi": [int(v) for v in pair.roi]})
+        pairs.append({"product": product, "golden": jpeg(pair.golden, 90),
+                      "unit": jpeg(pair.unit, 90), "roi": [int(v) for v in pair.roi]})
     return pairs

@@ -9,8 +9,10 @@ pipeline, PNG encoding, fsyncs and the database included); client wall time is s
 
 Target (issue 5): per-inspection server time at least 30% below /v1/compare's, because the
 sealed golden's decoding and preparation are reused. Per-stage means come from the server's
-Prometheus metrics. The pair is the first 12 MP pair of ``benchmarks/bench_pipeline.py``
+Prometheus metrics. The pair is the first 12 MP pair of the bench's cache (testkit/pairs.py)
 (hand-held unit, other light), cached in ``bench-out/pairs/``.
+
+The server is testkit.server's (``serving``), which bench_pipeline.py's HTTP figure uses too.
 
 Usage::
 
@@ -20,17 +22,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,17 +36,10 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
-from benchmarks.bench_pipeline import OUT_DIR, ensure_pairs, pair_specs  # noqa: E402
+from testkit.pairs import OUT_DIR, ensure_pairs, pair_specs  # noqa: E402
+from testkit.server import inspect_unit, seal_golden, server_time_ms, serving  # noqa: E402
 
 TARGET_REDUCTION = 0.30
-SEALCHECK = str(Path(sys.executable).with_name("sealcheck"))
-
-
-def server_time_ms(response: httpx.Response) -> float:
-    match = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))
-    if not match:
-        raise RuntimeError(f"no Server-Timing header in the answer ({response.status_code})")
-    return float(match.group(1))
 
 
 def _stage_means(metrics_text: str) -> dict[str, tuple[float, int]]:
@@ -60,56 +51,6 @@ def _stage_means(metrics_text: str) -> dict[str, tuple[float, int]]:
             kind, stage, value = match.groups()
             (sums if kind == "sum" else counts)[stage] = float(value)
     return {s: (1000 * sums[s] / counts[s], int(counts[s])) for s in sums if counts.get(s)}
-
-
-def wait_ready(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not become ready in 120 s")
-
-
-@contextlib.contextmanager
-def serving(port: int, data_dir: Path, settings: dict[str, str] | None = None
-            ) -> Iterator[tuple[str, str]]:
-    """`sealcheck serve` on 127.0.0.1:`port`, SQLite and photos in `data_dir`, ready to answer;
-    yields (base URL, API key of tenant "bench") and stops the server afterwards. `settings`:
-    more ``SEALCHECK_*`` environment variables for the server."""
-    env = dict(os.environ, SEALCHECK_DATA_DIR=str(data_dir), **(settings or {}))
-    env.pop("SEALCHECK_DATABASE_URL", None)
-    key = subprocess.run([SEALCHECK, "keys", "create", "--tenant", "bench"], env=env,
-                         check=True, capture_output=True, text=True).stdout.strip()
-    base = f"http://127.0.0.1:{port}"
-    with open(data_dir / "server.log", "wb") as log:
-        server = subprocess.Popen([SEALCHECK, "serve", "--port", str(port)], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_ready(base, server)
-            yield base, key
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-
-
-def seal_golden(client: httpx.Client, golden: bytes) -> tuple[str, float]:
-    """Seal a golden from one JPEG: (its id, server ms)."""
-    sealed = client.post("/v1/goldens", data={"name": "bench", "sku": "BENCH-1"},
-                         files={"images": ("golden.jpg", golden, "image/jpeg")})
-    sealed.raise_for_status()
-    return sealed.json()["id"], server_time_ms(sealed)
-
-
-def inspect_unit(client: httpx.Client, golden_id: str, unit: bytes) -> httpx.Response:
-    """POST one unit JPEG as an inspection against a sealed golden."""
-    return client.post(f"/v1/goldens/{golden_id}/inspections",
-                       files={"images": ("unit.jpg", unit, "image/jpeg")})
 
 
 def main() -> int:

@@ -31,21 +31,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import cv2  # noqa: E402
 import httpx  # noqa: E402
 
+from testkit.photos import jpeg  # noqa: E402
+from testkit.scenes import Camera, make_pair  # noqa: E402
+
 # A real server, timed by its Server-Timing header, as in the service benchmark.
-from benchmarks.bench_service import server_time_ms, wait_ready  # noqa: E402
-from tests.helpers.scenes import Camera, make_pair  # noqa: E402
+from testkit.server import SEALCHECK, server_time_ms, wait_ready  # noqa: E402
 
 TARGET_MS = 300.0
-SEALCHECK = str(Path(sys.executable).with_name("sealcheck"))
-
-
-def _jpeg(rgb) -> bytes:
-    ok, buffer = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
-    assert ok
-    return buffer.tobytes()
 
 
 def main() -> int:
@@ -59,7 +53,7 @@ def main() -> int:
     # A phone-sized pair (2016x1512) with three defects, so the page has several defect cards.
     pair = make_pair("astronaut", golden_camera=Camera(),
                      defects=(("scratch", 15.0), ("stain", 12.0), ("hole", 10.0)), seed=3)
-    golden, unit = _jpeg(pair.golden), _jpeg(pair.unit)
+    golden, unit = jpeg(pair.golden), jpeg(pair.unit)
     spec = json.dumps({"roi": [int(v) for v in pair.roi]})
     base = f"http://127.0.0.1:{args.port}"
 

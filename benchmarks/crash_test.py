@@ -46,7 +46,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._reliability import Database, Server, database, free_port, photo_pairs  # noqa: E402
+from benchmarks._reliability import Database, Server, database, photo_pairs  # noqa: E402
+from testkit.server import free_port  # noqa: E402
 
 
 def _upload(base: str, key: str, golden_id: str, unit: bytes, n: int) -> dict | None:

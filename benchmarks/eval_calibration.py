@@ -1,6 +1,6 @@
 """Colour-card calibration figures on synthetic photos with known truth (`make eval`).
 
-Every photo is a render of tests/helpers/scenes.py under a random light and camera
+Every photo is a render of testkit/scenes.py under a random light and camera
 (`random_lit_camera`: tungsten to daylight, partial auto white balance, sensor crosstalk, sRGB
 or gamma 1.9-2.5 tone curve, exposure, vignetting, noise, JPEG) and, for units, a hand-held
 pose (any rotation, tilt up to 25 degrees, zoom 0.7-1.2 so the card usually stays in frame).
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibration.detect import find_card  # noqa: E402
 from calibration.fit import calibrate_photo  # noqa: E402
 from imaging.color import ciede2000  # noqa: E402
-from tests.helpers.scenes import (  # noqa: E402
+from testkit.scenes import (  # noqa: E402
     CARD_WIDTH_MM,
     PRODUCT_IMAGES,
     REPETITIVE_PATTERNS,
@@ -39,7 +39,8 @@ from tests.helpers.scenes import (  # noqa: E402
     make_pair,
     random_lit_camera,
 )
-from vision.pipeline import compare, prepare_golden  # noqa: E402
+from vision.compare import compare  # noqa: E402
+from vision.prepare import prepare_golden  # noqa: E402
 from vision.spec import parse_spec  # noqa: E402
 
 # Products that register reliably (the colour wheel has too little texture, see README).

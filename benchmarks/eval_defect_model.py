@@ -12,7 +12,7 @@ camera and colour drift (residual after calibration) and is misregistered by up 
   (the rule of ``benchmarks/eval_verdicts.py``); false regions per defect-free pair;
 - image AUROC of :func:`vision.defect_model.image_score` between defective and defect-free pairs.
 
-Held-out phone-photo pairs (``tests/helpers/scenes.py``, the held-out products only): another
+Held-out phone-photo pairs (``testkit/scenes.py``, the held-out products only): another
 camera pose and a small colour drift, registered with the true homography; see
 :func:`evaluate_scenes`. Reported, no target of its own.
 
@@ -175,7 +175,7 @@ def _tally(breakdown: dict[tuple[int, int, str], list[int]], sample, defects: li
 
 
 def evaluate_scenes(args: argparse.Namespace) -> dict:
-    """Phone-photo pairs from tests/helpers/scenes.py, registered with the true homography.
+    """Phone-photo pairs from testkit/scenes.py, registered with the true homography.
 
     The held-out products photographed by a frontal golden camera and a hand-held unit camera
     (another pose, same light: the colour stage is not emulated here), a small uniform colour
@@ -183,7 +183,7 @@ def evaluate_scenes(args: argparse.Namespace) -> dict:
     the 30 cm product). The unit is warped onto the golden at the analysis resolution (long
     side 1024) and the product's box is compared, as the pipeline will do.
     """
-    from tests.helpers.scenes import (
+    from testkit.scenes import (
         DEFECT_KINDS,
         lab_shift,
         make_pair,

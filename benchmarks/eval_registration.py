@@ -22,13 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from calibration.detect import find_card  # noqa: E402
-from tests.helpers.scenes import (  # noqa: E402
+from testkit.metrics import register, roi_corner_error  # noqa: E402
+from testkit.scenes import (  # noqa: E402
     PRODUCT_IMAGES,
     REPETITIVE_PATTERNS,
     Camera,
@@ -36,31 +35,12 @@ from tests.helpers.scenes import (  # noqa: E402
     random_phone_camera,
 )
 from vision.decode import load_image  # noqa: E402
-from vision.pipeline import prepare_golden, register_unit  # noqa: E402
-
-
-def register(golden: np.ndarray, unit: np.ndarray):
-    """Registration exactly as the pipeline runs it (colour cards kept out of matching)."""
-    return register_unit(prepare_golden(golden), unit, find_card(unit))
 
 DEEPPCB = Path(__file__).resolve().parents[2] / "shared" / "data" / "deeppcb-val" / "pairs"
 PRODUCTS = PRODUCT_IMAGES + REPETITIVE_PATTERNS
 # Products whose own texture barely registers: a smooth colour gradient and a fine fabric
 # twill. Reported apart so that the figure for ordinary printed products is visible too.
 HARD_PRODUCTS = ("colorwheel", "weave")
-
-
-def roi_corner_error(H_true: np.ndarray, H_est: np.ndarray, roi) -> float:
-    """Mean distance (golden px) between ROI corners mapped by the true and estimated homography.
-
-    The ROI corners are taken back into the unit photo with the true homography, then
-    forward with the estimated one; a perfect estimate lands on the corners again.
-    """
-    x, y, w, h = roi
-    golden = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64)
-    unit = cv2.perspectiveTransform(golden.reshape(-1, 1, 2), np.linalg.inv(H_true))
-    estimated = cv2.perspectiveTransform(unit, H_est).reshape(-1, 2)
-    return float(np.linalg.norm(estimated - golden, axis=1).mean())
 
 
 def phone_pairs(n: int, seed: int):

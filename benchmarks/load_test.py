@@ -2,7 +2,7 @@
 
 The server runs in its own process (uvicorn, SQLite by default, fresh data directory); this
 process is the load generator on loopback. Four golden/unit photo pairs of different products
-(flawless, stained, scratched, colour-drifted; tests/helpers/scenes.py) are sealed first. Then
+(flawless, stained, scratched, colour-drifted; testkit/scenes.py) are sealed first. Then
 every client loops over a mix that looks like a QC station's day:
 
 - 60%  POST /v1/goldens/{id}/inspections (a unit photo; the pipeline, files, rows)
@@ -44,7 +44,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._reliability import Server, database, free_port, photo_pairs  # noqa: E402
+from benchmarks._reliability import Server, database, photo_pairs  # noqa: E402
+from testkit.server import free_port  # noqa: E402
 
 MAX_RSS_GROWTH = 0.10
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.helpers.scenes import CARD_WIDTH_MM, ILLUMINANTS, Camera, lab_shift, make_pair
+from testkit.scenes import CARD_WIDTH_MM, ILLUMINANTS, Camera, lab_shift, make_pair
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ The snapshot (``tests/data/report_snapshots.json``) was written by the code befo
 behaviour-preserving change; ``tests/test_report_snapshots.py`` compares today's reports with
 it. A change that is *meant* to alter reports rewrites the snapshot on purpose::
 
-    python -m tests.helpers.report_cases --write
+    python -m testkit.report_cases --write
 
 and says in its commit why the reports moved.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = REPO / "tests" / "data" / "report_snapshots.json"
 DEEPPCB = REPO.parent / "shared" / "data" / "deeppcb-val" / "pairs"
 
@@ -47,8 +47,8 @@ class Case:
 def _render(product: str, *, seed: int, size: tuple[int, int] = (1344, 1008),
             px_per_mm: float = 3.0, **pair_options):
     def make() -> tuple[np.ndarray, np.ndarray]:
-        from tests.helpers.scenes import Camera, random_phone_camera  # noqa: PLC0415
-        from tests.helpers.scenes import make_pair as _make_pair
+        from testkit.scenes import Camera, random_phone_camera  # noqa: PLC0415
+        from testkit.scenes import make_pair as _make_pair
 
         golden_camera = Camera(width=size[0], height=size[1])
         unit_camera = pair_options.pop("unit_camera", None)
@@ -90,7 +90,7 @@ def _deeppcb_turned(stem: str, degrees: float, scale: float):
 
 def _shift_colour(make, delta: tuple[float, float, float]):
     def shifted() -> tuple[np.ndarray, np.ndarray]:
-        from tests.helpers.scenes import lab_shift  # noqa: PLC0415
+        from testkit.scenes import lab_shift  # noqa: PLC0415
 
         golden, unit = make()
         drift = lab_shift(*delta)
@@ -200,7 +200,8 @@ def run_case(case: Case):
     ``compare_side_by_side`` without pictures); "cli-out" is the same with ``--out`` (full
     decode, pictures); "array" is ``compare`` on the decoded arrays (servers, batch).
     """
-    from vision.pipeline import compare, compare_side_by_side, load_pair  # noqa: PLC0415
+    from vision.compare import compare, compare_side_by_side  # noqa: PLC0415
+    from vision.load import load_pair  # noqa: PLC0415
     from vision.spec import Spec  # noqa: PLC0415
 
     spec = Spec.model_validate(case.spec) if case.spec else None

@@ -1,27 +1,21 @@
-"""Fixtures and helpers for the HTTP service tests (test_api*.py, test_service*.py).
+"""Helpers for the HTTP service tests: apps on either database, keys, rows and files stored.
 
 Both databases are real: SQLite in a temporary directory, and PostgreSQL at 127.0.0.1:5432
 (trust auth, user postgres, database ``test``; ``SEALCHECK_TEST_POSTGRES_URL`` overrides),
-where every app under test gets a schema of its own, named after the process and a random
-suffix and dropped at the end of the session, so that runs never see each other's rows.
+where every app under test gets a schema of its own from the ``postgres_schema_url`` fixture
+(tests/conftest.py), dropped at the end of the session, so that runs never see each other's rows.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import os
 import secrets
-import socket
 import subprocess
-import sys
 import time
-import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -31,43 +25,12 @@ from service.app import create_app
 from service.auth import create_key
 from service.db import make_engine, make_sessionmaker, migrate
 from service.settings import Settings
+from testkit.server import SEALCHECK
 
-POSTGRES_URL = os.environ.get("SEALCHECK_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
 TABLES = ("tenants", "api_keys", "goldens", "golden_images", "inspections", "inspection_images",
           "lots", "web_sessions")
 REPO = Path(__file__).resolve().parents[1]
-SEALCHECK = str(Path(sys.executable).with_name("sealcheck"))
-
-
-@pytest.fixture(scope="session")
-def postgres_schema_url() -> Iterator[Callable[[], str]]:
-    """A factory of database URLs, each with a fresh schema as search_path; all are dropped at
-    the end of the session."""
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    schemas: list[str] = []
-
-    def new_schema_url() -> str:
-        schema = f"sealcheck_test_{os.getpid()}_{secrets.token_hex(4)}"
-        try:
-            with admin.connect() as connection:
-                connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        except sa.exc.OperationalError as exc:
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc.orig}); the "
-                        "service tests need it (SEALCHECK_TEST_POSTGRES_URL names another)")
-        schemas.append(schema)
-        options = urllib.parse.quote(f"-csearch_path={schema}")
-        separator = "&" if "?" in POSTGRES_URL else "?"
-        return f"{POSTGRES_URL}{separator}options={options}"
-
-    try:
-        yield new_schema_url
-    finally:
-        with admin.connect() as connection:
-            for schema in schemas:
-                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def database_url(backend: str, data_dir: Path, request: pytest.FixtureRequest) -> str:
@@ -141,40 +104,7 @@ def dangling_files(settings: Settings) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# Photos
-
-TEST_CAMERA_SIZE = (1000, 750)  # small photos keep the suite fast
-
-
-@functools.cache
-def photo_pair(defect: str | None = None) -> tuple[bytes, bytes, list[int]]:
-    """JPEG bytes of (golden, unit) and the product ROI: identical content, or one defect."""
-    from tests.helpers.scenes import Camera, make_pair
-
-    camera = Camera(width=TEST_CAMERA_SIZE[0], height=TEST_CAMERA_SIZE[1])
-    defects = ((defect, 12.0),) if defect else ()
-    pair = make_pair("astronaut", golden_camera=camera, defects=defects, seed=1)
-    return jpeg(pair.golden), jpeg(pair.unit), [int(v) for v in pair.roi]
-
-
-def jpeg(rgb, quality: int = 92) -> bytes:
-    ok, buffer = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
-    return buffer.tobytes()
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-# --------------------------------------------------------------------------------------------
 # A real server
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def server_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)

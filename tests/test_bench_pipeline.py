@@ -1,5 +1,5 @@
-"""benchmarks/bench_pipeline.py: the naive baseline it times sealcheck against, and the table
-that marks issue 9's targets met or not met."""
+"""The naive baseline benchmarks/bench_pipeline.py times sealcheck against (testkit/naive.py),
+and the table that marks issue 9's targets met or not met (testkit/bench_table.py)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,23 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.bench_pipeline import (
+from testkit.bench_table import (
     BATCH_TARGET,
     CLI_TARGET_S,
     DECODE_FLOOR_TARGET,
     END_TO_END_TARGET_MS,
     NAIVE_SPEEDUP_TARGET,
-    NAIVE_STEPS,
     PEAK_RSS_TARGET_MB,
     BenchResults,
     CliResult,
     DecodeResult,
     Figure,
     InProcessResult,
-    NaiveResult,
-    NaiveTiming,
     figures,
     markdown_table,
-    naive_compare,
 )
-from tests.helpers.scenes import Camera, make_pair, random_phone_camera
+from testkit.naive import NAIVE_STEPS, NaiveResult, NaiveTiming, naive_compare
+from testkit.scenes import Camera, make_pair, random_phone_camera
 
 SIZE = (800, 600)
 
@@ -66,7 +63,7 @@ def test_naive_compare_of_a_photo_with_itself(tmp_path):
 
 
 def test_naive_compare_registers_a_hand_held_photo(tmp_path):
-    """The true homography of a synthetic hand-held pair (tests/helpers/scenes.py) is found
+    """The true homography of a synthetic hand-held pair (testkit/scenes.py) is found
     on the product (the table under it changes between the photos, as in the benchmark's
     pairs): ROI corners within 2 px, eval_registration.py's criterion; the registered photos
     compare as similar but not identical."""

@@ -20,14 +20,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.bad_inputs import (
+from testkit.bad_inputs import (
     BadInput,
     bad_images,
     bad_specs,
     write_corpus,
     write_good_image,
 )
-from tests.helpers.scenes import Camera, make_pair
+from testkit.scenes import Camera, make_pair
 from vision.report import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """The ONNX defect model: runtime contract, region finding, outcomes with known truth, export.
 
 Outcome tests use the packaged model on products it never saw in training (the held-out
-scikit-image photograph ``coffee``), with defects drawn by ``tests/helpers/scenes.py`` (not by
+scikit-image photograph ``coffee``), with defects drawn by ``testkit/scenes.py`` (not by
 the training generator) and the nuisances the model must ignore.
 """
 
@@ -19,8 +19,8 @@ import pytest
 
 from models.synth import HELDOUT_PHOTOS, Look, make_sample, photograph
 from models.train import small_defect_weights
-from tests.helpers.scenes import DEFECT_KINDS as SCENE_DEFECTS
-from tests.helpers.scenes import draw_defect, product_artwork
+from testkit.scenes import DEFECT_KINDS as SCENE_DEFECTS
+from testkit.scenes import draw_defect, product_artwork
 from vision import defect_model
 from vision.defect_model import (
     DEFAULT_THRESHOLD,

@@ -14,16 +14,9 @@ from service.app import create_app
 from service.db import make_engine
 from service.gc import collect_garbage
 from service.storage import BlobStore
-from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
-    BACKENDS,
-    SEALCHECK,
-    auth,
-    dangling_files,
-    new_key,
-    photo_pair,
-    postgres_schema_url,
-    settings_for,
-)
+from testkit.photos import photo_pair
+from testkit.server import SEALCHECK
+from testkit.service import BACKENDS, auth, dangling_files, new_key, settings_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -10,16 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
+from testkit.photos import photo_pair
+from testkit.service import (
     BACKENDS,
     auth,
     file_count,
     new_key,
-    photo_pair,
-    postgres_schema_url,
     row_counts,
     running_app,
-    settings_for,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -29,11 +27,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def api(request, tmp_path_factory):
     with running_app(request.param, "lots", request, tmp_path_factory) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def key(api) -> str:
-    return new_key(api.settings)
 
 
 def _seal(api, key) -> dict:

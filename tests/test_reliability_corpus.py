@@ -2,7 +2,7 @@
 (on SQLite and PostgreSQL) or exit 2 from the CLI, or, for inputs that are odd but valid, the
 correct verdict; never a 500 or a traceback, and nothing stored on a refusal.
 
-The corpus is tests/helpers/bad_inputs.py: :func:`bad_images` and :func:`bad_specs` (also fed
+The corpus is testkit/bad_inputs.py: :func:`bad_images` and :func:`bad_specs` (also fed
 to the CLI by test_cli.py and to the API by test_api.py), :func:`more_bad_images`,
 :func:`more_bad_specs`, :func:`odd_pairs`, plus the request-level cases built here (1000 files
 in one request). ``test_corpus_covers_the_issue`` counts the kinds.
@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
-from tests.helpers.bad_inputs import (
+from testkit.bad_inputs import (
     BadInput,
     OddPair,
     bad_images,
@@ -33,13 +33,13 @@ from tests.helpers.bad_inputs import (
     more_bad_specs,
     odd_pairs,
 )
-from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
+from testkit.photos import corpus_photos, jpeg
+from testkit.service import (
     BACKENDS,
     auth,
     dangling_files,
     file_count,
     new_key,
-    postgres_schema_url,
     row_counts,
     running_app,
     settings_for,
@@ -51,25 +51,8 @@ _VERDICT_EXIT = {"pass": 0, "fail": 1, "inconclusive": 3}
 _MB = 1024 * 1024
 
 
-@functools.cache
-def _photos() -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """A golden, a unit of the same product that passes, another product; small for speed."""
-    from tests.helpers.scenes import Camera, make_pair
-
-    camera = Camera(width=640, height=480)
-    pair = make_pair("astronaut", golden_camera=camera, seed=1)
-    other = make_pair("coffee", golden_camera=camera, seed=1)
-    return pair.golden, pair.unit, other.unit, [int(v) for v in pair.roi]
-
-
-def _jpeg(rgb: np.ndarray) -> bytes:
-    ok, buffer = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
-    assert ok
-    return buffer.tobytes()
-
-
 def _spec() -> str:
-    return json.dumps({"roi": _photos()[3], "tolerances": {"delta_e00": 3.0}})
+    return json.dumps({"roi": corpus_photos()[3], "tolerances": {"delta_e00": 3.0}})
 
 
 def _refused_images() -> list[BadInput]:
@@ -82,7 +65,7 @@ def _refused_specs() -> list[BadInput]:
 
 @functools.cache
 def _odd() -> list[OddPair]:
-    golden, unit, other, _ = _photos()
+    golden, unit, other, _ = corpus_photos()
     return odd_pairs(golden, unit, other)
 
 
@@ -110,7 +93,7 @@ def test_corpus_covers_the_issue():
 def api(request, tmp_path_factory):
     with running_app(request.param, "corpus", request, tmp_path_factory) as client:
         client.key = new_key(client.settings)
-        golden = _jpeg(_photos()[0])
+        golden = jpeg(corpus_photos()[0])
         sealed = client.post("/v1/goldens", headers=auth(client.key),
                              data={"name": "corpus", "sku": "CORPUS", "spec": _spec()},
                              files={"images": ("golden.jpg", golden, "image/jpeg")})
@@ -135,7 +118,7 @@ def _assert_refused(response, status: int, says: tuple[str, ...], what: str) -> 
 def test_every_refusal_answers_its_4xx_on_every_upload_endpoint_and_stores_nothing(api):
     """Each bad photo as the golden to seal, as the unit to inspect and on either side of a
     one-off comparison; each bad spec when sealing and comparing."""
-    key, golden = api.key, _jpeg(_photos()[0])
+    key, golden = api.key, jpeg(corpus_photos()[0])
     before = _stored(api)
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for case in _refused_images():
@@ -234,7 +217,7 @@ def test_stored_odd_inputs_keep_their_names_and_are_served_re_encoded(api, kind)
     if case.unit_size is not None:
         assert (width, height) == case.unit_size
         # Pixels as displayed: the re-encoded photo matches the unit before it was rotated.
-        unit = _photos()[1]
+        unit = corpus_photos()[1]
         assert np.abs(shown[..., ::-1].astype(np.int16) - unit).mean() < 4.0
 
 
@@ -249,7 +232,7 @@ def corpus_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("reliability_corpus")
     for case in more_bad_images() + more_bad_specs():
         (directory / case.filename).write_bytes(case.data)
-    (directory / "golden.jpg").write_bytes(_jpeg(_photos()[0]))
+    (directory / "golden.jpg").write_bytes(jpeg(corpus_photos()[0]))
     (directory / "spec.json").write_text(_spec())
     return directory
 

@@ -33,26 +33,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
-    BACKENDS,
-    REPO,
-    SEALCHECK,
-    auth,
-    free_port,
-    new_key,
-    postgres_schema_url,
-    server_env,
-    settings_for,
-)
+from testkit.server import SEALCHECK, free_port
+from testkit.service import BACKENDS, REPO, auth, new_key, server_env, settings_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def _pair() -> tuple[bytes, bytes, list[int]]:
-    from tests.test_reliability_corpus import _jpeg, _photos
+    from testkit.photos import corpus_photos, jpeg
 
-    golden, unit, _, roi = _photos()
-    return _jpeg(golden), _jpeg(unit), roi
+    golden, unit, _, roi = corpus_photos()
+    return jpeg(golden), jpeg(unit), roi
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -4,7 +4,7 @@ The snapshot (tests/data/report_snapshots.json) holds 49 reports (renders, real 
 given and turned, the CLI's and the servers' entry points, with and without a spec), without
 timings, and digests of their pictures. A reorganisation of the code must leave every one
 identical; a change meant to alter reports rewrites the snapshot on purpose
-(``python -m tests.helpers.report_cases --write``) and says why in its commit.
+(``python -m testkit.report_cases --write``) and says why in its commit.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.helpers.report_cases import DEEPPCB, SNAPSHOT, cases, report_digest, run_case
+from testkit.report_cases import DEEPPCB, SNAPSHOT, cases, report_digest, run_case
 
 _RECORDED = json.loads(SNAPSHOT.read_text())
 _CASES = cases()

@@ -14,61 +14,22 @@ import os
 import shutil
 from pathlib import Path
 
-import cv2
 import pytest
 
 from service.rescore.job import RescoreOptions, rescore_manifest, scoring_version_here
 from service.rescore.progress import Progress, RichProgress
 from service.rescore.worker import Scorer
-from tests.helpers.scenes import Camera, make_pair
+from testkit.batch import ROWS, write_manifest
 
 ERROR_PREFIX = "sealcheck: error: "
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    """golden/unit pairs: identical content, a 40 mm hole, another product; a spec, a corrupt
-    file."""
-    directory = tmp_path_factory.mktemp("rescore_photos")
-    camera = Camera(width=320, height=240)
-    pairs = {
-        "same": make_pair("astronaut", golden_camera=camera, px_per_mm=1.2, seed=3),
-        "hole": make_pair("astronaut", golden_camera=camera, px_per_mm=1.2, seed=3,
-                          defects=(("hole", 40.0),)),
-    }
-    for name, pair in pairs.items():
-        for role, rgb in (("golden", pair.golden), ("unit", pair.unit)):
-            cv2.imwrite(str(directory / f"{name}_{role}.jpg"), rgb[..., ::-1])
-    (directory / "spec.yaml").write_text("tolerances:\n  delta_e00: 3.0\n")
-    (directory / "bad_spec.yaml").write_text("tolerances:\n  delta_e: 3.0\n")
-    (directory / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 40)
-    return directory
-
-
-def _manifest(directory: Path, rows: list[tuple[str, ...]], name: str = "manifest.csv") -> Path:
-    path = directory / name
-    header = ["id", "golden", "unit", "spec"][:len(rows[0])]
-    path.write_text("\n".join(",".join(r) for r in [tuple(header), *rows]) + "\n")
-    return path
-
-
-ROWS = [  # id, golden, unit, spec
-    ("same-1", "same_golden.jpg", "same_unit.jpg", ""),
-    ("hole-1", "same_golden.jpg", "hole_unit.jpg", ""),
-    ("same-2", "same_golden.jpg", "same_unit.jpg", "spec.yaml"),
-    ("missing", "same_golden.jpg", "no_such.jpg", ""),
-    ("corrupt", "same_golden.jpg", "corrupt.jpg", ""),
-    ("bad-spec", "same_golden.jpg", "same_unit.jpg", "bad_spec.yaml"),
-    ("hole-2", "hole_golden.jpg", "hole_unit.jpg", ""),
-]
-
-
 @pytest.fixture
-def job(photos, tmp_path) -> Path:
+def job(rescore_photos, tmp_path) -> Path:
     """A copy of the photos and a manifest of ROWS in a directory of its own."""
     directory = tmp_path / "job"
-    shutil.copytree(photos, directory)
-    return _manifest(directory, ROWS)
+    shutil.copytree(rescore_photos, directory)
+    return write_manifest(directory, ROWS)
 
 
 def _run(manifest: Path, out: Path, workers: int = 1, **options) -> tuple[dict, str]:
@@ -112,7 +73,7 @@ def test_missing_manifest_columns_are_named(cli, tmp_path):
 
 
 def test_duplicate_ids_name_their_rows(cli, tmp_path):
-    manifest = _manifest(tmp_path, [("a", "g.jpg", "u1.jpg"), ("b", "g.jpg", "u2.jpg"),
+    manifest = write_manifest(tmp_path, [("a", "g.jpg", "u1.jpg"), ("b", "g.jpg", "u2.jpg"),
                                     ("a", "g.jpg", "u3.jpg")])
     _usage_error(*cli("rescore", manifest, "--out", tmp_path / "r.jsonl")[::2],
                  "duplicate id", "'a' (rows 1, 3)")
@@ -263,24 +224,24 @@ def _task(directory: Path, unit: str, task_id: str) -> dict:
             "unit": {"path": str(directory / unit)}}
 
 
-def test_golden_is_prepared_once_per_worker(photos):
+def test_golden_is_prepared_once_per_worker(rescore_photos):
     scorer = Scorer()
-    results = [scorer.score(_task(photos, unit, str(i)))
+    results = [scorer.score(_task(rescore_photos, unit, str(i)))
                for i, unit in enumerate(["same_unit.jpg", "hole_unit.jpg", "same_unit.jpg"])]
     assert [r["status"] for r in results] == ["ok"] * 3
     assert scorer.goldens_prepared == 1
     # A copy of the golden under another name has the same bytes: still one preparation.
-    shutil.copy(photos / "same_golden.jpg", photos / "copy_golden.jpg")
-    task = _task(photos, "same_unit.jpg", "x")
-    task["golden"]["path"] = str(photos / "copy_golden.jpg")
+    shutil.copy(rescore_photos / "same_golden.jpg", rescore_photos / "copy_golden.jpg")
+    task = _task(rescore_photos, "same_unit.jpg", "x")
+    task["golden"]["path"] = str(rescore_photos / "copy_golden.jpg")
     assert scorer.score(task)["status"] == "ok" and scorer.goldens_prepared == 1
 
 
-def test_local_pool_prepares_each_golden_once_per_process(photos):
+def test_local_pool_prepares_each_golden_once_per_process(rescore_photos):
     from service.rescore.engines import LocalEngine
 
     engine = LocalEngine(2, {})
-    tasks = [_task(photos, "same_unit.jpg", str(i)) for i in range(6)]
+    tasks = [_task(rescore_photos, "same_unit.jpg", str(i)) for i in range(6)]
     results = list(engine.run(tasks))
     assert sorted(r["id"] for r in results) == [str(i) for i in range(6)]
     prepared = {}
@@ -290,13 +251,13 @@ def test_local_pool_prepares_each_golden_once_per_process(photos):
     assert all(count == 1 for count in prepared.values()), prepared
 
 
-def test_a_lone_worker_uses_one_core(photos):
+def test_a_lone_worker_uses_one_core(rescore_photos):
     """`--workers N` means N cores: the engine that make_engine builds for one worker runs
     OpenCV on one thread."""
     from service.rescore.job import make_engine
 
     engine = make_engine(RescoreOptions(workers=1))
-    results = list(engine.run([_task(photos, "same_unit.jpg", "0")]))
+    results = list(engine.run([_task(rescore_photos, "same_unit.jpg", "0")]))
     assert results[0]["status"] == "ok"
     assert results[0]["_worker"]["opencv_threads"] == 1
 

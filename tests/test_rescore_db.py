@@ -20,14 +20,8 @@ from service.cli import main
 from service.db import InspectionReport, make_engine, make_sessionmaker
 from service.rescore.job import RescoreOptions, rescore_manifest, scoring_version_here
 from service.rescore.stored import store_report_version
-from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
-    BACKENDS,
-    auth,
-    new_key,
-    photo_pair,
-    postgres_schema_url,
-    settings_for,
-)
+from testkit.photos import photo_pair
+from testkit.service import BACKENDS, auth, new_key, settings_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

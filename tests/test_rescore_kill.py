@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from benchmarks.bench_rescore import (
+from testkit.batch import (
     REPO,
     compare_results,
     kill_and_resume,

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from service.rescore.job import RescoreOptions, rescore_manifest
-from tests.test_rescore import ROWS, _manifest, photos  # noqa: F401  (photos is a fixture)
+from testkit.batch import ROWS, write_manifest
 
 if importlib.util.find_spec("ray") is None and not os.environ.get("SEALCHECK_REQUIRE_RAY"):
     pytest.skip("Ray is not installed (pip install 'sealcheck[ray]'; make install does); set "
@@ -44,9 +44,9 @@ def _comparable(path) -> dict:
     return records
 
 
-def test_ray_and_local_engines_give_identical_reports(local_ray, photos, tmp_path):  # noqa: F811
-    shutil.copytree(photos, tmp_path / "job")
-    manifest = _manifest(tmp_path / "job", ROWS)
+def test_ray_and_local_engines_give_identical_reports(local_ray, rescore_photos, tmp_path):
+    shutil.copytree(rescore_photos, tmp_path / "job")
+    manifest = write_manifest(tmp_path / "job", ROWS)
     outs = {}
     for engine in ("local", "ray"):
         outs[engine] = tmp_path / f"{engine}.jsonl"

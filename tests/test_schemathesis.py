@@ -29,16 +29,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
-    BACKENDS,
-    SEALCHECK,
-    auth,
-    free_port,
-    new_key,
-    postgres_schema_url,
-    server_env,
-    settings_for,
-)
+from testkit.server import SEALCHECK, free_port
+from testkit.service import BACKENDS, auth, new_key, server_env, settings_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -80,19 +72,19 @@ def server(tmp_path_factory, request):
 
 def _seed(base: str, key: str) -> dict[str, str]:
     """A golden, an inspection of it and a lot, for the fuzzer's path ids."""
-    from tests.test_reliability_corpus import _jpeg, _photos
+    from testkit.photos import corpus_photos, jpeg
 
-    golden, unit, _, roi = _photos()
+    golden, unit, _, roi = corpus_photos()
     sealed = httpx.post(f"{base}/v1/goldens", headers=auth(key), timeout=120,
                         data={"name": "fuzz", "sku": "FUZZ", "spec": json.dumps({"roi": roi})},
-                        files={"images": ("g.jpg", _jpeg(golden), "image/jpeg")})
+                        files={"images": ("g.jpg", jpeg(golden), "image/jpeg")})
     assert sealed.status_code == 201, sealed.text
     golden_id = sealed.json()["id"]
     lot = httpx.post(f"{base}/v1/lots", headers=auth(key), timeout=60,
                      json={"golden_id": golden_id, "lot_size": 1000})
     assert lot.status_code == 201, lot.text
     inspected = httpx.post(f"{base}/v1/goldens/{golden_id}/inspections", headers=auth(key),
-                           timeout=120, files={"images": ("u.jpg", _jpeg(unit), "image/jpeg")})
+                           timeout=120, files={"images": ("u.jpg", jpeg(unit), "image/jpeg")})
     assert inspected.status_code == 201, inspected.text
     return {"golden_id": golden_id, "inspection_id": inspected.json()["id"],
             "lot_id": lot.json()["id"]}

@@ -16,19 +16,9 @@ import time
 import httpx
 import pytest
 
-from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
-    BACKENDS,
-    SEALCHECK,
-    auth,
-    dangling_files,
-    free_port,
-    photo_pair,
-    postgres_schema_url,
-    server_env,
-    settings_for,
-    sha256,
-    start_server,
-)
+from testkit.photos import photo_pair, sha256
+from testkit.server import SEALCHECK, free_port
+from testkit.service import BACKENDS, auth, dangling_files, server_env, settings_for, start_server
 
 
 def _create_key(settings, tenant: str) -> str:

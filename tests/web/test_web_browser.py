@@ -25,15 +25,9 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.service_fixtures import (
-    REPO,
-    auth,
-    free_port,
-    new_key,
-    photo_pair,
-    settings_for,
-    start_server,
-)
+from testkit.photos import photo_pair
+from testkit.server import free_port
+from testkit.service import REPO, auth, new_key, settings_for, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 SIZES = {"phone": (390, 844), "desktop": (1280, 800)}

@@ -15,26 +15,19 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from service.db import WebSession, make_engine, make_sessionmaker
-from tests.helpers.bad_inputs import good_image_bytes
-from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
-    BACKENDS,
+from testkit.bad_inputs import good_image_bytes
+from testkit.photos import photo_pair
+from testkit.service import (
     auth,
     dangling_files,
     file_count,
     new_key,
-    photo_pair,
-    postgres_schema_url,
     row_counts,
     running_app,
     settings_for,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request) -> str:
-    return request.param
 
 
 @pytest.fixture(scope="module")
