@@ -20,6 +20,8 @@ from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
 from service.db import make_engine, make_sessionmaker, migrate
+from service.errors import ServiceError
+from service.http_errors import error_response
 from service.metrics import Metrics, MetricsMiddleware
 from service.operations import Service
 from service.routes import compare, goldens, health, inspections, lots
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(blobs.open)
         # The defect model's session is created once per process; here rather than in the
         # first inspection (~90 ms), and a bad SEALCHECK_DEFECT_MODEL stops the start.
+        model_before = defect_model.configure(path=settings.defect_model,
+                                              threads=settings.model_threads)
         await run_in_threadpool(defect_model.model_version)
         pool = PipelinePool(settings.workers, settings.queue_size, metrics)
         io = concurrent.futures.ThreadPoolExecutor(2 * settings.workers + 2,
@@ -81,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool.shutdown()
             io.shutdown(wait=True)
             engine.dispose()
+            defect_model.configure(path=model_before.path, threads=model_before.threads)
 
     app = FastAPI(title="sealcheck", version="1", description=_DESCRIPTION, lifespan=lifespan)
     for module in (goldens, inspections, lots, compare, health):
@@ -93,8 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        # A bug, not bad input (bad input raises HTTPException): log the traceback, answer
-        # without it.
+        # A bug, not bad input (bad input raises ServiceError or HTTPException): log the
+        # traceback, answer without it.
         log.exception("internal error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": f"internal error ({exc.__class__.__name__}); this is a "
                              "bug in sealcheck, please report it"}, status_code=500)
@@ -108,6 +113,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": f"a value in the request cannot be stored or looked up "
                              f"({reason}); remove control characters such as NUL from text "
                              "and keep numbers in range"}, status_code=422)
+
+    @app.exception_handler(ServiceError)
+    async def _refused(request: Request, exc: ServiceError) -> JSONResponse:
+        # Operations and queries say what went wrong; service.http_errors says which status.
+        return error_response(exc)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:

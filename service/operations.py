@@ -18,12 +18,12 @@ from contextlib import contextmanager
 import cv2
 import numpy as np
 import sqlalchemy as sa
-from fastapi import HTTPException
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from service.db import Golden, GoldenImage, Inspection, InspectionImage
+from service.errors import BadInput
 from service.metrics import Metrics
 from service.settings import Settings
 from service.storage import BlobStore
@@ -117,13 +117,14 @@ def _stage(metrics: Metrics, name: str) -> Iterator[None]:
 
 
 def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int) -> list[Decoded]:
-    """Decode every upload or raise the 4xx that says which one is bad and what to do.
+    """Decode every upload or raise the BadInput that says which one is bad and what to do.
 
-    415 when the bytes are no supported image format, 413 when the photo has more pixels than
-    the cap, 422 when it is one of the formats but empty, truncated, corrupt or too small.
+    Its reason is ``unsupported`` when the bytes are no supported image format, ``too_large``
+    when the photo has more pixels than the cap, ``invalid`` when it is one of the formats but
+    empty, truncated, corrupt or too small.
     """
     from vision.decode import ImageDecodeError, sniff_format
-    from vision.pipeline import load_for_report
+    from vision.load import load_for_report
 
     decoded = []
     for index, upload in enumerate(uploads):
@@ -135,12 +136,12 @@ def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int) -> lis
             rgb, size = load_for_report(data, name=label, max_pixels=max_pixels)
         except ImageDecodeError as exc:
             if data and sniff_format(data) is None:
-                status = 415
+                reason = "unsupported"
             elif "more than the limit" in exc.problem or "bomb" in exc.problem:
-                status = 413
+                reason = "too_large"
             else:
-                status = 422
-            raise HTTPException(status, str(exc)) from None
+                reason = "invalid"
+            raise BadInput(str(exc), reason) from None
         decoded.append(Decoded(upload, rgb, sniff_format(data) or "unknown",
                                hashlib.sha256(data).hexdigest(), size))
     return decoded
@@ -153,8 +154,8 @@ def check_roi(spec, size: tuple[int, int], what: str = "golden") -> None:
     x, y, _, _ = spec.roi
     width, height = size
     if x >= width or y >= height:
-        raise HTTPException(422, f"spec: roi starts at ({x}, {y}), outside the {what} photo "
-                            f"({width}x{height}); give it in {what} pixels")
+        raise BadInput(f"spec: roi starts at ({x}, {y}), outside the {what} photo "
+                       f"({width}x{height}); give it in {what} pixels")
 
 
 def _encode_png(image: np.ndarray) -> bytes:
@@ -173,7 +174,7 @@ def _store_images(service: Service, images: list[Decoded]) -> None:
 def seal_job(service: Service, tenant_id: str, uploads: list[Upload], spec, name: str,
              sku: str) -> str:
     """Decode, prepare, store and record a golden; return its id."""
-    from vision.pipeline import prepare_golden
+    from vision.prepare import prepare_golden
 
     metrics = service.metrics
     with _stage(metrics, "decode"):
@@ -222,7 +223,8 @@ def _insert_golden(sessions: sessionmaker, tenant_id: str, images: list[Decoded]
 
 def sealed_golden(service: Service, golden: Golden) -> SealedGolden:
     """The golden's prepared form: from the cache, else rebuilt from its stored primary photo."""
-    from vision.pipeline import load_for_report, prepare_golden
+    from vision.load import load_for_report
+    from vision.prepare import prepare_golden
 
     def rebuild() -> SealedGolden:
         with service.sessions() as session:
@@ -236,69 +238,6 @@ def sealed_golden(service: Service, golden: Golden) -> SealedGolden:
     sealed, hit = service.goldens.get_or_build(golden.id, rebuild)
     service.metrics.golden_cache.labels("hit" if hit else "miss").inc()
     return sealed
-
-
-def _pictures(sealed: SealedGolden, comparison) -> tuple[np.ndarray, np.ndarray]:
-    """Overlay and defect map at picture size, drawn by vision.render like the CLI's.
-
-    The compared region is the unit photo's outline mapped onto the golden, within the report's
-    ROI box (the pipeline's own mask is not part of its result; this is the same region up to
-    the colour card and a few pixels at the border).
-    """
-    from vision import render
-
-    report, picture, s = comparison.report, sealed.picture, sealed.scale
-    ph, pw = picture.shape[:2]
-    defect_map = comparison.defect_map
-    if defect_map.shape[:2] != (ph, pw):
-        # The map is a bilinear upsampling of the analysis-resolution map: bilinear back down
-        # loses nothing, and is ~10x faster than area averaging at 12 MP.
-        defect_map = cv2.resize(defect_map, (pw, ph), interpolation=cv2.INTER_LINEAR)
-    homography = report.registration.homography
-    if report.verdict == "inconclusive" or homography is None or report.roi is None:
-        return render.dimmed(picture), defect_map
-    uw, uh = report.unit_size
-    corners = np.array([[0, 0], [uw, 0], [uw, uh], [0, uh]], np.float64).reshape(-1, 1, 2)
-    outline = cv2.perspectiveTransform(corners, np.diag([s, s, 1.0]) @ np.array(homography))
-    compared = np.zeros((ph, pw), np.uint8)
-    cv2.fillPoly(compared, [np.round(outline).astype(np.int32)], 1)
-    x, y, w, h = (round(v * s) for v in report.roi)
-    in_roi = np.zeros_like(compared)
-    in_roi[y:y + h, x:x + w] = 1
-    overlay = render.overlay(picture, defect_map, report.defects.regions, report.roi,
-                             (compared & in_roi).astype(bool), scale=s)
-    return overlay, defect_map
-
-
-def _aligned_picture(sealed: SealedGolden, comparison, unit: np.ndarray,
-                     unit_size: tuple[int, int]) -> np.ndarray | None:
-    """The unit resampled onto the golden's picture (the web report's slider), or None when
-    the unit was not registered. Outside the unit photo the picture is mid-grey.
-
-    The unit is first halved (Gaussian pyramid) until the perspective warp minifies by at most
-    2x, so it does not alias. Halving, rather than one area-filtered resize to the exact size
-    as the pipeline's analysis copy: ~35 ms against ~190 ms for a 12 MP photo on 2 busy
-    cores, and this is on every inspection's path.
-    """
-    from vision.register import warp_to_golden
-
-    homography = comparison.report.registration.homography
-    if not comparison.report.registration.ok or homography is None:
-        return None
-    s = sealed.scale
-    ph, pw = sealed.picture.shape[:2]
-    # The homography maps unit photo pixels; `unit` may be a reduced decode of the photo.
-    from_array = unit_size[0] / unit.shape[1]
-    to_picture = (np.diag([s, s, 1.0]) @ np.array(homography)
-                  @ np.diag([from_array, from_array, 1.0]))
-    zoom = float(np.sqrt(abs(np.linalg.det(to_picture[:2, :2]))))  # picture px per unit px
-    while zoom < 0.5 and min(unit.shape[:2]) >= 32:
-        unit = cv2.pyrDown(unit)  # output pixel i sits on input pixel 2i
-        to_picture = to_picture @ np.diag([2.0, 2.0, 1.0])
-        zoom *= 2.0
-    aligned, valid = warp_to_golden(unit, to_picture, (ph, pw))
-    aligned[~valid] = 128
-    return aligned
 
 
 def golden_picture_png(service: Service, golden: Golden) -> bytes:
@@ -318,7 +257,8 @@ def golden_picture_png(service: Service, golden: Golden) -> bytes:
 def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[Upload],
                 unit_label: str | None, lot_id: str | None) -> str:
     """Compare the unit's primary photo with the sealed golden, store everything; return id."""
-    from vision.pipeline import compare
+    from vision import render
+    from vision.compare import compare
     from vision.spec import parse_spec
 
     metrics = service.metrics
@@ -335,12 +275,16 @@ def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[
         def store_png(picture: np.ndarray | None) -> str | None:
             return None if picture is None else service.blobs.put(_encode_png(picture))
 
-        # The aligned unit is resampled, encoded and written beside the overlay's drawing and
-        # the other two encodes: OpenCV, zlib and file I/O release the GIL.
-        aligning = service.io.submit(lambda: store_png(_aligned_picture(
-            sealed, comparison, images[0].rgb, images[0].size)))
-        overlay, defect_map = _pictures(sealed, comparison)
-        pngs = [service.io.submit(store_png, picture) for picture in (overlay, defect_map)]
+        # The pictures at the analysis size (PICTURE_LONG_SIDE), drawn by vision.render as
+        # the CLI's are. The aligned unit is resampled, encoded and written beside the
+        # overlay's drawing and the other two encodes: OpenCV, zlib and file I/O release the GIL.
+        sources, report = comparison.sources, comparison.report
+        aligning = service.io.submit(
+            lambda: store_png(render.aligned_unit(sources, at="analysis")))
+        pictures = render.draw_pictures(sources, report.defects.regions, report.roi,
+                                        at="analysis", with_aligned=False)
+        pngs = [service.io.submit(store_png, picture)
+                for picture in (pictures.overlay, pictures.defect_map)]
         overlay_sha, defect_map_sha = (f.result() for f in pngs)
         aligned_sha = aligning.result()
     with _stage(metrics, "store"):
@@ -364,7 +308,7 @@ def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[
 
 def compare_job(service: Service, golden_upload: Upload, unit_upload: Upload, spec) -> dict:
     """A one-off comparison: nothing is stored, the golden is prepared in this request."""
-    from vision.pipeline import compare
+    from vision.compare import compare
 
     metrics = service.metrics
     with _stage(metrics, "decode"):

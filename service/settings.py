@@ -1,4 +1,8 @@
-"""Service settings, read once from ``SEALCHECK_*`` environment variables.
+"""Settings of sealcheck's programs, read once from ``SEALCHECK_*`` environment variables.
+
+This module is the only reader of those variables: the service, the CLI and the batch
+workers take what they need from :class:`Settings` and hand it on (the ``vision`` library reads
+no environment; its defect model is configured through :func:`vision.defect_model.configure`).
 
 Every setting has an embedded default, so ``make serve`` works with no configuration: the
 database is SQLite under ``./data/`` and the photos go beside it. Values that make no sense are
@@ -12,19 +16,20 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["Settings", "SettingsError"]
+from vision.decode import DEFAULT_MAX_PIXELS, MIN_SIDE
+
+__all__ = ["Settings", "SettingsError", "debug_requested", "default_workers"]
 
 _MB = 1024 * 1024
-# vision.decode.MIN_SIDE squared: the smallest photo accepted at all. Not imported, so that
-# `sealcheck keys create` does not load OpenCV (tests/test_service_uvicorn.py checks they agree).
-_MIN_PIXELS = 16 * 16
+_MIN_PIXELS = MIN_SIDE * MIN_SIDE  # the smallest photo the decoder accepts at all
 
 
 class SettingsError(ValueError):
     """A ``SEALCHECK_*`` variable holds a value the service cannot use; one-line message."""
 
 
-def _default_workers() -> int:
+def default_workers() -> int:
+    """The CPUs this process may use: the default number of pipeline threads and workers."""
     # The CPUs this process may run on (a container's cpuset), not the host's count.
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -36,6 +41,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
+    return _whole(name, raw, minimum)
+
+
+def _optional_int(env: Mapping[str, str], name: str, minimum: int) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return _whole(name, raw, minimum)
+
+
+def _whole(name: str, raw: str, minimum: int) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
@@ -52,10 +68,12 @@ class Settings:
     data_dir: Path = Path("data")
     database_url: str = ""  # empty: SQLite file ``sealcheck.db`` inside data_dir
     max_upload_bytes: int = 25 * _MB  # per uploaded file, enforced while the body streams in
-    max_pixels: int = 80_000_000  # per photo, checked from the header before decoding
-    workers: int = dataclasses.field(default_factory=_default_workers)  # pipeline threads
+    max_pixels: int = DEFAULT_MAX_PIXELS  # per photo, checked from the header before decoding
+    workers: int = dataclasses.field(default_factory=default_workers)  # pipeline threads
     queue_size: int | None = None  # requests that may wait for a worker; None: twice the workers
     golden_cache_size: int = 8  # prepared goldens kept in memory (~60 MB each at 12 MP)
+    defect_model: Path | None = None  # an exported .onnx file; None: the packaged model
+    model_threads: int | None = None  # the model's intra-op threads; None: the CPUs (<= 8)
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -82,9 +100,37 @@ class Settings:
             data_dir=data_dir,
             database_url=database_url,
             max_upload_bytes=_int(env, "SEALCHECK_MAX_UPLOAD_BYTES", 25 * _MB, 1024),
-            max_pixels=_int(env, "SEALCHECK_MAX_PIXELS", 80_000_000, _MIN_PIXELS),
-            workers=_int(env, "SEALCHECK_WORKERS", _default_workers(), 1),
+            workers=_int(env, "SEALCHECK_WORKERS", default_workers(), 1),
             queue_size=(_int(env, "SEALCHECK_QUEUE_SIZE", 0, 0)
                         if (env.get("SEALCHECK_QUEUE_SIZE") or "").strip() else None),
             golden_cache_size=_int(env, "SEALCHECK_GOLDEN_CACHE_SIZE", 8, 1),
+            **_comparison_fields(env),
         )
+
+    @classmethod
+    def for_comparison(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Only what a comparison needs (pixel cap, defect model); the rest at its default.
+
+        For ``sealcheck compare``, which opens no database: a setting of the server's (say a
+        bad SEALCHECK_DATABASE_URL) must not stop it. Unlike the server, the command line
+        refuses a SEALCHECK_MAX_PIXELS that is set but empty.
+        """
+        env = os.environ if env is None else env
+        raw = env.get("SEALCHECK_MAX_PIXELS")
+        if raw is not None and raw.strip() == "":
+            raise SettingsError(f"SEALCHECK_MAX_PIXELS must be a whole number, got {raw!r}")
+        return cls(**_comparison_fields(env))
+
+
+def _comparison_fields(env: Mapping[str, str]) -> dict:
+    model = (env.get("SEALCHECK_DEFECT_MODEL") or "").strip()
+    return dict(
+        max_pixels=_int(env, "SEALCHECK_MAX_PIXELS", DEFAULT_MAX_PIXELS, _MIN_PIXELS),
+        defect_model=Path(model) if model else None,
+        model_threads=_optional_int(env, "SEALCHECK_MODEL_THREADS", 1),
+    )
+
+
+def debug_requested(env: Mapping[str, str] | None = None) -> bool:
+    """SEALCHECK_DEBUG set: the CLI lets an internal error's traceback through."""
+    return bool((os.environ if env is None else env).get("SEALCHECK_DEBUG"))

@@ -2,16 +2,18 @@
 
 Starlette's own form parser limits text fields but not files, and would spool an oversized
 photo to disk before anyone could refuse it; here a part that passes the cap stops the upload
-at once with 413. Parts are kept in memory: each is at most ``max_file_bytes`` and the photo
-has to be in memory to be hashed and decoded anyway.
+at once (BadInput, too large: 413). Parts are kept in memory: each is at most
+``max_file_bytes`` and the photo has to be in memory to be hashed and decoded anyway.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+from service.errors import BadInput
 
 __all__ = ["Form", "Upload", "read_form"]
 
@@ -60,8 +62,8 @@ class _Collector:
 
     def on_part_begin(self) -> None:
         if len(self.parts) >= _MAX_PARTS:
-            raise HTTPException(413, f"too many parts in the upload (more than {_MAX_PARTS} "
-                                "photos and fields); send fewer photos per request")
+            raise BadInput(f"too many parts in the upload (more than {_MAX_PARTS} photos and "
+                           "fields); send fewer photos per request", "too_large")
         self._headers = {}
         self._data = bytearray()
 
@@ -81,16 +83,16 @@ class _Collector:
         _, options = parse_options_header(self._headers.get("content-disposition", b""))
         name = options.get(b"name")
         if name is None:
-            raise HTTPException(400, "a multipart part has no name in its Content-Disposition "
-                                "header; send each field as name=... (curl -F name=value)")
+            raise BadInput("a multipart part has no name in its Content-Disposition header; "
+                           "send each field as name=... (curl -F name=value)", "malformed")
         self._name = name.decode("utf-8", "replace")
         filename = options.get(b"filename")
         self._filename = None if filename is None else filename.decode("utf-8", "replace")
         if self._filename is not None and "\x00" in self._filename:
             # Stored with the photo's row, and PostgreSQL refuses NUL in text: refuse it now,
             # before the photo is written, rather than at the commit.
-            raise HTTPException(400, f"the file name of field '{self._name}' contains a NUL "
-                                "character; rename the file")
+            raise BadInput(f"the file name of field '{self._name}' contains a NUL character; "
+                           "rename the file", "malformed")
         is_file = self._filename is not None or self._name in self.file_fields
         self._limit = self.max_file_bytes if is_file else _MAX_FIELD_BYTES
 
@@ -99,12 +101,12 @@ class _Collector:
         if len(self._data) > self._limit:
             what = self._filename or self._name
             if self._limit == self.max_file_bytes:
-                raise HTTPException(
-                    413, f"{what}: the file is larger than the limit of "
+                raise BadInput(
+                    f"{what}: the file is larger than the limit of "
                     f"{_size(self.max_file_bytes)} per file; send a smaller photo (JPEG at "
-                    "quality 90 is plenty) or raise SEALCHECK_MAX_UPLOAD_BYTES")
-            raise HTTPException(413, f"field '{self._name}' is larger than "
-                                f"{_size(_MAX_FIELD_BYTES)}; a spec or label is never that big")
+                    "quality 90 is plenty) or raise SEALCHECK_MAX_UPLOAD_BYTES", "too_large")
+            raise BadInput(f"field '{self._name}' is larger than {_size(_MAX_FIELD_BYTES)}; a "
+                           "spec or label is never that big", "too_large")
 
     def on_part_end(self) -> None:
         self.parts.append((self._name, self._filename, self._data))
@@ -117,18 +119,18 @@ async def read_form(request: Request, *, file_fields: frozenset[str],
                     max_file_bytes: int) -> Form:
     """Parse a ``multipart/form-data`` body; parts named in `file_fields` are files.
 
-    Raises HTTPException 415 for another content type, 400 for a malformed body and 413 as soon
-    as one file passes `max_file_bytes`.
+    Raises BadInput: unsupported for another content type, malformed for a malformed body,
+    too large as soon as one file passes `max_file_bytes`.
     """
     content_type, options = parse_options_header(request.headers.get("content-type"))
     if content_type != b"multipart/form-data":
         got = content_type.decode("latin-1") or "no Content-Type"
-        raise HTTPException(415, f"expected a multipart/form-data upload, got {got}; send the "
-                            "photos as form fields (curl -F images=@photo.jpg)")
+        raise BadInput(f"expected a multipart/form-data upload, got {got}; send the photos as "
+                       "form fields (curl -F images=@photo.jpg)", "unsupported")
     boundary = options.get(b"boundary")
     if not boundary:
-        raise HTTPException(400, "the multipart/form-data Content-Type has no boundary; let "
-                            "your HTTP client build the multipart body")
+        raise BadInput("the multipart/form-data Content-Type has no boundary; let your HTTP "
+                       "client build the multipart body", "malformed")
     collector = _Collector(file_fields, max_file_bytes)
     callbacks = {name: getattr(collector, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end",
@@ -138,14 +140,14 @@ async def read_form(request: Request, *, file_fields: frozenset[str],
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except HTTPException:
+    except BadInput:
         raise
     except Exception as exc:  # python-multipart's parse errors: the body is malformed
-        raise HTTPException(400, f"the multipart body could not be parsed ({exc}); let your "
-                            "HTTP client build it (curl -F, requests files=...)") from None
+        raise BadInput(f"the multipart body could not be parsed ({exc}); let your HTTP client "
+                       "build it (curl -F, requests files=...)", "malformed") from None
     if not collector.complete:
-        raise HTTPException(400, "the multipart body ended before its closing boundary (the "
-                            "upload was cut short); send the request again")
+        raise BadInput("the multipart body ended before its closing boundary (the upload was "
+                       "cut short); send the request again", "malformed")
     files: dict[str, list[Upload]] = {}
     fields: dict[str, str] = {}
     for name, filename, data in collector.parts:
@@ -155,6 +157,6 @@ async def read_form(request: Request, *, file_fields: frozenset[str],
             try:
                 fields[name] = data.decode("utf-8")
             except UnicodeDecodeError:
-                raise HTTPException(400, f"field '{name}' is not UTF-8 text; send text "
-                                    "fields in UTF-8") from None
+                raise BadInput(f"field '{name}' is not UTF-8 text; send text fields in UTF-8",
+                               "malformed") from None
     return Form(files, fields)

@@ -22,8 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import HTTPException
-
+from service.errors import Busy
 from service.metrics import Metrics
 
 __all__ = ["GoldenCache", "PipelinePool"]
@@ -32,7 +31,7 @@ T = TypeVar("T")
 
 
 class PipelinePool:
-    """A bounded thread pool for pipeline jobs; refuses work with 503 when the queue is full."""
+    """A bounded thread pool for pipeline jobs; refuses work (Busy) when the queue is full."""
 
     def __init__(self, workers: int, queue_size: int, metrics: Metrics) -> None:
         self.workers = workers
@@ -54,9 +53,8 @@ class PipelinePool:
         if self._jobs >= self.capacity:
             self._metrics.rejected.inc()
             # A rough time for one queue's worth of work to drain: clients back off that long.
-            raise HTTPException(
-                503, f"the server is busy ({self._jobs} inspections running or queued); retry "
-                "after a few seconds", headers={"Retry-After": "5"})
+            raise Busy(f"the server is busy ({self._jobs} inspections running or queued); "
+                       "retry after a few seconds", retry_after=5)
         self._jobs += 1
         self._publish()
         try:

@@ -30,11 +30,14 @@ import cv2
 import numpy as np
 
 from vision._regions import hysteresis, joined_regions
+from vision.severity import CRITICAL_AREA_FRACTION, MAJOR_AREA_FRACTION, area_severity
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "DefectModelError",
     "DefectModelRegion",
+    "ModelConfig",
+    "configure",
     "find_regions",
     "image_score",
     "model_path",
@@ -69,26 +72,53 @@ class DefectModelError(ValueError):
     """
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which model file the process's sessions load, and how many threads each runs."""
+
+    path: Path | None = None
+    """An exported model file; None: the packaged one."""
+    threads: int | None = None
+    """Intra-op threads; None: the CPUs this process may use, at most 8 (:func:`_threads`)."""
+
+
+_config = ModelConfig()
+
+
+def configure(*, path: str | Path | None = None, threads: int | None = None) -> ModelConfig:
+    """Use the model file `path` and `threads` intra-op threads; return the configuration
+    replaced, so that a caller can put it back.
+
+    This library reads no environment variables: the programs that use it (sealcheck's CLI,
+    service and batch workers) read their settings and pass them here. A session already
+    created for a path keeps the threads it was created with.
+    """
+    global _config
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    previous = _config
+    _config = ModelConfig(Path(path) if path is not None else None, threads)
+    return previous
+
+
 def model_path() -> Path:
-    """The packaged model file, or the one named by ``SEALCHECK_DEFECT_MODEL``."""
-    override = os.environ.get("SEALCHECK_DEFECT_MODEL")
-    if override:
-        return Path(override)
+    """The configured model file (:func:`configure`), else the packaged one."""
+    if _config.path is not None:
+        return _config.path
     import models
 
     return Path(models.__file__).resolve().parent / MODEL_FILE
 
 
 def _threads() -> int:
-    """Intra-op threads: ``SEALCHECK_MODEL_THREADS``, else the CPUs this process may use (<= 8).
+    """Intra-op threads: the configured number, else the CPUs this process may use (<= 8).
 
     On the 2-core development machine, idle, 2 threads run a 1024x768 pair in about half the
     time of 1; when other processes keep the cores busy, 1 thread is faster (the threads wait
-    for each other at every layer), which is what the override is for.
+    for each other at every layer), which is what the setting is for.
     """
-    override = os.environ.get("SEALCHECK_MODEL_THREADS")
-    if override:
-        return max(1, int(override))
+    if _config.threads is not None:
+        return _config.threads
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
@@ -267,7 +297,8 @@ class DefectModelRegion:
 def find_regions(prob: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
                  min_area_px: int, grow_threshold: float | None = None,
                  compared_area_px: int | None = None, px_per_mm: float | None = None,
-                 critical_fraction: float = 0.01, major_fraction: float = 0.001,
+                 critical_fraction: float = CRITICAL_AREA_FRACTION,
+                 major_fraction: float = MAJOR_AREA_FRACTION,
                  join_gap_px: int = JOIN_GAP_PX) -> list[DefectModelRegion]:
     """Defect regions of a probability map, largest first.
 
@@ -298,8 +329,8 @@ def find_regions(prob: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
             continue
         peak = float(prob[y:y + h, x:x + w][pixels].max())
         fraction = area / compared
-        severity: Severity = ("critical" if fraction > critical_fraction
-                              else "major" if fraction > major_fraction else "minor")
+        severity: Severity = area_severity(fraction, critical=critical_fraction,
+                                           major=major_fraction)
         area_mm2 = None if px_per_mm is None else area / (px_per_mm * px_per_mm)
         regions.append(DefectModelRegion((x, y, w, h), area, round(peak, 4), severity, area_mm2))
     regions.sort(key=lambda r: (-r.area_px, -r.score))

@@ -31,6 +31,7 @@ from typing import TextIO
 from service.rescore import worker
 from service.rescore.manifest import ManifestItem, read_manifest, resolve
 from service.rescore.results import LockedError, ResultsFile, slim
+from vision.decode import DEFAULT_MAX_PIXELS
 
 __all__ = ["JobError", "RescoreOptions", "canonical_spec_sha256", "make_engine",
            "rescore_manifest", "scoring_version_here"]
@@ -49,7 +50,8 @@ class RescoreOptions:
     workers: int | None = 1  # None: with Ray, one actor per CPU of the cluster
     engine: str = "local"  # "local" or "ray"
     ray_address: str | None = None
-    max_pixels: int = 80_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    defect_model: Path | None = None  # the model file (None: the packaged one), for every worker
     parquet: Path | None = None  # also write the results as Parquet at the end
     progress_interval: float = 10.0  # seconds between plain progress lines
 
@@ -74,7 +76,9 @@ def make_engine(options: RescoreOptions):
     # worker): `--workers N` then means "use N cores" (a job sharing the machine with --workers 1
     # leaves the other cores alone), and throughput scales with N; the default, one worker
     # per CPU, is the fastest arrangement for independent items either way.
-    scorer_options = {"max_pixels": options.max_pixels}
+    scorer_options = {"max_pixels": options.max_pixels,
+                      "defect_model_path": (str(options.defect_model)
+                                            if options.defect_model is not None else None)}
     if options.engine == "ray":
         return RayEngine(workers, scorer_options, options.ray_address)
     return LocalEngine(workers or 1, scorer_options)

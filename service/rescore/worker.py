@@ -33,11 +33,11 @@ def configure_threads() -> None:
     N workers each running OpenCV's and onnxruntime's own thread pools would oversubscribe the
     machine (threads waiting for each other at every parallel loop); one process per core with
     one thread each is the efficient arrangement for a batch of independent items. Every
-    :class:`Scorer` does it, whatever the number of workers, so `--workers 1` uses one core.
+    :class:`Scorer` does it, whatever the number of workers, so `--workers 1` uses one core
+    (the defect model's session gets its one thread from the Scorer).
     """
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"  # read by NumPy's BLAS when it is first imported
-    os.environ["SEALCHECK_MODEL_THREADS"] = "1"  # vision.defect_model's session
     import cv2
 
     cv2.setNumThreads(1)
@@ -86,10 +86,15 @@ def _read(path: str, expected_sha256: str | None) -> tuple[bytes, str, dict]:
 class Scorer:
     """Scores tasks (dicts built by :mod:`service.rescore.job`) into result dicts."""
 
-    def __init__(self, *, max_pixels: int = 80_000_000,
+    def __init__(self, *, max_pixels: int | None = None, defect_model_path: str | None = None,
                  golden_cache_size: int = GOLDEN_CACHE_SIZE) -> None:
+        """`max_pixels`: the cap on a photo's pixels (None: vision.decode's default);
+        `defect_model_path`: the model file the driver uses (None: the packaged one)."""
         configure_threads()
         from vision import defect_model
+        from vision.decode import DEFAULT_MAX_PIXELS
+
+        defect_model.configure(path=defect_model_path, threads=1)  # a worker is one core
 
         # One ONNX session per worker, created here once (compare() runs the model on every
         # pair). Loading it before the first item checks, on every worker (every machine, with
@@ -97,7 +102,7 @@ class Scorer:
         # version goes into scoring_version.
         self.model_version = defect_model.model_version()
         self.scoring_version = scoring_version(self.model_version)
-        self.max_pixels = max_pixels
+        self.max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
         self._goldens: collections.OrderedDict[str, Any] = collections.OrderedDict()
         self._cache_size = golden_cache_size
         self.goldens_prepared = 0  # for tests and the benchmark: cache misses
@@ -107,7 +112,8 @@ class Scorer:
         if prepared is not None:
             self._goldens.move_to_end(sha256)
             return prepared
-        from vision.pipeline import load_for_report, prepare_golden
+        from vision.load import load_for_report
+        from vision.prepare import prepare_golden
 
         # A stored golden was accepted at sealing: a pixel cap lowered since must not refuse it.
         # Decoded at the reduced size a report needs (1/2 of a 12 MP JPEG, through its DCT).
@@ -141,8 +147,9 @@ class Scorer:
         return result
 
     def _compare(self, task: dict, hashes: dict, files: dict) -> dict:
+        from vision.compare import compare
         from vision.decode import ImageDecodeError
-        from vision.pipeline import compare, load_for_report
+        from vision.load import load_for_report
         from vision.spec import SpecError, parse_spec
 
         golden, unit = task["golden"], task["unit"]

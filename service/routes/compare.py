@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from service.deps import ServiceDep, TenantDep
+from service.forms import SPEC_EXAMPLE, parse_spec_field
 from service.operations import compare_job
-from service.routes._common import multipart_body, text_field
-from service.routes.goldens import _SPEC_EXAMPLE, _parse_spec_field
+from service.routes.common import multipart_body, text_field
 from service.schemas import CompareResult
 from service.uploads import read_form
 
@@ -30,7 +30,7 @@ def _one_photo(form, name: str) -> object:
     openapi_extra=multipart_body({
         "golden": {"type": "string", "format": "binary", "description": "Golden photo."},
         "unit": {"type": "string", "format": "binary", "description": "Unit photo."},
-        "spec": text_field("Spec sheet as JSON (or YAML); optional.", _SPEC_EXAMPLE),
+        "spec": text_field("Spec sheet as JSON (or YAML); optional.", SPEC_EXAMPLE),
     }, ["golden", "unit"]),
 )
 async def compare_once(request: Request, service: ServiceDep, tenant_id: TenantDep
@@ -38,6 +38,6 @@ async def compare_once(request: Request, service: ServiceDep, tenant_id: TenantD
     form = await read_form(request, file_fields=frozenset({"golden", "unit"}),
                            max_file_bytes=service.settings.max_upload_bytes)
     golden, unit = _one_photo(form, "golden"), _one_photo(form, "unit")
-    spec = _parse_spec_field(form.text("spec"))
+    spec = parse_spec_field(form.text("spec"))
     report = await service.pool.run(compare_job, service, golden, unit, spec)
     return CompareResult(report=report)

@@ -11,17 +11,17 @@ from starlette.concurrency import run_in_threadpool
 
 from service.db import Golden, GoldenImage
 from service.deps import ServiceDep, SessionDep, TenantDep
+from service.forms import SPEC_EXAMPLE, parse_spec_field, required_photos, required_text
 from service.operations import golden_picture_png, seal_job
+from service.pagination import decode_cursor, encode_cursor
+from service.queries import GOLDEN_NOT_FOUND, golden_for_tenant
 from service.reencode import reencoded_photo
-from service.routes._common import (
+from service.responses import IMMUTABLE
+from service.routes.common import (
     Position,
-    decode_cursor,
-    encode_cursor,
     images_public,
     multipart_body,
     photos_property,
-    required_photos,
-    required_text,
     text_field,
 )
 from service.schemas import GoldenList, GoldenPublic
@@ -29,35 +29,12 @@ from service.uploads import read_form
 
 router = APIRouter(prefix="/v1/goldens", tags=["goldens"])
 
-NOT_FOUND = "Golden sample not found"
-
-_SPEC_EXAMPLE = ('{"roi": [120, 80, 1600, 1100], "tolerances": {"delta_e00": 2.0, '
-                 '"ssim_min": 0.5, "max_defects": 0}}')
-
-
-def golden_for_tenant(session, tenant_id: str, golden_id: str) -> Golden:
-    """The tenant's golden; another tenant's id answers exactly like a missing one."""
-    golden = session.scalar(sa.select(Golden).where(Golden.id == golden_id,
-                                                    Golden.tenant_id == tenant_id))
-    if golden is None:
-        raise HTTPException(404, NOT_FOUND)
-    return golden
-
 
 def golden_public(session, golden: Golden) -> GoldenPublic:
     images = session.scalars(sa.select(GoldenImage).where(GoldenImage.golden_seq == golden.seq))
     return GoldenPublic(id=golden.id, sku=golden.sku, version=golden.version, name=golden.name,
                         spec=golden.spec, sealed_at=golden.sealed_at,
                         images=images_public(images))
-
-
-def _parse_spec_field(text: str | None):
-    from vision.spec import SpecError, parse_spec
-
-    try:
-        return parse_spec(text if text is not None and text.strip() else {})
-    except SpecError as exc:
-        raise HTTPException(422, f"spec: {exc}") from None
 
 
 @router.post(
@@ -70,7 +47,7 @@ def _parse_spec_field(text: str | None):
         "images": photos_property("One or more photos; the first is the primary view. JPEG, "
                                   "PNG, WebP, TIFF, HEIF/HEIC or AVIF."),
         "spec": text_field("Spec sheet as JSON (or YAML); optional, defaults otherwise.",
-                           _SPEC_EXAMPLE),
+                           SPEC_EXAMPLE),
         "name": text_field("Human-readable name.", "Red mug, 330 ml, logo front"),
         "sku": text_field("Product code; re-sealing a SKU makes a new version.",
                           "MUG-330-RED"),
@@ -83,7 +60,7 @@ async def seal_golden(request: Request, service: ServiceDep, tenant_id: TenantDe
     uploads = required_photos(form, "images", "send the golden photos as images=@golden.jpg")
     name = required_text(form, "name", "give the golden sample a name (name=...)")
     sku = required_text(form, "sku", "give the product code (sku=...)")
-    spec = _parse_spec_field(form.text("spec"))
+    spec = parse_spec_field(form.text("spec"))
     golden_id = await service.pool.run(seal_job, service, tenant_id, uploads, spec, name, sku)
     return await run_in_threadpool(_read_golden, service, tenant_id, golden_id)
 
@@ -114,7 +91,7 @@ def list_goldens(
 
 
 @router.get("/{golden_id}", response_model=GoldenPublic, summary="Read a sealed golden",
-            responses={404: {"description": NOT_FOUND}})
+            responses={404: {"description": GOLDEN_NOT_FOUND}})
 def get_golden(golden_id: str, session: SessionDep, tenant_id: TenantDep) -> GoldenPublic:
     return golden_public(session, golden_for_tenant(session, tenant_id, golden_id))
 
@@ -123,7 +100,7 @@ def get_golden(golden_id: str, session: SessionDep, tenant_id: TenantDep) -> Gol
             description="The photo's pixels as displayed (EXIF orientation applied), encoded "
             "anew: PNG for PNG/TIFF uploads, JPEG q95 otherwise, without metadata. The uploaded "
             "bytes are kept unaltered; `images[].sha256` of the golden names them.",
-            response_class=Response, responses={404: {"description": NOT_FOUND}})
+            response_class=Response, responses={404: {"description": GOLDEN_NOT_FOUND}})
 def get_golden_image(golden_id: str, position: Position, session: SessionDep, tenant_id: TenantDep,
                      service: ServiceDep) -> Response:
     golden = golden_for_tenant(session, tenant_id, golden_id)
@@ -132,14 +109,13 @@ def get_golden_image(golden_id: str, position: Position, session: SessionDep, te
         raise HTTPException(404, f"Golden sample has no image at position {position}")
     # Never the uploaded bytes as-is (service.reencode says why).
     data, media_type = reencoded_photo(service.blobs.path(image.sha256), image.format)
-    return Response(data, media_type=media_type,
-                    headers={"Cache-Control": "private, max-age=31536000, immutable"})
+    return Response(data, media_type=media_type, headers=IMMUTABLE)
 
 
 @router.get("/{golden_id}/picture.png", summary="The golden photo at the overlay's size, PNG",
-            response_class=Response, responses={404: {"description": NOT_FOUND}})
+            response_class=Response, responses={404: {"description": GOLDEN_NOT_FOUND}})
 def get_golden_picture(golden_id: str, session: SessionDep, tenant_id: TenantDep,
                        service: ServiceDep) -> Response:
     golden = golden_for_tenant(session, tenant_id, golden_id)
     return Response(golden_picture_png(service, golden), media_type="image/png",
-                    headers={"Cache-Control": "private, max-age=31536000, immutable"})
+                    headers=IMMUTABLE)

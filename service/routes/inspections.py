@@ -10,31 +10,31 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.db import Golden, Inspection, InspectionImage, Lot
+from service.db import Golden, Inspection, InspectionImage
 from service.deps import ServiceDep, SessionDep, TenantDep
-from service.lots import looks_like_lot_id, report_class
+from service.forms import optional_text, required_photos
 from service.operations import inspect_job
+from service.pagination import decode_cursor, encode_cursor
+from service.queries import (
+    INSPECTION_NOT_FOUND,
+    check_lot,
+    golden_for_tenant,
+    inspection_for_tenant,
+    lot_summary,
+)
 from service.reencode import reencoded_photo
-from service.routes._common import (
+from service.responses import IMMUTABLE, stored_png
+from service.routes.common import (
     Position,
-    decode_cursor,
-    encode_cursor,
     images_public,
     multipart_body,
-    optional_text,
     photos_property,
-    required_photos,
     text_field,
 )
-from service.routes.goldens import golden_for_tenant
-from service.routes.lots import lot_for_tenant, status_of
-from service.schemas import InspectionList, InspectionPublic, InspectionSummary, LotSummary
+from service.schemas import InspectionList, InspectionPublic, InspectionSummary
 from service.uploads import read_form
 
 router = APIRouter(tags=["inspections"])
-
-NOT_FOUND = "Inspection not found"
-_IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
 
 
 def _summary_fields(inspection: Inspection, golden: Golden) -> dict:
@@ -42,16 +42,6 @@ def _summary_fields(inspection: Inspection, golden: Golden) -> dict:
                 sku=golden.sku, verdict=inspection.verdict, score=inspection.score,
                 unit_label=inspection.unit_label, lot_id=inspection.lot_id,
                 created_at=inspection.created_at)
-
-
-def _inspection_for_tenant(session, tenant_id: str, inspection_id: str
-                           ) -> tuple[Inspection, Golden]:
-    row = session.execute(
-        sa.select(Inspection, Golden).join(Golden, Golden.seq == Inspection.golden_seq)
-        .where(Inspection.id == inspection_id, Inspection.tenant_id == tenant_id)).first()
-    if row is None:
-        raise HTTPException(404, NOT_FOUND)
-    return row[0], row[1]
 
 
 def _inspection_public(session, inspection: Inspection, golden: Golden) -> InspectionPublic:
@@ -62,44 +52,6 @@ def _inspection_public(session, inspection: Inspection, golden: Golden) -> Inspe
                             lot=lot_summary(session, inspection),
                             overlay_url=f"{base}/overlay.png",
                             defect_map_url=f"{base}/defect_map.png", report=inspection.report)
-
-
-def lot_summary(session, inspection: Inspection) -> LotSummary | None:
-    if not inspection.lot_id or not looks_like_lot_id(inspection.lot_id):
-        return None
-    lot = session.scalar(sa.select(Lot).where(Lot.id == inspection.lot_id,
-                                              Lot.tenant_id == inspection.tenant_id))
-    if lot is None:
-        return None
-    status = status_of(session, lot)
-    return LotSummary(id=lot.id, reference=lot.reference, verdict=status.verdict,
-                      inspected=status.inspected, to_inspect=status.to_inspect,
-                      unit_class=report_class(inspection.report))
-
-
-def check_lot(service, tenant_id: str, golden: Golden, lot_id: str) -> None:
-    """Refuse, before any work, a unit for a lot that is missing, of another golden or judged.
-
-    Only a UUID names a lot; other lot_id text stays a free label, as before lots existed.
-    """
-    if not looks_like_lot_id(lot_id):
-        return
-    with service.sessions() as session:
-        try:
-            lot, lot_golden = lot_for_tenant(session, tenant_id, lot_id)
-        except HTTPException:
-            raise HTTPException(404, f"lot {lot_id} not found: open it with POST /v1/lots, or "
-                                "send a lot_id that is not a UUID to use it as a plain "
-                                "label") from None
-        if lot_golden.seq != golden.seq:
-            raise HTTPException(422, f"lot {lot_id} is inspected against golden "
-                                f"{lot_golden.id} (SKU {lot_golden.sku}), not {golden.id}; "
-                                "inspect its units against that golden")
-        status = status_of(session, lot)
-    if status.complete:
-        raise HTTPException(409, f"lot {lot_id} is already judged ({status.verdict}, "
-                            f"{status.inspected} of {status.to_inspect} units counted); open "
-                            "a new lot to inspect more units")
 
 
 @router.post(
@@ -141,8 +93,8 @@ def _load_golden(service, tenant_id: str, golden_id: str) -> Golden:
 
 def _read_inspection(service, tenant_id: str, inspection_id: str) -> InspectionPublic:
     with service.sessions() as session:
-        return _inspection_public(session, *_inspection_for_tenant(session, tenant_id,
-                                                                   inspection_id))
+        return _inspection_public(session, *inspection_for_tenant(session, tenant_id,
+                                                                  inspection_id))
 
 
 @router.get("/v1/inspections", response_model=InspectionList,
@@ -189,42 +141,38 @@ def list_inspections(
 
 @router.get("/v1/inspections/{inspection_id}", response_model=InspectionPublic,
             summary="Read an inspection and its report",
-            responses={404: {"description": NOT_FOUND}})
+            responses={404: {"description": INSPECTION_NOT_FOUND}})
 def get_inspection(inspection_id: str, session: SessionDep, tenant_id: TenantDep
                    ) -> InspectionPublic:
-    return _inspection_public(session, *_inspection_for_tenant(session, tenant_id,
-                                                               inspection_id))
-
-
-def stored_png(service, sha256: str) -> FileResponse:
-    """A PNG the service rendered and stored (never an upload): served as it is, cached."""
-    return FileResponse(service.blobs.path(sha256), media_type="image/png", headers=_IMMUTABLE)
+    return _inspection_public(session, *inspection_for_tenant(session, tenant_id,
+                                                              inspection_id))
 
 
 @router.get("/v1/inspections/{inspection_id}/overlay.png", response_class=FileResponse,
             summary="The golden photo with the compared region, defect heat and numbered boxes",
-            responses={404: {"description": NOT_FOUND}})
+            responses={404: {"description": INSPECTION_NOT_FOUND}})
 def get_overlay(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
                 service: ServiceDep) -> FileResponse:
-    inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
+    inspection, _ = inspection_for_tenant(session, tenant_id, inspection_id)
     return stored_png(service, inspection.overlay_sha256)
 
 
 @router.get("/v1/inspections/{inspection_id}/defect_map.png", response_class=FileResponse,
             summary="Defect likelihood, 8-bit greyscale, golden size",
-            responses={404: {"description": NOT_FOUND}})
+            responses={404: {"description": INSPECTION_NOT_FOUND}})
 def get_defect_map(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
                    service: ServiceDep) -> FileResponse:
-    inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
+    inspection, _ = inspection_for_tenant(session, tenant_id, inspection_id)
     return stored_png(service, inspection.defect_map_sha256)
 
 
 @router.get("/v1/inspections/{inspection_id}/aligned.png", response_class=FileResponse,
             summary="The unit resampled onto the golden, at the overlay's size",
-            responses={404: {"description": NOT_FOUND + ", or the unit was not registered"}})
+            responses={404: {"description": INSPECTION_NOT_FOUND
+                                            + ", or the unit was not registered"}})
 def get_aligned(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
                 service: ServiceDep) -> FileResponse:
-    inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
+    inspection, _ = inspection_for_tenant(session, tenant_id, inspection_id)
     if inspection.aligned_sha256 is None:
         raise HTTPException(404, "Inspection has no aligned picture: the unit was not "
                             "registered onto the golden, or it was inspected before these "
@@ -237,13 +185,13 @@ def get_aligned(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
             description="The photo's pixels as displayed (EXIF orientation applied), encoded "
             "anew: PNG for PNG/TIFF uploads, JPEG q95 otherwise, without metadata. The uploaded "
             "bytes are kept unaltered; `images[].sha256` of the inspection names them.",
-            responses={404: {"description": NOT_FOUND}})
+            responses={404: {"description": INSPECTION_NOT_FOUND}})
 def get_inspection_image(inspection_id: str, position: Position, session: SessionDep,
                          tenant_id: TenantDep, service: ServiceDep) -> Response:
-    inspection, _ = _inspection_for_tenant(session, tenant_id, inspection_id)
+    inspection, _ = inspection_for_tenant(session, tenant_id, inspection_id)
     image = session.get(InspectionImage, {"inspection_seq": inspection.seq, "position": position})
     if image is None:
         raise HTTPException(404, f"Inspection has no image at position {position}")
     # Never the uploaded bytes as-is (service.reencode says why).
     data, media_type = reencoded_photo(service.blobs.path(image.sha256), image.format)
-    return Response(data, media_type=media_type, headers=_IMMUTABLE)
+    return Response(data, media_type=media_type, headers=IMMUTABLE)

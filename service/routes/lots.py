@@ -6,50 +6,15 @@ from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy.orm import Session
 
-from service.aql import AqlError, LotPlan, lot_plan
-from service.db import Golden, Inspection, Lot
+from service.aql import AqlError, lot_plan
+from service.db import Golden, Lot
 from service.deps import SessionDep, TenantDep
-from service.lots import InspectedUnit, LotStatus, lot_status, report_class
-from service.routes._common import decode_cursor, encode_cursor
-from service.routes.goldens import golden_for_tenant
+from service.pagination import decode_cursor, encode_cursor
+from service.queries import LOT_NOT_FOUND, golden_for_tenant, lot_for_tenant, lot_public
 from service.schemas import LotCreate, LotList, LotPublic
 
 router = APIRouter(prefix="/v1/lots", tags=["lots"])
-
-NOT_FOUND = "Lot not found"
-
-
-def lot_for_tenant(session: Session, tenant_id: str, lot_id: str) -> tuple[Lot, Golden]:
-    row = session.execute(
-        sa.select(Lot, Golden).join(Golden, Golden.seq == Lot.golden_seq)
-        .where(Lot.id == lot_id, Lot.tenant_id == tenant_id)).first()
-    if row is None:
-        raise HTTPException(404, NOT_FOUND)
-    return row[0], row[1]
-
-
-def status_of(session: Session, lot: Lot) -> LotStatus:
-    # The report's class is stored in the report (schema 1.2); reading the JSON column whole
-    # is what both databases do portably.
-    rows = session.execute(
-        sa.select(Inspection.seq, Inspection.id, Inspection.unit_label, Inspection.verdict,
-                  Inspection.report)
-        .where(Inspection.lot_id == lot.id, Inspection.tenant_id == lot.tenant_id))
-    units = [InspectedUnit(seq, inspection_id, label, verdict, report_class(report))
-             for seq, inspection_id, label, verdict, report in rows]
-    return lot_status(LotPlan.from_dict(lot.plan), units)
-
-
-def lot_public(session: Session, lot: Lot, golden: Golden) -> LotPublic:
-    status = status_of(session, lot)
-    return LotPublic(
-        id=lot.id, golden_id=golden.id, reference=lot.reference, lot_size=lot.lot_size,
-        level=lot.level, code_letter=lot.plan["code_letter"], plans=lot.plan["plans"],
-        inspected=status.inspected, to_inspect=status.to_inspect,
-        awaiting_rephotograph=status.awaiting_rephotograph, defective=status.defective,
-        verdict=status.verdict, reasons=status.reasons, created_at=lot.created_at)
 
 
 @router.post("", status_code=201, response_model=LotPublic,
@@ -103,6 +68,6 @@ def list_lots(
 
 @router.get("/{lot_id}", response_model=LotPublic,
             summary="Read a lot: progress, defective units per class and the verdict",
-            responses={404: {"description": NOT_FOUND}})
+            responses={404: {"description": LOT_NOT_FOUND}})
 def get_lot(lot_id: str, session: SessionDep, tenant_id: TenantDep) -> LotPublic:
     return lot_public(session, *lot_for_tenant(session, tenant_id, lot_id))

@@ -1,4 +1,8 @@
-"""Web pages for QC staff, served by the API's app at ``/`` (see service/web/pages.py).
+"""Web pages for QC staff, served by the API's app at ``/``.
+
+The pages by subject: :mod:`~service.web.signin`, :mod:`~service.web.goldens` (list, seal, a
+golden's page, inspect), :mod:`~service.web.inspections` (report, history, pictures) and
+:mod:`~service.web.lot_pages`; what they share is in :mod:`~service.web.common`.
 
 ``install(app)`` adds the pages, their static files at ``/static`` and the two exceptions the
 pages raise (sign-in needed, error page); the API's own error handling is left as it is.
@@ -14,8 +18,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from service.web import lot_pages
-from service.web.pages import SignInRequired, WebError, current_visitor, render, router
+from service.web import goldens, inspections, lot_pages, signin
+from service.web.common import SignInRequired, WebError, current_visitor, render
 
 __all__ = ["STATIC_DIR", "install"]
 
@@ -24,8 +28,8 @@ STATIC_DIR = Path(__file__).with_name("static")
 
 def install(app: FastAPI) -> None:
     """Serve the web pages from `app`."""
-    app.include_router(router)
-    app.include_router(lot_pages.router)
+    for module in (signin, goldens, inspections, lot_pages):
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(SignInRequired)

@@ -1,6 +1,6 @@
 """Lot pages: open a lot from a golden's page, and follow it to accept or reject.
 
-The rules and the numbers are the API's (service.aql, service.lots, service.routes.lots); these
+The rules and the numbers are the API's (service.aql, service.lots, service.queries); these
 pages only show them: the plan per defect class, progress through the sample, defective units
 per class against Ac/Re, and the inspections that joined the lot.
 """
@@ -8,25 +8,26 @@ per class against Ac/Re, and the inspections that joined the lot.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.aql import DEFECT_CLASSES, AqlError, lot_plan
 from service.db import Inspection, Lot
 from service.deps import ServiceDep
-from service.routes.lots import lot_for_tenant, lot_public
-from service.web.pages import (
+from service.errors import NotFound
+from service.queries import lot_for_tenant, lot_public
+from service.web.common import (
     LOT_DEFAULTS,
     VisitorDep,
     WebError,
-    _check_csrf,
-    _done,
-    _golden_context,
-    _golden_or_404,
-    _wants_json,
+    check_csrf,
+    done,
+    golden_or_404,
     render,
+    wants_json,
 )
+from service.web.goldens import golden_context
 
 __all__ = ["router"]
 
@@ -55,10 +56,10 @@ def _plan_from_fields(fields: dict[str, str]):
 async def open_lot(golden_id: str, request: Request, service: ServiceDep,
                    visitor: VisitorDep) -> Response:
     form = await request.form()
-    _check_csrf(request, visitor, str(form.get("csrf_token") or ""))
+    check_csrf(request, visitor, str(form.get("csrf_token") or ""))
     fields = {name: str(form.get(name) or default).strip()
               for name, default in LOT_DEFAULTS.items()}
-    context = await run_in_threadpool(_golden_context, service, visitor, golden_id)
+    context = await run_in_threadpool(golden_context, service, visitor, golden_id)
     try:
         if len(fields["reference"]) > 200:
             raise ValueError("Keep the lot's reference to 200 characters.")
@@ -66,7 +67,7 @@ async def open_lot(golden_id: str, request: Request, service: ServiceDep,
             raise ValueError("The lot's reference has a control character; type it again.")
         plan, aql = _plan_from_fields(fields)
     except ValueError as exc:
-        if _wants_json(request):
+        if wants_json(request):
             return JSONResponse({"detail": str(exc)}, status_code=422)
         # Shown above the lot form (not the inspect form's alert), the typed values kept.
         context.update(lot_values=fields, lot_error=str(exc))
@@ -75,7 +76,7 @@ async def open_lot(golden_id: str, request: Request, service: ServiceDep,
 
     def store() -> str:
         with service.sessions() as session:
-            golden = _golden_or_404(session, visitor, golden_id)
+            golden = golden_or_404(session, visitor, golden_id)
             lot = Lot(tenant_id=visitor.tenant_id, golden_seq=golden.seq,
                       reference=fields["reference"] or None, lot_size=plan.lot_size,
                       level=plan.level, aql=aql, plan=plan.as_dict())
@@ -84,7 +85,7 @@ async def open_lot(golden_id: str, request: Request, service: ServiceDep,
             return lot.id
 
     lot_id = await run_in_threadpool(store)
-    return _done(request, f"/lots/{lot_id}")
+    return done(request, f"/lots/{lot_id}")
 
 
 @router.get("/lots/{lot_id}")
@@ -93,7 +94,7 @@ def lot_page(lot_id: str, request: Request, service: ServiceDep,
     with service.sessions() as session:
         try:
             lot, golden = lot_for_tenant(session, visitor.tenant_id, lot_id)
-        except HTTPException:
+        except NotFound:
             raise WebError(404, "Lot not found. It may belong to another account, or the link "
                            "is wrong.") from None
         public = lot_public(session, lot, golden)

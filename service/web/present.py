@@ -20,9 +20,6 @@ __all__ = [
     "percent_box",
 ]
 
-# Below this a component of the colour difference is "about the same": roughly half of the
-# just-noticeable difference (about 1 Delta-E00), so a reader is not sent looking for nothing.
-_NEGLIGIBLE = 0.5
 _MIN_CROP_FRACTION = 0.12  # of the picture's long side: a crop narrower than this is a blur
 
 
@@ -35,52 +32,16 @@ def lab_to_hex(lab) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def _component(value: float | None, symbol: str, up: str, down: str, same: str) -> dict:
-    if value is None:
-        return {"symbol": symbol, "value": None, "words": "not measured"}
-    if abs(value) < _NEGLIGIBLE:
-        words = same
-    else:
-        words = ("slightly " if abs(value) < 1.5 else "") + (up if value > 0 else down)
-    return {"symbol": symbol, "value": value, "words": words}
-
-
-# Approximate CIELAB hue angles (degrees) of the colour names people use, in the direction a
-# positive dH* turns (counter-clockwise in the a*b* plane).
-_HUE_NAMES = ((40.0, "red"), (90.0, "yellow"), (160.0, "green"), (280.0, "blue"))
-
-
-def _towards(hue: float, turn: float) -> str:
-    """The named hue a turn of the hue angle `hue` (degrees) by the sign of `turn` heads to."""
-    if turn > 0:
-        ahead = [name for angle, name in _HUE_NAMES if angle > hue + 5]
-        return ahead[0] if ahead else _HUE_NAMES[0][1]
-    behind = [name for angle, name in _HUE_NAMES if angle < hue - 5]
-    return behind[-1] if behind else _HUE_NAMES[-1][1]
-
-
-def _hue_component(delta_H: float | None, golden_lab) -> dict:
-    component = _component(delta_H, "dH*", "hue shifted", "hue shifted", "same hue")
-    if delta_H is not None and abs(delta_H) >= _NEGLIGIBLE and golden_lab is not None:
-        _, a, b = golden_lab
-        if np.hypot(a, b) >= 3.0:  # a near-grey has no hue to name
-            hue = float(np.degrees(np.arctan2(b, a)) % 360.0)
-            component["words"] += f" towards {_towards(hue, delta_H)}"
-    return component
-
-
 def colour_panel(report: dict) -> dict:
     """Swatches, Delta-E00 against the tolerance, dL*/dC*/dH* in words, calibration status."""
     colour = report["color"]
     tolerance = report["spec"]["tolerances"]["delta_e00"]
-    components = [
-        _component(colour.get("delta_L"), "dL*", "lighter", "darker", "same lightness"),
-        _component(colour.get("delta_C"), "dC*", "more saturated", "less saturated",
-                   "same saturation"),
-        _hue_component(colour.get("delta_H"), colour.get("golden_lab")),
-    ]
-    telling = [c["words"] for c in components
-               if c["value"] is not None and abs(c["value"]) >= _NEGLIGIBLE]
+    # The one wording of drift, the verdict's reasons' too.
+    from vision.judge import drift_components, drift_in_words
+
+    components = drift_components(colour.get("delta_L"), colour.get("delta_C"),
+                                  colour.get("delta_H"), colour.get("golden_lab"))
+    words = drift_in_words(components)
     delta_e00 = colour.get("delta_e00")
     calibration = report.get("calibration") or {}
     sides = []
@@ -101,8 +62,8 @@ def colour_panel(report: dict) -> dict:
         "unit_hex": lab_to_hex(colour["unit_lab"]) if colour.get("unit_lab") else None,
         "golden_lab": colour.get("golden_lab"),
         "unit_lab": colour.get("unit_lab"),
-        "components": components,
-        "summary": ((f"The unit is {', '.join(telling)}." if telling
+        "components": [c._asdict() for c in components],
+        "summary": ((f"The unit is {words}." if words
                      else "No visible colour difference.") if delta_e00 is not None else None),
         "calibrated": colour.get("calibrated", False),
         "note": colour.get("note"),

@@ -1,0 +1,5 @@
+"""`python -m service.cli`: the `sealcheck` command."""
+
+from service.cli import run
+
+run()

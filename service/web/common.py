@@ -1,0 +1,222 @@
+"""What the web pages share: rendering, the signed-in visitor, CSRF checks, redirects, errors.
+
+Errors are pages, never tracebacks: bad input re-renders its form with a message (status 4xx,
+nothing stored); a form sent by the page's script (``Accept: application/json``) gets
+``{"detail": ...}`` instead, so the photos the user picked stay in the form. The statuses are
+the API's (:mod:`service.http_errors`).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from service.aql import DEFAULT_AQL
+from service.db import Golden
+from service.deps import ServiceDep
+from service.errors import NotFound, ServiceError
+from service.http_errors import http_status
+from service.operations import Service
+from service.pagination import decode_cursor
+from service.queries import golden_for_tenant
+from service.uploads import Form, read_form
+from service.web import present
+from service.web.sessions import Visitor, csrf_ok, visitor_for
+
+__all__ = [
+    "LOT_DEFAULTS",
+    "PAGE_SIZE",
+    "FormProblem",
+    "SignInRequired",
+    "VisitorDep",
+    "WebError",
+    "check_csrf",
+    "current_visitor",
+    "done",
+    "form_failure",
+    "form_fields",
+    "golden_or_404",
+    "like",
+    "page_cursor",
+    "read_upload_form",
+    "redirect",
+    "render",
+    "require_visitor",
+    "safe_next",
+    "same_origin",
+    "templates",
+    "wants_json",
+]
+
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters["when"] = present.format_time
+
+PAGE_SIZE = 24
+# The "Open a lot" form's fields and defaults (service/web/lot_pages.py handles it).
+LOT_DEFAULTS = {"lot_size": "", "level": "II", "reference": "",
+                **{f"aql_{name}": f"{value:g}" for name, value in DEFAULT_AQL.items()}}
+
+
+class SignInRequired(Exception):
+    """The page needs a signed-in browser; answered with a redirect to the sign-in page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class WebError(Exception):
+    """Answered with the error page: status and a message that says what to do."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        self.status_code = status_code
+        self.message = message
+
+    @classmethod
+    def from_service_error(cls, error: ServiceError) -> WebError:
+        return cls(http_status(error), error.message)
+
+
+class FormProblem(ValueError):
+    """A form field that cannot be used; the message is shown above the form."""
+
+
+# --------------------------------------------------------------------------------------------
+# The visitor and common answers
+
+def current_visitor(service: Service, request: Request) -> Visitor | None:
+    with service.sessions() as session:
+        return visitor_for(session, request)
+
+
+def require_visitor(request: Request, service: ServiceDep) -> Visitor:
+    visitor = current_visitor(service, request)
+    if visitor is None:
+        raise SignInRequired(request.url.path + (f"?{request.url.query}"
+                                                 if request.url.query else ""))
+    return visitor
+
+
+VisitorDep = Annotated[Visitor, Depends(require_visitor)]
+
+
+def render(request: Request, template: str, visitor: Visitor | None, status_code: int = 200,
+           **context) -> HTMLResponse:
+    response = templates.TemplateResponse(request, template, {"visitor": visitor, **context},
+                                          status_code=status_code)
+    _page_headers(response)
+    return response
+
+
+def _page_headers(response: Response) -> None:
+    # Pages are per tenant: never cached by a shared cache, never framed by another site.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+
+
+def wants_json(request: Request) -> bool:
+    return request.headers.get("accept", "").startswith("application/json")
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def done(request: Request, url: str) -> Response:
+    """Where a form that worked goes next: a redirect, or ``{"redirect": url}`` for the
+    page's script."""
+    if wants_json(request):
+        return JSONResponse({"redirect": url})
+    return redirect(url)
+
+
+def same_origin(request: Request) -> bool:
+    """False for a POST that a browser says came from another site (Origin header)."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    parsed = urllib.parse.urlsplit(origin)
+    return parsed.netloc == request.headers.get("host", "")
+
+
+def check_csrf(request: Request, visitor: Visitor, presented: str | None) -> None:
+    if not same_origin(request) or not csrf_ok(visitor, presented):
+        raise WebError(403, "This form has expired or did not come from this site. Go back, "
+                       "reload the page and send it again.")
+
+
+def safe_next(next_url: str | None) -> str:
+    # Only paths on this site: an open redirect would let a link send people elsewhere.
+    if next_url and next_url.startswith("/") and not next_url.startswith("//") \
+            and "\\" not in next_url:
+        return next_url
+    return "/goldens"
+
+
+# --------------------------------------------------------------------------------------------
+# Lists and lookups
+
+def like(text: str) -> str:
+    """An SQL LIKE pattern that finds `text` anywhere, its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def page_cursor(cursor: str | None) -> int | None:
+    try:
+        return decode_cursor(cursor or None)
+    except ServiceError:
+        raise WebError(400, "That page link is broken; start again from the first page.") \
+            from None
+
+
+def golden_or_404(session, visitor: Visitor, golden_id: str) -> Golden:
+    try:
+        return golden_for_tenant(session, visitor.tenant_id, golden_id)
+    except NotFound:
+        raise WebError(404, "Golden sample not found. It may belong to another account, or "
+                       "the link is wrong.") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Forms
+
+def form_fields(form: Form, names) -> dict[str, str]:
+    return {name: (form.text(name) or "").strip() for name in names}
+
+
+def form_failure(request: Request, status: int, message: str, template: str,
+                 visitor: Visitor, **context) -> Response:
+    """The form again with `message` above it, or ``{"detail": message}`` for the script."""
+    if wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    return render(request, template, visitor, status, error=message, **context)
+
+
+async def read_upload_form(request: Request, service: Service, visitor: Visitor) -> Form:
+    """The multipart form, with its CSRF token checked before any work is done.
+
+    The page's script sends the token as the X-CSRF-Token header, so a forged request is
+    refused before its photos are read; a plain form post carries it as a field.
+    """
+    header_token = request.headers.get("x-csrf-token")
+    if header_token is not None or not same_origin(request):
+        check_csrf(request, visitor, header_token)
+    try:
+        form = await read_form(request, file_fields=frozenset({"images"}),
+                               max_file_bytes=service.settings.max_upload_bytes)
+    except ServiceError as exc:
+        raise WebError.from_service_error(exc) from None
+    if header_token is None:
+        check_csrf(request, visitor, form.text("csrf_token"))
+    return form

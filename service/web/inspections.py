@@ -1,0 +1,175 @@
+"""Inspections' pages: the report, the history with its filters, and the report's pictures.
+
+Pictures are served to the signed-in browser here (an <img> cannot send an API key); another
+tenant's inspection answers 404, exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+
+import cv2
+import numpy as np
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from service.db import Golden, Inspection, InspectionImage
+from service.deps import ServiceDep
+from service.errors import NotFound
+from service.operations import Service
+from service.pagination import encode_cursor
+from service.queries import inspection_for_tenant, lot_summary
+from service.reencode import reencoded_photo
+from service.responses import IMMUTABLE, stored_png
+from service.web import present
+from service.web.common import (
+    PAGE_SIZE,
+    VisitorDep,
+    WebError,
+    golden_or_404,
+    like,
+    page_cursor,
+    render,
+)
+from service.web.sessions import Visitor
+
+__all__ = ["VERDICTS", "heat_rgba", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+VERDICTS = ("pass", "fail", "inconclusive")
+
+
+@router.get("/inspections/{inspection_id}")
+def report_page(inspection_id: str, request: Request, service: ServiceDep,
+                visitor: VisitorDep) -> HTMLResponse:
+    with service.sessions() as session:
+        inspection, golden = _inspection_or_404(session, visitor, inspection_id)
+        lot = lot_summary(session, inspection)  # None unless lot_id names a lot
+    report = inspection.report
+    size = tuple(report["golden_size"])
+    return render(
+        request, "report.html", visitor, inspection=inspection, golden=golden, report=report,
+        lot=lot,
+        colour=present.colour_panel(report), defects=present.defect_cards(report),
+        roi_box=present.percent_box(report.get("roi"), size), aspect=size[0] / size[1],
+        nav="history")
+
+
+def _parse_day(text: str, label: str) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
+    except ValueError:
+        raise WebError(400, f"{label} must be a date like 2026-11-27; got '{text[:40]}'.") \
+            from None
+
+
+@router.get("/inspections")
+def history_page(request: Request, service: ServiceDep, visitor: VisitorDep,
+                 golden: str = "", sku: str = "", verdict: str = "", since: str = "",
+                 until: str = "", cursor: str | None = None) -> HTMLResponse:
+    after = page_cursor(cursor)
+    if verdict and verdict not in VERDICTS:
+        raise WebError(400, f"Verdict must be one of {', '.join(VERDICTS)}, or any.")
+    start, end = _parse_day(since, "From"), _parse_day(until, "Until")
+    sku = sku.strip()[:200]
+    query = (sa.select(Inspection, Golden).join(Golden, Golden.seq == Inspection.golden_seq)
+             .where(Inspection.tenant_id == visitor.tenant_id))
+    with service.sessions() as session:
+        chosen = golden_or_404(session, visitor, golden) if golden else None
+        if chosen is not None:
+            query = query.where(Inspection.golden_seq == chosen.seq)
+        if sku:
+            query = query.where(Golden.sku.ilike(like(sku), escape="\\"))
+        if verdict:
+            query = query.where(Inspection.verdict == verdict)
+        if start is not None:
+            query = query.where(Inspection.created_at >= start)
+        if end is not None:  # the whole day given
+            query = query.where(Inspection.created_at < end + dt.timedelta(days=1))
+        if after is not None:
+            query = query.where(Inspection.seq < after)
+        rows = session.execute(query.order_by(Inspection.seq.desc())
+                               .limit(PAGE_SIZE + 1)).all()
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    filters = {"golden": golden, "sku": sku, "verdict": verdict, "since": since,
+               "until": until}
+    next_url = None
+    if more:
+        next_url = "/inspections?" + urllib.parse.urlencode(
+            {**{k: v for k, v in filters.items() if v}, "cursor": encode_cursor(rows[-1][0].seq)})
+    return render(request, "history.html", visitor, rows=rows, filters=filters, chosen=chosen,
+                  verdicts=VERDICTS, next_url=next_url, nav="history")
+
+
+def _inspection_or_404(session, visitor: Visitor, inspection_id: str
+                       ) -> tuple[Inspection, Golden]:
+    try:
+        return inspection_for_tenant(session, visitor.tenant_id, inspection_id)
+    except NotFound:
+        raise WebError(404, "Inspection not found. It may belong to another account, or the "
+                       "link is wrong.") from None
+
+
+def _inspection_row(service: Service, visitor: Visitor, inspection_id: str) -> Inspection:
+    with service.sessions() as session:
+        return _inspection_or_404(session, visitor, inspection_id)[0]
+
+
+@router.get("/inspections/{inspection_id}/overlay.png")
+def overlay_picture(inspection_id: str, service: ServiceDep, visitor: VisitorDep
+                    ) -> FileResponse:
+    return stored_png(service, _inspection_row(service, visitor, inspection_id).overlay_sha256)
+
+
+@router.get("/inspections/{inspection_id}/aligned.png")
+def aligned_picture(inspection_id: str, service: ServiceDep, visitor: VisitorDep
+                    ) -> FileResponse:
+    inspection = _inspection_row(service, visitor, inspection_id)
+    if inspection.aligned_sha256 is None:
+        raise WebError(404, "This inspection has no aligned picture: the unit was not "
+                       "registered onto the golden sample.")
+    return stored_png(service, inspection.aligned_sha256)
+
+
+def heat_rgba(defect_map: np.ndarray) -> np.ndarray:
+    """The defect map as a see-through overlay: clear where nothing changed, yellow to red
+    (and more opaque) as the likelihood rises. 0.5 is the candidate threshold."""
+    likelihood = defect_map.astype(np.float32) / 255.0
+    alpha = np.clip((likelihood - 0.2) / 0.4, 0.0, 1.0) * 0.85
+    ramp = np.clip((likelihood - 0.2) / 0.5, 0.0, 1.0)
+    rgba = np.empty(defect_map.shape + (4,), np.uint8)
+    rgba[..., 0] = 255
+    rgba[..., 1] = np.round(220 * (1.0 - ramp)).astype(np.uint8)
+    rgba[..., 2] = 0
+    rgba[..., 3] = np.round(255 * alpha).astype(np.uint8)
+    return rgba
+
+
+@router.get("/inspections/{inspection_id}/heat.png")
+def heat_picture(inspection_id: str, service: ServiceDep, visitor: VisitorDep) -> Response:
+    inspection = _inspection_row(service, visitor, inspection_id)
+    defect_map = cv2.imread(str(service.blobs.path(inspection.defect_map_sha256)),
+                            cv2.IMREAD_UNCHANGED)
+    rgba = heat_rgba(defect_map)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the heat map")
+    return Response(png.tobytes(), media_type="image/png", headers=IMMUTABLE)
+
+
+@router.get("/inspections/{inspection_id}/photo")
+def unit_photo(inspection_id: str, service: ServiceDep, visitor: VisitorDep) -> Response:
+    """The compared unit photo (shown when the unit could not be aligned), re-encoded: the
+    uploaded bytes are never served as they came (service/reencode.py says why)."""
+    with service.sessions() as session:
+        inspection, _ = _inspection_or_404(session, visitor, inspection_id)
+        image = session.get(InspectionImage, {"inspection_seq": inspection.seq, "position": 0})
+    data, media_type = reencoded_photo(service.blobs.path(image.sha256), image.format)
+    return Response(data, media_type=media_type, headers=IMMUTABLE)
