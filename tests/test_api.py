@@ -14,33 +14,26 @@ import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.errors import Busy
+from service.http_errors import error_response
 from service.metrics import Metrics
 from service.work import PipelinePool
-from tests.helpers.bad_inputs import bad_images, bad_specs, good_image_bytes
-from tests.service_fixtures import (  # noqa: F401  (postgres_schema_url is a fixture)
-    BACKENDS,
+from testkit.bad_inputs import bad_images, bad_specs, good_image_bytes
+from testkit.photos import photo_pair, sha256
+from testkit.service import (
     auth,
     dangling_files,
     file_count,
     new_key,
-    photo_pair,
-    postgres_schema_url,
     row_counts,
     running_app,
     settings_for,
-    sha256,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request) -> str:
-    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +41,6 @@ def api(backend, request, tmp_path_factory):
     """A running app (lifespan included) on a fresh data directory, per database backend."""
     with running_app(backend, "api", request, tmp_path_factory) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def key(api) -> str:
-    return new_key(api.settings)
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +327,7 @@ def test_full_queue_answers_503_with_retry_after():
         release = threading.Event()
         running = [asyncio.ensure_future(pool.run(release.wait, 10)) for _ in range(2)]
         await asyncio.sleep(0.05)
-        with pytest.raises(HTTPException) as refused:
+        with pytest.raises(Busy) as refused:
             await pool.run(release.wait, 10)
         release.set()
         assert await asyncio.gather(*running) == [True, True]
@@ -347,7 +335,7 @@ def test_full_queue_answers_503_with_retry_after():
         pool.shutdown()
         return refused.value
 
-    refused = asyncio.run(scenario())
+    refused = error_response(asyncio.run(scenario()))
     assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
 
 
