@@ -7,12 +7,21 @@ defect class for AQL lots in :mod:`vision.severity`.
 
 from __future__ import annotations
 
+import math
 from typing import Literal, NamedTuple
 
 from vision.report import ColorReport, DefectsReport, DimensionsReport, StructureReport
 from vision.spec import Spec
 
-__all__ = ["Judgement", "colour_words", "judge"]
+__all__ = [
+    "NEGLIGIBLE_DELTA",
+    "DriftComponent",
+    "Judgement",
+    "colour_words",
+    "drift_components",
+    "drift_in_words",
+    "judge",
+]
 
 
 class Judgement(NamedTuple):
@@ -21,20 +30,85 @@ class Judgement(NamedTuple):
     reasons: list[str]
 
 
+NEGLIGIBLE_DELTA = 0.5
+"""A component of a colour difference below this is "the same": roughly half of the
+just-noticeable difference (about 1 Delta-E00), so a reader is not sent looking for nothing."""
+_SLIGHT_DELTA = 1.5  # below this a visible component is "slight"
+
+# Approximate CIELAB hue angles (degrees) of the colour names people use, in the direction a
+# positive dH* turns (counter-clockwise in the a*b* plane).
+_HUE_NAMES = ((40.0, "red"), (90.0, "yellow"), (160.0, "green"), (280.0, "blue"))
+_MIN_NAMED_CHROMA = 3.0  # a near-grey golden has no hue to name
+
+
+class DriftComponent(NamedTuple):
+    """One component of a colour difference, in words."""
+
+    symbol: str  # "dL*", "dC*" or "dH*"
+    value: float | None  # None: not measured
+    words: str  # "darker", "slightly less saturated", "shifted in hue towards yellow", ...
+    telling: bool  # one of the components that describe the drift (see drift_components)
+
+
+def drift_components(delta_L: float | None, delta_C: float | None, delta_H: float | None,
+                     golden_lab: tuple[float, float, float] | None = None
+                     ) -> tuple[DriftComponent, DriftComponent, DriftComponent]:
+    """The colour difference unit - golden as lightness, saturation and hue, in words.
+
+    This is the one wording of drift: the verdict's reasons (:func:`colour_words`) and the
+    web report page both use it. A component is *telling* when it is visible (at least
+    NEGLIGIBLE_DELTA) and at least half the largest one: the components a person should
+    look for. `golden_lab` names the direction of a hue shift ("towards yellow").
+    """
+    values = [v for v in (delta_L, delta_C, delta_H) if v is not None]
+    largest = max((abs(v) for v in values), default=0.0)
+
+    def component(value, symbol, up, down, same) -> DriftComponent:
+        if value is None:
+            return DriftComponent(symbol, None, "not measured", False)
+        if abs(value) < NEGLIGIBLE_DELTA:
+            words = same
+        else:
+            words = ("slightly " if abs(value) < _SLIGHT_DELTA else "") + (
+                up if value > 0 else down)
+        telling = abs(value) >= max(NEGLIGIBLE_DELTA, 0.5 * largest)
+        return DriftComponent(symbol, value, words, telling)
+
+    hue = component(delta_H, "dH*", "shifted in hue", "shifted in hue", "same hue")
+    if hue.value is not None and abs(hue.value) >= NEGLIGIBLE_DELTA and golden_lab is not None:
+        _, a, b = golden_lab
+        if math.hypot(a, b) >= _MIN_NAMED_CHROMA:
+            angle = math.degrees(math.atan2(b, a)) % 360.0
+            hue = hue._replace(words=f"{hue.words} towards {_towards(angle, hue.value)}")
+    return (component(delta_L, "dL*", "lighter", "darker", "same lightness"),
+            component(delta_C, "dC*", "more saturated", "less saturated", "same saturation"),
+            hue)
+
+
+def _towards(hue: float, turn: float) -> str:
+    """The named hue a turn of the hue angle `hue` (degrees) by the sign of `turn` heads to."""
+    if turn > 0:
+        ahead = [name for angle, name in _HUE_NAMES if angle > hue + 5]
+        return ahead[0] if ahead else _HUE_NAMES[0][1]
+    behind = [name for angle, name in _HUE_NAMES if angle < hue - 5]
+    return behind[-1] if behind else _HUE_NAMES[-1][1]
+
+
+_SPREAD_DRIFT = (f"different in colour, though lightness, saturation and hue each differ by less "
+                 f"than {NEGLIGIBLE_DELTA}")
+
+
+def drift_in_words(components: tuple[DriftComponent, ...]) -> str:
+    """'darker (dL* -2.9) and slightly less saturated (dC* -1.4)': the telling components of
+    :func:`drift_components` in a phrase, or '' when none is visible."""
+    return " and ".join(f"{c.words} ({c.symbol} {c.value:+.1f})" for c in components
+                        if c.telling)
+
+
 def colour_words(report: ColorReport) -> str:
-    """'darker (dL* -2.9) and less saturated (dC* -1.2)': the components that matter, in words."""
-    parts = []
-    components = [
-        (report.delta_L, "dL*", "lighter", "darker"),
-        (report.delta_C, "dC*", "more saturated", "less saturated"),
-    ]
-    largest = max(abs(report.delta_L), abs(report.delta_C), abs(report.delta_H))
-    for value, symbol, up, down in components:
-        if abs(value) >= 0.5 * largest:
-            parts.append(f"{up if value > 0 else down} ({symbol} {value:+.1f})")
-    if abs(report.delta_H) >= 0.5 * largest:
-        parts.append(f"shifted in hue (dH* {report.delta_H:+.1f})")
-    return " and ".join(parts)
+    """The drift of a colour report in words (:func:`drift_in_words`)."""
+    return drift_in_words(drift_components(report.delta_L, report.delta_C, report.delta_H,
+                                           report.golden_lab))
 
 
 def judge(colour: ColorReport, structure: StructureReport, defects: DefectsReport,
@@ -58,7 +132,7 @@ def judge(colour: ColorReport, structure: StructureReport, defects: DefectsRepor
         if ratios["colour"] > 1:
             failures.append(f"Colour drift Delta-E00 {colour.delta_e00:.1f} exceeds "
                             f"{tol.delta_e00:.1f}{calibrated}: the unit is "
-                            f"{colour_words(colour)}.")
+                            f"{colour_words(colour) or _SPREAD_DRIFT}.")
         else:
             passes.append(f"Colour within tolerance{calibrated}: Delta-E00 "
                           f"{colour.delta_e00:.1f} <= {tol.delta_e00:.1f}.")

@@ -37,21 +37,47 @@ def _report(delta_L, delta_C, delta_H, golden_lab=(50.0, 40.0, 30.0), delta_e00=
 
 def test_colour_drift_in_words():
     panel = colour_panel(_report(-2.9, -1.2, 0.1))
-    assert panel["summary"] == "The unit is darker, slightly less saturated."
+    # dC* -1.2 is visible but less than half of dL*: the row says so, the summary leaves it.
+    assert panel["summary"] == "The unit is darker (dL* -2.9)."
     assert [c["words"] for c in panel["components"]] == [
         "darker", "slightly less saturated", "same hue"]
+    assert colour_panel(_report(-2.9, -1.6, 0.1))["summary"] \
+        == "The unit is darker (dL* -2.9) and less saturated (dC* -1.6)."
     assert panel["within"] is False and panel["tolerance"] == 2.0
     assert panel["sides"][0]["residual_mean"] == 0.5 and panel["sides"][1]["found"] is False
     # Golden hue 36.9 degrees (a red-orange): a positive dH* turns it towards yellow.
     assert colour_panel(_report(0.1, 0.2, 2.0))["components"][2]["words"] \
-        == "hue shifted towards yellow"
+        == "shifted in hue towards yellow"
     assert colour_panel(_report(0.1, 0.2, -2.0))["components"][2]["words"] \
-        == "hue shifted towards blue"
+        == "shifted in hue towards blue"
     assert colour_panel(_report(0.1, 0.2, 0.3))["summary"] == "No visible colour difference."
     unmeasured = _report(None, None, None, golden_lab=None, delta_e00=None)
     unmeasured["color"]["unit_lab"] = None
     panel = colour_panel(unmeasured)
     assert panel["measured"] is False and panel["summary"] is None
+
+
+@pytest.mark.parametrize("deltas", [(-2.9, -1.2, 0.1), (4.3, 0.2, -0.4), (0.3, 15.9, 2.0),
+                                    (-1.0, 1.1, -0.9), (0.2, 0.1, 0.3)])
+def test_the_page_words_the_drift_as_the_verdict_does(deltas):
+    """One wording of drift: the report page's summary is the failing verdict's phrase."""
+    from vision.judge import judge
+    from vision.report import ColorReport, DefectsReport, StructureReport
+    from vision.spec import Spec
+
+    report = _report(*deltas, delta_e00=9.0)
+    colour = ColorReport(**{k: report["color"][k] for k in (
+        "delta_e00", "delta_L", "delta_C", "delta_H", "golden_lab", "unit_lab")},
+        delta_e_cmc=9.0)
+    reasons = judge(colour, StructureReport(ssim=1.0),
+                    DefectsReport(score=0.0, source="ssim+delta_e", regions=[]), None,
+                    Spec()).reasons
+    phrase = reasons[0].split(": the unit is ", 1)[1].rstrip(".")
+    summary = colour_panel(report)["summary"]
+    if summary == "No visible colour difference.":
+        assert phrase.startswith("different in colour, though")
+    else:
+        assert summary == f"The unit is {phrase}."
 
 
 @pytest.mark.parametrize("bbox", [(336, 522, 20, 20), (0, 0, 30, 10), (980, 700, 20, 50),
