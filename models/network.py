@@ -63,7 +63,7 @@ def shift_offsets(radius: int) -> list[tuple[int, int]]:
 DEFAULT_WIDTHS = (16, 24, 32, 48)
 """Channels at 1/2, 1/4, 1/8 and 1/16 of the input resolution."""
 
-_GAIN_EPS = 0.02  # keeps the gain match finite on near-black images
+GAIN_EPS = 0.02  # keeps the gain match finite on near-black images
 
 
 def _conv(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, dilation: int = 1) -> nn.Module:
@@ -171,8 +171,8 @@ class DefectNet(nn.Module):
         pooling in the exported graph; the learned 1x1 convolution that follows absorbs the sign.
         """
         g_hi, g_lo_neg = F.max_pool2d(golden, 2, 2), F.max_pool2d(-golden, 2, 2)
-        gain = (golden.mean((2, 3), keepdim=True) + _GAIN_EPS) / (
-            unit.mean((2, 3), keepdim=True) + _GAIN_EPS)
+        gain = (golden.mean((2, 3), keepdim=True) + GAIN_EPS) / (
+            unit.mean((2, 3), keepdim=True) + GAIN_EPS)
         u_hi, u_lo_neg = F.max_pool2d(unit, 2, 2) * gain, F.max_pool2d(-unit, 2, 2) * gain
         features = [g_hi, g_lo_neg, u_hi, u_lo_neg]
         for k in self.envelope_cells:

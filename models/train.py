@@ -82,7 +82,7 @@ def features_numpy(golden: np.ndarray, unit: np.ndarray,
     """
     import cv2
 
-    from models.network import _GAIN_EPS, ENVELOPE_CELLS, SHIFT_SEARCH
+    from models.network import ENVELOPE_CELLS, GAIN_EPS, SHIFT_SEARCH
 
     envelope_cells = ENVELOPE_CELLS if envelope_cells is None else envelope_cells
     shift_search = SHIFT_SEARCH if shift_search is None else shift_search
@@ -94,7 +94,7 @@ def features_numpy(golden: np.ndarray, unit: np.ndarray,
                       reduce(x[:, 0::2, 1::2], x[:, 1::2, 1::2]))
 
     g_hi, g_lo_neg = cells(g, np.maximum), -cells(g, np.minimum)
-    gain = ((g.mean(axis=(1, 2)) + _GAIN_EPS) / (u.mean(axis=(1, 2)) + _GAIN_EPS))[:, None, None]
+    gain = ((g.mean(axis=(1, 2)) + GAIN_EPS) / (u.mean(axis=(1, 2)) + GAIN_EPS))[:, None, None]
     u_hi = cells(u, np.maximum) * gain
     u_lo_neg = -cells(u, np.minimum) * gain
     def envelope(x: np.ndarray, k: int) -> np.ndarray:  # max over the window; the border never wins

@@ -30,6 +30,7 @@ __all__ = [
     "Tenant",
     "WebSession",
     "make_engine",
+    "make_sessionmaker",
     "migrate",
     "new_id",
     "referenced_blobs",

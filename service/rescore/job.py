@@ -34,7 +34,7 @@ from service.rescore.results import LockedError, ResultsFile, slim
 from vision.decode import DEFAULT_MAX_PIXELS
 
 __all__ = ["JobError", "RescoreOptions", "canonical_spec_sha256", "make_engine",
-           "rescore_manifest", "scoring_version_here"]
+           "rescore_manifest", "run_tasks", "scoring_version_here", "summarise"]
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                    r"[0-9a-fA-F]{12}$")

@@ -12,7 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-__all__ = ["REQUIRED_COLUMNS", "ManifestError", "ManifestItem", "read_manifest"]
+__all__ = ["REQUIRED_COLUMNS", "ManifestError", "ManifestItem", "read_manifest", "resolve"]
 
 REQUIRED_COLUMNS = ("golden", "unit")
 OPTIONAL_COLUMNS = ("spec", "id")
