@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.eval_registration import register, roi_corner_error
 from calibration.detect import find_card
-from tests.helpers.scenes import Camera, make_pair, random_phone_camera
+from testkit.metrics import register, roi_corner_error
+from testkit.scenes import Camera, make_pair, random_phone_camera
 from vision.decode import load_image
 
 SMALL = Camera(width=1008, height=756)
@@ -171,15 +171,16 @@ def test_near_aligned_path_leaves_the_golden_features_unchanged():
     are (640 x 640, DeepPCB's boards). The golden's cached high-pass went in once and every
     later alignment score read the damaged copy: 4 DeepPCB pairs lost their identity."""
     from vision import register as reg
+    from vision.register import _checks, _registration
 
     rng = np.random.default_rng(5)
     board = cv2.GaussianBlur(rng.uniform(0, 255, (640, 640)).astype(np.float32), (0, 0), 2)
     golden = np.repeat(np.clip(board, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     unit = np.roll(golden, (2, 3), axis=(0, 1))  # a jig's few-pixel shift
     features = reg.prepare_golden_features(golden)
-    expected = reg._highpass(features.grey)
+    expected = _checks.highpass(features.grey)
     unit_grey = cv2.cvtColor(unit, cv2.COLOR_RGB2GRAY)
-    reg._near_aligned(features, unit_grey, 1.0, unit_grey, 1.0, None)
+    _registration._near_aligned(features, unit_grey, 1.0, unit_grey, 1.0, None)
     np.testing.assert_array_equal(features.detail, expected)
 
 
@@ -187,6 +188,7 @@ def test_nearby_matches_agree_with_the_plain_loop():
     """The vectorised guided re-matching gives what a loop over the unit features gives:
     the nearest descriptor among the golden features within the radius, ratio-tested."""
     from vision import register as reg
+    from vision.register import _matching
 
     rng = np.random.default_rng(11)
     golden_points = rng.uniform(0, 400, (300, 2)).astype(np.float32)
@@ -206,11 +208,11 @@ def test_nearby_matches_agree_with_the_plain_loop():
             continue
         d = np.linalg.norm(golden_desc[near] - unit_desc[i], axis=1)
         order = np.argsort(d, kind="stable")
-        if len(order) > 1 and d[order[0]] >= reg._RATIO * d[order[1]]:
+        if len(order) > 1 and d[order[0]] >= _matching.RATIO * d[order[1]]:
             continue
         expected.append((i, near[order[0]]))
-    got = reg._nearby_matches(golden, unit_desc,
-                              *reg._points_within(golden_points, unit_points, radius))
+    got = _matching._nearby_matches(golden, unit_desc,
+                                    *_matching._points_within(golden_points, unit_points, radius))
     assert len(expected) > 100  # the planted matches and some lucky ones
     assert [tuple(map(int, p)) for p in got] == [tuple(map(int, p)) for p in expected]
 
@@ -225,7 +227,8 @@ def test_textureless_product_cut_by_the_frame_asks_for_another_photo():
         jpeg_quality=92)
     pair = make_pair("colorwheel", unit_camera=unit_camera, defects=(("stain", 10.0),),
                      seed=1107)
-    from vision.pipeline import prepare_golden, register_unit
+    from vision.compare import register_unit
+    from vision.prepare import prepare_golden
 
     result = register_unit(prepare_golden(pair.golden), pair.unit, find_card(pair.unit))
     assert not result.ok
@@ -239,7 +242,7 @@ def test_coarse_detection_reports_positions_in_the_working_grey():
     OpenCV's SIFT itself places keypoints a quarter of a pixel off, by a convention that
     depends on the octave, so the test guards the scale, not the half-pixel convention; the
     template refinement sets the final homography's sub-pixel accuracy.)"""
-    from vision import register as reg
+    from vision.register import _features
 
     grey = np.zeros((256, 256), np.uint8)
     centre = (100.0, 60.0)
@@ -248,7 +251,7 @@ def test_coarse_detection_reports_positions_in_the_working_grey():
                lineType=cv2.LINE_AA, shift=4)
     grey = cv2.GaussianBlur(grey, (0, 0), 2)
     for shrink in (1, 2):
-        points, _ = reg._detect(grey, None, shrink)
+        points, _ = _features._detect(grey, None, shrink)
         nearest = np.min(np.linalg.norm(points - np.array(centre, np.float32), axis=1))
         assert nearest < 0.75, (shrink, nearest, points)
 
@@ -257,17 +260,18 @@ def test_coarse_registration_with_few_inliers_is_tried_again_in_full_detail(monk
     """The second attempt (features of the working greys) runs when the coarse one has
     fewer than _COARSE_MIN_INLIERS inliers, and registers the unit as accurately."""
     from vision import register as reg
+    from vision.register import _registration
 
     pair = make_pair("astronaut", unit_camera=random_phone_camera(np.random.default_rng(3)),
                      seed=3)
     attempts = []
-    original = reg._register_by_features
+    original = _registration._register_by_features
 
     def counting(golden, features):
         attempts.append((golden.detection_shrink, features.detection_shrink))
         return original(golden, features)
 
-    monkeypatch.setattr(reg, "_register_by_features", counting)
+    monkeypatch.setattr(_registration, "_register_by_features", counting)
     coarse = register(pair.golden, pair.unit)
     assert attempts == [(2, 2)] and coarse.ok
     # The golden's full-detail features are not even detected then (they cost 4x the coarse).
@@ -275,7 +279,7 @@ def test_coarse_registration_with_few_inliers_is_tried_again_in_full_detail(monk
     reg.register(golden, pair.unit)
     assert "full_detail" not in golden.__dict__
     attempts.clear()
-    monkeypatch.setattr(reg, "_COARSE_MIN_INLIERS", 10**6)
+    monkeypatch.setattr(_registration, "_COARSE_MIN_INLIERS", 10**6)
     full = register(pair.golden, pair.unit)
     assert attempts == [(2, 2), (1, 1)] and full.ok
     assert full.inliers > coarse.inliers
@@ -287,7 +291,7 @@ def test_coarse_registration_with_few_inliers_is_tried_again_in_full_detail(monk
 def test_coarse_detection_mask_keeps_only_wholly_kept_blocks():
     """The detection mask shrinks by block minimum: a block with one ignored pixel is
     ignored, so no feature of the colour card leaks into the coarse detection."""
-    from vision import register as reg
+    from vision.register import _features
 
     rng = np.random.default_rng(5)
     mask = np.where(rng.random((96, 128)) < 0.03, 0, 255).astype(np.uint8)
@@ -295,7 +299,7 @@ def test_coarse_detection_mask_keeps_only_wholly_kept_blocks():
     for shrink in (2, 3, 4):
         h, w = 96 // shrink * shrink, 128 // shrink * shrink
         blocks = mask[:h, :w].reshape(h // shrink, shrink, w // shrink, shrink).min(axis=(1, 3))
-        shrunk = reg._block_minimum(mask[:h, :w], shrink)
+        shrunk = _features._block_minimum(mask[:h, :w], shrink)
         assert shrunk.dtype == np.uint8
         np.testing.assert_array_equal(shrunk, blocks)
 
@@ -303,6 +307,7 @@ def test_coarse_detection_mask_keeps_only_wholly_kept_blocks():
 def test_identity_check_with_the_units_high_pass_scores_as_the_warp_does():
     """UnitFeatures.detail stands in for warping the unit by the identity: same score."""
     from vision import register as reg
+    from vision.register import _checks
 
     pair = make_pair("chelsea", seed=6)
     golden = reg.prepare_golden_features(pair.golden)
@@ -310,16 +315,16 @@ def test_identity_check_with_the_units_high_pass_scores_as_the_warp_does():
     unit = reg.prepare_unit_features(pair.unit, ignore=[card.outline()] if card else ())
     assert unit.ignore_mask is not None  # the card is kept out, as in the pipeline
     for H in (np.eye(3), np.array([[1.0, 0.01, 3.0], [0.0, 1.0, -2.0], [0.0, 0.0, 1.0]])):
-        warped = reg._alignment_score(golden, unit.grey, H, unit.ignore_mask)
-        shortcut = reg._alignment_score(golden, unit.grey, H, unit.ignore_mask, unit.detail)
+        warped = _checks.alignment_score(golden, unit.grey, H, unit.ignore_mask)
+        shortcut = _checks.alignment_score(golden, unit.grey, H, unit.ignore_mask, unit.detail)
         assert shortcut == warped
-    assert reg._alignment_score(golden, unit.grey, np.eye(3), unit.ignore_mask) > 0.5
+    assert _checks.alignment_score(golden, unit.grey, np.eye(3), unit.ignore_mask) > 0.5
 
 
 def test_convex_hull_from_the_contours_is_the_hull_of_every_pixel():
     """The product silhouette's hull, taken from the outer contours' pixels, is the hull of
     all the mask's pixels: same corners, same filled area (blobs, holes and specks)."""
-    from vision import register as reg
+    from vision.register import _silhouette
 
     rng = np.random.default_rng(11)
     for _ in range(40):
@@ -330,5 +335,5 @@ def test_convex_hull_from_the_contours_is_the_hull_of_every_pixel():
             cv2.circle(mask, centre, int(rng.integers(0, 10)), 0, -1)  # a hole
         mask[rng.random(mask.shape) < 0.005] = 1
         every_pixel = cv2.convexHull(cv2.findNonZero(mask)).reshape(-1, 2)
-        hull = reg._convex_hull(mask).reshape(-1, 2)
+        hull = _silhouette._convex_hull(mask).reshape(-1, 2)
         assert sorted(map(tuple, hull)) == sorted(map(tuple, every_pixel))

@@ -1,0 +1,270 @@
+"""Outline fallback (step 8 of the method): the product's silhouette on the table, for products
+whose own texture gives too few distinctive features (smooth gradients, fine periodic fabric).
+
+The outline quadrilateral's corner pairings are the candidates; ECC (Evangelidis & Psarakis
+2008) refines them coarse to fine, and the products' insides must then correlate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from imaging.geometry import homography_jacobian
+from vision.register._checks import highpass, ncc, plausible
+from vision.register._features import GoldenFeatures
+from vision.register._silhouette import MIN_PRODUCT_FRACTION
+
+_BORDER_PX = 2.0  # half-working pixels: an outline edge this close to the frame is the frame
+_OUTLINE_KEEP = 2  # candidates refined past ECC's coarsest level ...
+_OUTLINE_RHO_MARGIN = 0.03  # ... if that level's correlation is this close to the best one's
+_MAX_ANISOTROPY = 1.35  # stretch ratio of a ~42 degree tilt (1 / cos), beyond hand-held
+OUTLINE_MIN_SCORE = 0.5  # interior high-pass correlation an outline registration must reach
+
+
+def _product_outline(blob: np.ndarray | None, full_width: int,
+                     side_ratios: Sequence[float] = ()) -> list[np.ndarray]:
+    """Candidate quadrilaterals (4, 2) of the product's outline, working pixels.
+
+    `blob` is the product, :func:`product_blob` of the working colour copy, whose width is
+    `full_width`. Its outline is fitted by straight lines; edges
+    that run along the photo's frame are the frame, not the product. With four product edges
+    the corners are their intersections; with three (one side cut off by the frame) the
+    fourth is guessed at each of `side_ratios` (cut-off side / middle side, from the golden's
+    outline) and left to the refinement.
+    Corners go round in the same sense in every photo (positive signed area in pixel
+    coordinates), so that only the starting corner is left to choose.
+    """
+    if blob is None:
+        return []
+    h, w = blob.shape
+    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_NONE)
+    contour = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    hull_points = cv2.convexHull(contour.astype(np.float32))
+    polygon = cv2.approxPolyDP(hull_points, 0.01 * cv2.arcLength(hull_points, True), True)
+    polygon = polygon.reshape(-1, 2).astype(np.float64)
+    lines = []  # (point, direction) of each product edge, in order around the outline
+    for a, b in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        length = np.linalg.norm(b - a)
+        if length < 0.05 * max(h, w):
+            continue
+        on_frame = [min(p[0], p[1], w - 1 - p[0], h - 1 - p[1]) < _BORDER_PX for p in (a, b)]
+        if all(on_frame):
+            continue
+        # Fit the line to the contour pixels along the middle of the edge, for sub-pixel
+        # corners (the polygon's vertices are where the approximation cut the corners).
+        direction = (b - a) / length
+        normal = np.array([-direction[1], direction[0]])
+        along = (contour - a) @ direction
+        across = np.abs((contour - a) @ normal)
+        near = (across < 3.0) & (along > 0.1 * length) & (along < 0.9 * length)
+        if near.sum() >= 10:
+            vx, vy, x0, y0 = cv2.fitLine(contour[near].astype(np.float32), cv2.DIST_HUBER,
+                                         0, 0.01, 0.01).ravel()
+            direction, a = np.array([vx, vy], np.float64), np.array([x0, y0], np.float64)
+        lines.append((a, direction))
+    if len(lines) not in (3, 4):
+        return []
+
+    def meet(first, second) -> np.ndarray | None:
+        (p, d), (q, e) = first, second
+        matrix = np.array([d, -e]).T
+        if abs(np.linalg.det(matrix)) < 0.2:  # nearly parallel: not neighbouring edges
+            return None
+        t = np.linalg.solve(matrix, q - p)[0]
+        return p + t * d
+
+    if len(lines) == 4:
+        corners = [meet(lines[i], lines[(i + 1) % 4]) for i in range(4)]
+        if any(c is None for c in corners):
+            return []
+        quads = [np.array([corners[3], *corners[:3]])]
+    else:
+        # Three edges: find the middle one (it meets both others).
+        quads = []
+        for i in range(3):
+            first, middle, last = lines[i - 1], lines[i], lines[(i + 1) % 3]
+            p, q = meet(first, middle), meet(middle, last)
+            if p is None or q is None or meet(first, last) is not None:
+                continue
+            side = np.linalg.norm(q - p)
+            for ratio in side_ratios:
+                # The cut-off side: along the other two edges, away from the middle one.
+                d1 = first[1] * np.sign(np.dot(first[1], first[0] - p) or 1.0)
+                d2 = last[1] * np.sign(np.dot(last[1], last[0] - q) or 1.0)
+                quads.append(np.array([p + ratio * side * d1, p, q, q + ratio * side * d2]))
+    oriented = []
+    for quad in quads:
+        area = 0.5 * np.sum(quad[:, 0] * np.roll(quad[:, 1], -1)
+                            - np.roll(quad[:, 0], -1) * quad[:, 1])
+        if abs(area) < MIN_PRODUCT_FRACTION * h * w:
+            continue
+        oriented.append((quad if area > 0 else quad[::-1]) * (full_width / w))
+    return oriented
+
+
+def _quad_mask(shape: tuple[int, int], quad: np.ndarray, shrink: float = 0.0) -> np.ndarray:
+    """uint8 mask (1 inside) of a quadrilateral, shrunk towards its centre by `shrink`."""
+    centre = quad.mean(axis=0)
+    points = centre + (1.0 - shrink) * (quad - centre)
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, np.round(points * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    return mask
+
+
+_ECC_LEVELS = ((4, 50, 5), (2, 30, 5), (1, 15, 9))  # (downscale factor, iterations), coarse to fine
+
+
+def _ecc(template: np.ndarray, template_mask: np.ndarray, unit: np.ndarray,
+         unit_valid: np.ndarray, warp: np.ndarray, iterations: int, blur: int
+         ) -> tuple[float, np.ndarray] | None:
+    """One ECC (Evangelidis & Psarakis 2008) homography fit: (correlation, warp) or None."""
+    try:
+        # OpenCV 5: findTransformECC's mask is the *input's*; the template's goes here.
+        rho, warp = cv2.findTransformECCWithMask(
+            template, unit, template_mask, unit_valid, warp.astype(np.float32),
+            cv2.MOTION_HOMOGRAPHY,
+            (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iterations, 1e-5), blur)
+    except cv2.error:  # diverged: the images do not correlate under any nearby warp
+        return None
+    return float(rho), warp.astype(np.float64)
+
+
+def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
+                         unit_grey: np.ndarray, unit_ignore_mask: np.ndarray | None
+                         ) -> tuple[np.ndarray, float] | None:
+    """(working-resolution unit -> golden homography, its score) from the product outlines.
+
+    Each pairing of the unit's outline corners with the golden's (four rotations; a photo is
+    never mirrored) is a candidate. ECC then fits the homography coarse to fine, with the
+    golden's product region (and a rim of table, so that the outline itself pulls) as the
+    template: at the coarse levels the blur leaves the outline and the broad shading, which
+    converge from the corners' few-pixel error; the full level locks the fine texture, by
+    then within a fraction of its period. Every candidate gets the coarsest level, the best
+    go on. ECC's correlation ignores gain and offset, so exposure and white balance do not
+    matter. The score that decides is the correlation of the products' insides: the outlines
+    of two different rectangular products match as well as those of the same one.
+    """
+    golden_quads = _product_outline(golden.product_blob, golden.grey.shape[1])
+    if len(golden_quads) != 1:
+        return None
+    golden_quad = golden_quads[0]
+    sides = np.linalg.norm(golden_quad - np.roll(golden_quad, -1, axis=0), axis=1)
+    ratio = float((sides[0] + sides[2]) / (sides[1] + sides[3]))
+    unit_quads = _product_outline(unit_blob, unit_grey.shape[1], (ratio, 1.0 / ratio))
+    if not unit_quads:
+        return None
+    golden_valid = (np.ones_like(golden.grey) if golden.ignore_mask is None
+                    else (golden.ignore_mask > 0).astype(np.uint8))
+    unit_valid = (np.ones_like(unit_grey) if unit_ignore_mask is None
+                  else (unit_ignore_mask > 0).astype(np.uint8))
+    region = cv2.dilate(_quad_mask(golden.grey.shape, golden_quad), np.ones((9, 9), np.uint8))
+    region &= golden_valid
+    if not region.any():
+        return None
+    ys, xs = np.nonzero(region)
+    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    crop = np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
+    template, mask = golden.grey[y0:y1, x0:x1], region[y0:y1, x0:x1]
+    levels = []
+    for factor, iterations, blur in _ECC_LEVELS:
+        size = (max(8, template.shape[1] // factor), max(8, template.shape[0] // factor))
+        unit_size = (unit_grey.shape[1] // factor, unit_grey.shape[0] // factor)
+        levels.append((np.diag([float(factor), float(factor), 1.0]), iterations, blur,
+                       cv2.resize(template, size, interpolation=cv2.INTER_AREA),
+                       cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST),
+                       cv2.resize(unit_grey, unit_size, interpolation=cv2.INTER_AREA),
+                       cv2.resize(unit_valid, unit_size, interpolation=cv2.INTER_NEAREST)))
+
+    def run(level, warp: np.ndarray) -> tuple[float, np.ndarray] | None:
+        S, iterations, blur, *images = level
+        S_inv = np.linalg.inv(S)
+        fitted = _ecc(*images, S_inv @ warp @ S, iterations, blur)
+        return None if fitted is None else (fitted[0], S @ fitted[1] @ S_inv)
+
+    coarse = []
+    for unit_quad in unit_quads:
+        for turn in range(4):
+            H = cv2.getPerspectiveTransform(np.roll(unit_quad, turn, axis=0).astype(np.float32),
+                                            golden_quad.astype(np.float32))
+            if plausible(H, unit_grey.shape) is not None:
+                continue
+            # ECC's warp maps template (crop) pixels to unit pixels.
+            fitted = run(levels[0], np.linalg.inv(H) @ crop)
+            if fitted is not None:
+                coarse.append((_anisotropy(H, golden_quad.mean(axis=0)) <= _MAX_ANISOTROPY,
+                               *fitted))
+    if not coarse:
+        return None
+    # A pairing turned by 90 degrees on an oblong product implies a stretch no tilt of a
+    # hand-held phone gives; those go last, then by correlation. Periodic products (fabric)
+    # correlate as well turned by 180 degrees at this coarse level, hence two go on.
+    coarse = [fitted[1:] for fitted in sorted(coarse, key=lambda f: (not f[0], -f[1]))]
+    interior = _quad_mask(golden.grey.shape, golden_quad, shrink=0.06)[y0:y1, x0:x1] & mask
+    golden_detail = highpass(template)
+    best = None
+    for rho, warp in coarse[:_OUTLINE_KEEP]:
+        if rho < coarse[0][0] - _OUTLINE_RHO_MARGIN:
+            break
+        for level in levels[1:]:
+            fitted = run(level, warp)
+            if fitted is None:
+                break
+            warp = fitted[1]
+        else:
+            H = crop @ np.linalg.inv(warp)
+            H /= H[2, 2]
+            if plausible(H, unit_grey.shape) is not None:
+                continue
+            score = _detail_correlation(golden_detail, interior, unit_grey, warp)
+            if best is None or score > best[1]:
+                best = (H, score)
+    return best
+
+
+def _anisotropy(H: np.ndarray, point: np.ndarray) -> float:
+    """Ratio of the largest to the smallest stretch of a homography near `point` (>= 1)."""
+    singular = np.linalg.svd(homography_jacobian(H, point), compute_uv=False)
+    return float(singular[0] / max(singular[1], 1e-12))
+
+
+_DETAIL_TILES = 4  # the outline check's correlation: median over a 4 x 4 grid of tiles
+
+
+def _detail_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey: np.ndarray,
+                        warp: np.ndarray) -> float:
+    """Normalised cross-correlation (-1..1) of high-passed golden and unit inside `region`:
+    the median of its values on a 4 x 4 grid of tiles.
+
+    Per tile and then the median, because a defect must not make the product look like
+    another one: on a smooth product (a colour wheel) a 1 cm stain's edges carried more
+    high-pass energy than the rest of the product, and one correlation over the whole region
+    fell from 0.86 to 0.43, under the acceptance threshold. The median of the tiles stays at
+    0.73-0.80 with the defect, and at most 0.04 for a different product (the pairs of
+    ``benchmarks/eval_registration.py``). `warp` maps the golden crop's pixels to unit pixels;
+    the part of the region that the unit photo does not show does not count (a tile less
+    than a quarter shown is left out), and too little shown scores -1.
+    """
+    h, w = golden_detail.shape
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpPerspective(unit_grey, warp, (w, h), flags=flags)
+    seen = cv2.warpPerspective(np.ones_like(unit_grey), warp, (w, h),
+                               flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    valid = (region > 0) & (cv2.erode(seen, np.ones((15, 15), np.uint8)) > 0)
+    if valid.sum() < 0.5 * max(1, int(np.count_nonzero(region))):
+        return -1.0
+    unit_detail = highpass(warped)
+    ys, xs = np.nonzero(valid)
+    y_edges = np.linspace(ys.min(), ys.max() + 1, _DETAIL_TILES + 1).astype(int)
+    x_edges = np.linspace(xs.min(), xs.max() + 1, _DETAIL_TILES + 1).astype(int)
+    scores = []
+    for y0, y1 in zip(y_edges[:-1], y_edges[1:], strict=True):
+        for x0, x1 in zip(x_edges[:-1], x_edges[1:], strict=True):
+            tile = valid[y0:y1, x0:x1]
+            if tile.sum() >= 0.25 * tile.size:
+                scores.append(ncc(golden_detail[y0:y1, x0:x1][tile],
+                                   unit_detail[y0:y1, x0:x1][tile]))
+    return float(np.median(scores)) if scores else -1.0
