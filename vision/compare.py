@@ -48,6 +48,7 @@ from vision.prepare import (
 )
 from vision.report import (
     SCHEMA_VERSION,
+    ColorReport,
     DefectsReport,
     RegistrationReport,
     Report,
@@ -208,6 +209,41 @@ def _measure_and_judge(runner: StageRunner, golden: PreparedGolden, unit: Prepar
     if frame.problem is not None:
         return _inconclusive(_picture_sources(golden, unit, registration), header, runner,
                              frame.problem, render_images=render_images)
+    measured = _measure(runner, golden, unit, frame, plan, spec,
+                        use_defect_model=use_defect_model)
+    measured_dimensions = _dimensions(golden, unit, frame, registration, spec)
+    verdict, score, reasons = judge(measured.colour, measured.structure, measured.defects,
+                                    measured_dimensions, spec)
+    sources = dataclasses.replace(_picture_sources(golden, unit, registration),
+                                  likelihood=measured.likelihood, region=frame.region)
+    with runner.timed("render"):
+        pictures = render.draw_pictures(sources, measured.defects.regions, frame.roi_box,
+                                        at="photo", with_overlay=render_images,
+                                        with_aligned=render_images)
+    report = Report(
+        verdict=verdict, score=score, reasons=reasons, roi=frame.roi_box,
+        color=measured.colour, structure=measured.structure, defects=measured.defects,
+        dimensions=measured_dimensions, timings_ms=runner.timings_ms, **header,
+    )
+    report.defect_class = unit_defect_class(report)
+    return Comparison(report=report, defect_map=pictures.defect_map,
+                      overlay=(pictures.overlay if pictures.overlay is not None
+                               else golden.image.copy()),
+                      aligned_unit=pictures.aligned_unit, sources=sources)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Measurements:
+    colour: ColorReport
+    structure: StructureReport
+    defects: DefectsReport
+    likelihood: np.ndarray  # defect likelihood 0-1, analysis frame (the pictures' heat)
+
+
+def _measure(runner: StageRunner, golden: PreparedGolden, unit: PreparedUnit,
+             frame: AnalysisFrame, plan: ColourPlan, spec: Spec, *, use_defect_model: bool
+             ) -> _Measurements:
+    """Colour, structure and defects in the analysis frame."""
     # Colour and structure read calibrated colours when both photos have a fitted card.
     golden_views, unit_views = runner.run("calibrate", _views, golden, unit, frame, plan)
     s = golden.analysis_scale
@@ -234,30 +270,14 @@ def _measure_and_judge(runner: StageRunner, golden: PreparedGolden, unit: Prepar
         "defects", defect_regions, maps, cue, spec, s, roi_area=frame.region.sum(),
         px_per_mm=px_per_mm,
         model_probability=None if probability is None else probability.result())
-    measured_dimensions = _dimensions(golden, unit, frame, registration, spec)
-    structure_report = StructureReport(ssim=round(float(ssim_value), 5), analysis_scale=s)
-    defects_report = DefectsReport(
-        score=round(defect_model.image_score(likelihood), 4),
-        source=DEFECT_SOURCE if use_defect_model else "ssim+delta_e", regions=regions,
+    return _Measurements(
+        colour=colour,
+        structure=StructureReport(ssim=round(float(ssim_value), 5), analysis_scale=s),
+        defects=DefectsReport(
+            score=round(defect_model.image_score(likelihood), 4),
+            source=DEFECT_SOURCE if use_defect_model else "ssim+delta_e", regions=regions),
+        likelihood=likelihood,
     )
-    verdict, score, reasons = judge(colour, structure_report, defects_report,
-                                    measured_dimensions, spec)
-    sources = dataclasses.replace(_picture_sources(golden, unit, registration),
-                                  likelihood=likelihood, region=frame.region)
-    with runner.timed("render"):
-        pictures = render.draw_pictures(sources, regions, frame.roi_box, at="photo",
-                                        with_overlay=render_images,
-                                        with_aligned=render_images)
-    report = Report(
-        verdict=verdict, score=score, reasons=reasons, roi=frame.roi_box,
-        color=colour, structure=structure_report, defects=defects_report,
-        dimensions=measured_dimensions, timings_ms=runner.timings_ms, **header,
-    )
-    report.defect_class = unit_defect_class(report)
-    return Comparison(report=report, defect_map=pictures.defect_map,
-                      overlay=(pictures.overlay if pictures.overlay is not None
-                               else golden.image.copy()),
-                      aligned_unit=pictures.aligned_unit, sources=sources)
 
 
 def _views(golden: PreparedGolden, unit: PreparedUnit, frame: AnalysisFrame, plan: ColourPlan

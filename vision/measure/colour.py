@@ -40,16 +40,14 @@ def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCal
                                 frame.region, plan.golden_correction(golden),
                                 plan.unit_correction(unit))
     report, global_offset = measure_colour(golden_views, unit_views, frame.region, golden_scale,
-                                           photo_means)
-    report.calibrated = plan.calibrated
-    report.note = plan.note
-    if not plan.measurable:
-        report = unmeasured_colour(plan.note)
-    return report, global_offset
+                                           photo_means, calibrated=plan.calibrated,
+                                           note=plan.note)
+    return (report if plan.measurable else unmeasured_colour(plan.note)), global_offset
 
 
 def measure_colour(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray, s: float,
-                   photo_means: tuple[np.ndarray, np.ndarray] | None
+                   photo_means: tuple[np.ndarray, np.ndarray] | None, *,
+                   calibrated: bool = False, note: str | None = None
                    ) -> tuple[ColorReport, np.ndarray]:
     """Headline colour difference and per-tile map; also the global Lab offset (unit - golden).
 
@@ -75,7 +73,7 @@ def measure_colour(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarra
         delta_e_cmc=round(float(color.delta_e_cmc(golden_lab, unit_lab, l=2, c=1)), 4),
         golden_lab=tuple(round(float(v), 4) for v in golden_lab),
         unit_lab=tuple(round(float(v), 4) for v in unit_lab),
-        tiles=tiles,
+        tiles=tiles, calibrated=calibrated, note=note,
     )
     return report, offset
 
