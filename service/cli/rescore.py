@@ -5,13 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from service.cli.common import (
-    UsageError,
-    comparison_settings,
-    defect_model_configured,
-    load_settings,
-    migrated_engine,
-)
+from service.cli import common
 
 __all__ = ["add_parser", "run"]
 
@@ -57,8 +51,8 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # The driver checks the model (scoring version) and hands its settings to the workers.
-    settings = comparison_settings()
-    with defect_model_configured(settings):
+    settings = common.comparison_settings()
+    with common.defect_model_configured(settings):
         return _rescore(args, settings)
 
 
@@ -68,8 +62,8 @@ def _since(value: str):  # -> datetime.datetime, timezone-aware
     try:
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        raise UsageError(f"--since {value!r}: not a date; write it in ISO 8601, e.g. 2026-01-31 "
-                         "or 2026-01-31T08:00:00Z") from None
+        raise common.UsageError(f"--since {value!r}: not a date; write it in ISO 8601, e.g. "
+                                "2026-01-31 or 2026-01-31T08:00:00Z") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
@@ -80,11 +74,11 @@ def _rescore_options(args: argparse.Namespace, settings):  # -> rescore.job.Resc
     from service.settings import default_workers
 
     if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+        raise common.UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.ray_address and args.engine != "ray":
-        raise UsageError("--ray-address needs --engine ray")
+        raise common.UsageError("--ray-address needs --engine ray")
     if args.engine == "ray" and importlib.util.find_spec("ray") is None:
-        raise UsageError("--engine ray needs Ray Data, which is not installed: pip install "
+        raise common.UsageError("--engine ray needs Ray Data, which is not installed: pip install "
                          "'sealcheck[ray]'")
     # On a Ray cluster the default is the cluster's CPUs, known only once connected.
     workers = args.workers or (None if args.ray_address else default_workers())
@@ -101,31 +95,31 @@ def _rescore(args: argparse.Namespace, model_settings) -> int:
 
     if args.from_db:
         if args.manifest or args.out or args.parquet:
-            raise UsageError("--from-db re-scores the stored inspections into the database: "
+            raise common.UsageError("--from-db re-scores the stored inspections into the database: "
                              "give no MANIFEST, --out or --parquet")
         since = _since(args.since) if args.since else None
         options = _rescore_options(args, model_settings)
         from service.rescore.stored import rescore_stored
         from service.storage import BlobStore
 
-        settings = load_settings()
-        engine = migrated_engine(settings)
+        settings = common.load_settings()
+        engine = common.migrated_engine(settings)
         try:
             rescore_stored(engine, BlobStore(settings.data_dir), options,
                            golden_id=args.golden, since=since)
         except JobError as exc:
-            raise UsageError(str(exc)) from None
+            raise common.UsageError(str(exc)) from None
         finally:
             engine.dispose()
         return 0
     if args.golden or args.since:
-        raise UsageError("--golden and --since select stored inspections: use them with "
+        raise common.UsageError("--golden and --since select stored inspections: use them with "
                          "--from-db")
     if not args.manifest or not args.out:
-        raise UsageError("give a MANIFEST and --out RESULTS, e.g. 'sealcheck rescore "
+        raise common.UsageError("give a MANIFEST and --out RESULTS, e.g. 'sealcheck rescore "
                          "pairs.csv --out results.jsonl' (or --from-db)")
     if Path(args.out).is_dir():
-        raise UsageError(f"--out {args.out}: is a directory; name the results file, e.g. "
+        raise common.UsageError(f"--out {args.out}: is a directory; name the results file, e.g. "
                          f"{Path(args.out) / 'results.jsonl'}")
     options = _rescore_options(args, model_settings)
     from service.rescore.job import rescore_manifest
@@ -135,16 +129,16 @@ def _rescore(args: argparse.Namespace, model_settings) -> int:
     def open_database():
         from service.storage import BlobStore
 
-        settings = load_settings()
-        engines.append(migrated_engine(settings))
+        settings = common.load_settings()
+        engines.append(common.migrated_engine(settings))
         return engines[-1], BlobStore(settings.data_dir)
 
     try:
         rescore_manifest(args.manifest, args.out, options, open_database=open_database)
     except (JobError, ManifestError) as exc:
-        raise UsageError(str(exc)) from None
+        raise common.UsageError(str(exc)) from None
     except OSError as exc:
-        raise UsageError(f"{exc.filename or args.out}: {exc.strerror}") from None
+        raise common.UsageError(f"{exc.filename or args.out}: {exc.strerror}") from None
     finally:
         for engine in engines:
             engine.dispose()

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from service.cli.common import (
-    UsageError,
-    defect_model_configured,
-    load_settings,
-    migrated_engine,
-)
+from service.cli import common
 from service.cli.compare import check_defect_model
 
 __all__ = ["add_parser", "run"]
@@ -36,17 +31,17 @@ def run(args: argparse.Namespace) -> int:
     from service.app import create_app
 
     if not 0 < args.port < 65536:
-        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+        raise common.UsageError(f"--port must be between 1 and 65535, got {args.port}")
     from service.storage import BlobStore
 
-    settings = load_settings()
-    migrated_engine(settings).dispose()  # a bad database URL fails here, in one line
+    settings = common.load_settings()
+    common.migrated_engine(settings).dispose()  # a bad database URL fails here, in one line
     try:
         BlobStore(settings.data_dir).open()
     except OSError as exc:
-        raise UsageError(f"cannot use the data directory {settings.data_dir} ({exc.strerror}); "
-                         "check SEALCHECK_DATA_DIR") from None
-    with defect_model_configured(settings):
+        raise common.UsageError(f"cannot use the data directory {settings.data_dir} "
+                                f"({exc.strerror}); check SEALCHECK_DATA_DIR") from None
+    with common.defect_model_configured(settings):
         check_defect_model()
         from service.runtime import tune_allocator
 
