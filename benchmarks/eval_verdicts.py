@@ -24,26 +24,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers.scenes import (  # noqa: E402
+from testkit.metrics import region_hits_mask, true_delta_e  # noqa: E402
+from testkit.scenes import (  # noqa: E402
     DEFECT_KINDS,
     PRODUCT_IMAGES,
     lab_shift,
     make_pair,
     random_phone_camera,
 )
-from vision import pipeline  # noqa: E402
-from vision.pipeline import prepare_golden  # noqa: E402
+from vision.compare import compare as compare_photos  # noqa: E402
+from vision.prepare import prepare_golden  # noqa: E402
 from vision.spec import Spec  # noqa: E402
-
-
-def region_hits_mask(regions, mask: np.ndarray) -> bool:
-    """True when a reported box covers at least a third of the true defect's pixels."""
-    total = mask.sum()
-    for region in regions:
-        x, y, w, h = region.bbox
-        if mask[y:y + h, x:x + w].sum() >= total / 3:
-            return True
-    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return Spec() if args.default_roi else Spec(roi=pair.roi)
 
     def compare(golden, unit, spec):
-        return pipeline.compare(golden, unit, spec, use_defect_model=not args.maps_only)
+        return compare_photos(golden, unit, spec, use_defect_model=not args.maps_only)
 
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
@@ -129,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         pair = make_pair(product, drift=lab_shift(*delta), seed=seed,
                          same_setup=args.same_setup)
         report = compare(pair.golden, pair.unit, spec_for(pair)).report
-        truth = _true_delta_e(product, delta, seed)
+        truth = true_delta_e(product, delta, seed)
         drift_errors.append(abs(report.color.delta_e00 - truth))
         if not args.quiet:
             print(f"  drift {product:22s} true dE00 {truth:.3f} measured "
@@ -173,22 +164,6 @@ def quad_in_photo(quad: np.ndarray | None, photo: np.ndarray) -> bool:
         return False
     h, w = photo.shape[:2]
     return bool(np.all((quad >= 0) & (quad <= [w - 1, h - 1])))
-
-
-def _true_delta_e(product: str, delta, seed: int) -> float:
-    """CIEDE2000 between the product artwork's mean colour before and after the drift.
-
-    Computed the way the pipeline reads a colour (mean linear RGB, one conversion), on the
-    artwork itself, so it is the truth that a perfect camera and alignment would measure.
-    """
-    from imaging import color
-    from tests.helpers.scenes import product_artwork
-
-    art = product_artwork(product, 1200, seed=seed).astype(np.float64) / 255.0
-    drifted = lab_shift(*delta)(art)
-    golden = color.linear_rgb_to_lab(color.srgb_to_linear(art).reshape(-1, 3).mean(axis=0))
-    unit = color.linear_rgb_to_lab(color.srgb_to_linear(drifted).reshape(-1, 3).mean(axis=0))
-    return float(color.ciede2000(golden, unit))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Colour-card calibration: detection, orientation, sampling, fit, policy, scale.
 
-Photos come from tests/helpers/scenes.py, which knows where the card is, its pixels per
+Photos come from testkit/scenes.py, which knows where the card is, its pixels per
 millimetre, and the printed colour of the product under any light.
 """
 
@@ -30,7 +30,7 @@ from imaging.color import (
     srgb8_to_linear,
     xyz_to_lab,
 )
-from tests.helpers.scenes import (
+from testkit.scenes import (
     CARD_WIDTH_MM,
     ILLUMINANTS,
     Camera,
@@ -38,7 +38,8 @@ from tests.helpers.scenes import (
     make_pair,
     random_lit_camera,
 )
-from vision.pipeline import compare, prepare_golden
+from vision.compare import compare
+from vision.prepare import prepare_golden
 from vision.spec import parse_spec
 
 # Photos of 1280 x 960 keep the suite quick; the figures at 2016 px come from
