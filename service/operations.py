@@ -50,7 +50,7 @@ _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRI
 
 PICTURE_LONG_SIDE = 1024
 """Long side of the stored overlay and defect map (the golden's size when it is smaller): the
-pipeline's analysis size (vision.pipeline.ANALYSIS_SIZE), whose golden copy they are drawn on.
+pipeline's analysis size (vision.frame.ANALYSIS_SIZE), whose golden copy they are drawn on.
 
 The pipeline measures at an analysis resolution of 1024 px, so the defect map holds no more
 detail than this; a full-size 12 MP overlay took ~2 s to render and ~1 s to PNG-encode on 2
@@ -61,7 +61,7 @@ cores, longer than the comparison itself. The photos themselves are stored at fu
 class SealedGolden:
     """What the cache keeps per golden: the pipeline's preparation."""
 
-    prepared: object  # vision.pipeline.PreparedGolden
+    prepared: object  # vision.prepare.PreparedGolden
 
     @property
     def picture(self) -> np.ndarray:
@@ -95,7 +95,7 @@ class Decoded:
     """An upload that decoded: its bytes, what they are, and the oriented RGB pixels."""
 
     upload: Upload
-    rgb: np.ndarray  # decoded at the reduced size a report needs (vision.pipeline)
+    rgb: np.ndarray  # decoded at the reduced size a report needs (vision.load)
     format: str
     sha256: str
     size: tuple[int, int]  # (width, height) of the photo, oriented: the report's pixels
@@ -132,7 +132,7 @@ def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int) -> lis
         data = bytes(upload.data)
         try:
             # Every photo is decoded whole (that is the check that it is one), but a 12 MP
-            # JPEG at 1/2 through its DCT: the report needs no more (vision.pipeline).
+            # JPEG at 1/2 through its DCT: the report needs no more (vision.load).
             rgb, size = load_for_report(data, name=label, max_pixels=max_pixels)
         except ImageDecodeError as exc:
             if data and sniff_format(data) is None:

@@ -7,7 +7,7 @@ OpenCV keypoints that cannot be pickled to another process. At most ``queue_size
 wait for a worker; beyond that the service answers 503 with Retry-After instead of piling up
 requests, and health checks, which never touch the pool, stay fast.
 
-Prepared goldens (:func:`vision.pipeline.prepare_golden`) are kept in a bounded in-process LRU
+Prepared goldens (:func:`vision.prepare.prepare_golden`) are kept in a bounded in-process LRU
 cache keyed by golden id. Sealing fills it; after a restart, or once a golden has been pushed
 out, the first inspection against it recomputes it from the stored primary photo (one
 prepare_golden, ~0.2 s at 12 MP) and puts it back. Each server process has its own cache.

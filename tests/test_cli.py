@@ -1,5 +1,5 @@
 """Tests for the `sealcheck` command line: exit codes, one-line errors, output files, and
-verdicts on synthetic photo pairs whose truth is known (tests.helpers.scenes).
+verdicts on synthetic photo pairs whose truth is known (testkit.scenes).
 
 The many bad-input cases call ``main()`` in-process (fast); ``capfd`` captures file descriptor
 2 as well, so messages that C libraries print straight to stderr count too. The end-to-end cases

@@ -608,7 +608,7 @@ def test_importing_does_not_load_pillow_heif():
 
 
 def test_load_pair_decodes_both_at_the_report_size_and_names_the_golden_first(tmp_path):
-    """vision.pipeline.load_pair: both photos at once, at the size a report needs (1/2 for a
+    """vision.load.load_pair: both photos at once, at the size a report needs (1/2 for a
     12 MP JPEG), with the photos' own sizes; when both are bad, the golden's error."""
     from vision.load import load_pair
 
