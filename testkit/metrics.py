@@ -53,3 +53,52 @@ def true_delta_e(product: str, delta, seed: int) -> float:
     golden = color.linear_rgb_to_lab(color.srgb_to_linear(art).reshape(-1, 3).mean(axis=0))
     unit = color.linear_rgb_to_lab(color.srgb_to_linear(drifted).reshape(-1, 3).mean(axis=0))
     return float(color.ciede2000(golden, unit))
+
+
+Box = tuple[int, int, int, int]  # x, y, w, h
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    union = aw * ah + bw * bh - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def _centre_inside(a: Box, b: Box) -> bool:
+    """The centre of `a` lies inside `b`."""
+    cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
+    return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
+
+
+def boxes_match(region: Box, truth: Box, rule: str) -> float:
+    """How well a reported region matches a truth box under `rule` (0: not at all).
+
+    "iou33": DeepPCB's rule, IoU > 0.33. "on_defect": the region is on the defect: IoU >= 0.1,
+    or the centre of either box inside the other. The value (the IoU, or a small positive
+    number for a centre-inside match with less overlap) orders the greedy matching.
+    """
+    iou = box_iou(region, truth)
+    if rule == "iou33":
+        return iou if iou > 0.33 else 0.0
+    if rule == "on_defect":
+        if iou >= 0.1 or _centre_inside(region, truth) or _centre_inside(truth, region):
+            return max(iou, 1e-6)
+        return 0.0
+    raise ValueError(f'rule must be "iou33" or "on_defect", got {rule!r}')
+
+
+def match_boxes(regions: list[Box], truth: list[Box], *, rule: str) -> list[tuple[int, int]]:
+    """One reported region per truth box, best matches first: [(region index, truth index)]."""
+    scored = sorted(((boxes_match(r, t, rule), i, j) for i, r in enumerate(regions)
+                     for j, t in enumerate(truth)), reverse=True)
+    used_regions, used_truth, pairs = set(), set(), []
+    for score, i, j in scored:
+        if score > 0 and i not in used_regions and j not in used_truth:
+            used_regions.add(i)
+            used_truth.add(j)
+            pairs.append((i, j))
+    return pairs

@@ -222,7 +222,8 @@ def _measure_and_judge(runner: StageRunner, golden: PreparedGolden, unit: Prepar
                                         with_aligned=render_images)
     report = Report(
         verdict=verdict, score=score, reasons=reasons, roi=frame.roi_box,
-        color=measured.colour, structure=measured.structure, defects=measured.defects,
+        roi_source=frame.roi_source, color=measured.colour, structure=measured.structure,
+        defects=measured.defects,
         dimensions=measured_dimensions, timings_ms=runner.timings_ms, **header,
     )
     report.defect_class = unit_defect_class(report)

@@ -48,6 +48,7 @@ class AnalysisFrame:
     roi_box: tuple[int, int, int, int] | None  # the region's box in golden photo pixels
     unit_to_golden: np.ndarray  # homography: unit *array* pixels -> golden photo pixels
     problem: str | None  # why too little of the wanted region is covered to compare; or None
+    roi_source: str  # "spec", "product" or "overlap": see vision.report.Report.roi_source
 
 
 def analysis_frame(golden: PreparedGolden, unit: PreparedUnit, homography: np.ndarray,
@@ -77,7 +78,9 @@ def analysis_frame(golden: PreparedGolden, unit: PreparedUnit, homography: np.nd
                  else "the product" if bounded else "the golden photo")
         problem = (f"The unit photo covers only {coverage:.0%} of {where}; photograph the "
                    "whole product.")
-    return AnalysisFrame(aligned, region, roi_box, unit_to_golden, problem)
+    roi_source = ("spec" if spec.roi is not None
+                  else "product" if golden.product is not None else "overlap")
+    return AnalysisFrame(aligned, region, roi_box, unit_to_golden, problem, roi_source)
 
 
 def warp_for_analysis(unit: np.ndarray, H: np.ndarray, unit_scale: float, s: float,

@@ -29,8 +29,9 @@ __all__ = [
     "Verdict",
 ]
 
-SCHEMA_VERSION = "1.3"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
-# 1.3: the defect model joins the maps (defects.source, kind "model", versions.model)
+SCHEMA_VERSION = "1.4"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
+# 1.3: the defect model joins the maps (defects.source, kind "model", versions.model);
+# 1.4: roi_source
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
@@ -257,6 +258,13 @@ class Report(BaseModel):
     roi: tuple[int, int, int, int] | None = Field(
         description="The region compared, [x, y, w, h] golden pixels (the spec's ROI clipped "
         "to the overlap); null when registration failed.",
+    )
+    roi_source: Literal["spec", "product", "overlap"] | None = Field(
+        None,
+        description="Where the compared region came from: 'spec' (the spec's ROI), 'product' "
+        "(no ROI: the product detected on the golden photo, standing on a distinct "
+        "background), or 'overlap' (no ROI and no such product: the whole overlap of the two "
+        "photos, minus the colour card); null when nothing was compared.",
     )
     registration: RegistrationReport
     calibration: CalibrationReport
