@@ -1,0 +1,158 @@
+"""Colour-card detection and calibration on real photos (`make eval`).
+
+The photos are ../shared/data/colorchecker-photos/ (20 phone photos, MIT; see its README). No
+corner truth comes with them, so a detection is checked independently of sealcheck's own fit:
+
+- **re-fit check**: the 24 patches are re-sampled at the reported grid (median of each patch's
+  inner third, full-resolution photo), decoded with the sRGB curve and fitted to the chart's
+  published colours by a plain 3x3 matrix (least squares, linear RGB). The residual is the mean
+  CIEDE2000 of that fit. The same fit is made for the 7 other ways the grid could be read (turned,
+  mirrored): a right grid fits far better than any of them; a grid off by a patch or turned
+  fits badly. A grid counts as right when its residual is below ``RIGHT_GRID_E00`` and at most
+  half the best other reading's.
+- **LOO**: the calibration's own leave-one-patch-out mean CIEDE2000 (what it reports).
+- **time**: find_card on the photo as the pipeline gives it (the 1024 px analysis copy).
+- **sheet**: the white sheet around the card (a band 8-25 mm beyond the card's outline,
+  chart-model millimetres through the card's homography; the sheet's ArUco markers are
+  outside it). Its colour is compared between photos of the same set-up, as photographed and
+  calibrated with each photo's card. Pairs: every two photos of the same card size (the ten
+  full-size photos with each other, the mini photos with each other: the same sheet, card and
+  room; hand-held again), both with a card found and calibrated.
+
+Usage: python benchmarks/eval_card_real.py [--photos DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from calibration.detect import find_card, sample_patch_grid  # noqa: E402
+from calibration.fit import calibrate_photo, chart_linear_reference  # noqa: E402
+from imaging.color import ciede2000, linear_rgb_to_lab, srgb_to_linear  # noqa: E402
+from imaging.resample import shrink_to_long_side  # noqa: E402
+from vision.decode import load_image  # noqa: E402
+from vision.frame import ANALYSIS_SIZE  # noqa: E402
+
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "colorchecker-photos"
+RIGHT_GRID_E00 = 6.0  # a right grid's plain 3x3 fit; wrong readings give 15-30
+
+
+def refit_residual(rgb: np.ndarray, H: np.ndarray, chart) -> float:
+    """Mean CIEDE2000 of a plain 3x3 fit of the patches sampled at `H` to the reference."""
+    values, _ = sample_patch_grid(rgb, H, chart, chart.patch_size_mm / 6.0, 7,
+                                  border=cv2.BORDER_CONSTANT)
+    camera = srgb_to_linear(np.median(values, axis=1) / 255.0)
+    reference = chart_linear_reference(chart)
+    matrix, *_ = np.linalg.lstsq(camera, reference, rcond=None)
+    return float(np.mean(ciede2000(linear_rgb_to_lab(camera @ matrix),
+                                   linear_rgb_to_lab(reference))))
+
+
+def other_readings(H: np.ndarray, chart):
+    """The grid read the 7 other ways: chart-model symmetries of the 4 x 6 rectangle."""
+    hw = ((chart.cols - 1) * chart.patch_pitch_mm + chart.patch_size_mm) / 2.0
+    hh = ((chart.rows - 1) * chart.patch_pitch_mm + chart.patch_size_mm) / 2.0
+    model = np.array([[-hw, -hh], [hw, -hh], [hw, hh], [-hw, hh]], np.float32)
+    image = cv2.perspectiveTransform(model.reshape(-1, 1, 2).astype(np.float64),
+                                     H).reshape(4, 2).astype(np.float32)
+    for mirrored in (False, True):
+        order = image[::-1] if mirrored else image
+        for shift in range(4):
+            if not mirrored and shift == 0:
+                continue
+            yield cv2.getPerspectiveTransform(model, np.roll(order, shift, axis=0))
+
+
+def sheet_lab(rgb: np.ndarray, card, correction) -> np.ndarray | None:
+    """Median CIELAB of the band 8-25 mm around the card, as photographed or calibrated."""
+    w, h = card.chart.size_mm
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    for grow, value in ((25.0, 1), (8.0, 0)):
+        outline = np.array([[-w / 2 - grow, -h / 2 - grow], [w / 2 + grow, -h / 2 - grow],
+                            [w / 2 + grow, h / 2 + grow], [-w / 2 - grow, h / 2 + grow]])
+        px = cv2.perspectiveTransform(outline.reshape(-1, 1, 2), card.homography)
+        cv2.fillConvexPoly(mask, np.round(px.reshape(-1, 2)).astype(np.int32), value)
+    pixels = rgb[mask.astype(bool)]
+    if len(pixels) < 100:
+        return None
+    pixels = pixels[(pixels < 250).all(axis=1)]
+    codes = np.median(pixels.astype(np.float64), axis=0)
+    if correction is None:
+        linear = srgb_to_linear(codes / 255.0)
+    else:
+        linear = correction.apply_to_linear(correction.linearise(codes)[None])[0]
+    return linear_rgb_to_lab(np.asarray(linear, np.float64))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=Path, default=PHOTOS)
+    args = parser.parse_args(argv)
+    paths = sorted(args.photos.glob("*.jpg"))
+    if not paths:
+        print(f"no photos in {args.photos}", file=sys.stderr)
+        return 2
+    print(f"{'photo':32s} {'found':>5s} {'method':>6s} {'refit':>6s} {'other':>6s} "
+          f"{'grid':>5s} {'LOO':>5s} {'model':>22s} {'ms':>6s}")
+    found = right = 0
+    loos, times, sheets = [], [], {}
+    for path in paths:
+        rgb = load_image(path)
+        small, _ = shrink_to_long_side(rgb, ANALYSIS_SIZE)
+        start = time.perf_counter()
+        card = find_card(small, full_size=(rgb.shape[1], rgb.shape[0]))
+        times.append(1000 * (time.perf_counter() - start))
+        if card is None:
+            print(f"{path.name:32s} {'no':>5s} {'':>6s} {'':>6s} {'':>6s} {'':>5s} {'':>5s} "
+                  f"{'':>22s} {times[-1]:6.0f}")
+            continue
+        found += 1
+        refit = refit_residual(rgb, card.homography, card.chart)
+        other = min(refit_residual(rgb, H, card.chart)
+                    for H in other_readings(card.homography, card.chart))
+        ok = refit < RIGHT_GRID_E00 and refit <= 0.5 * other
+        right += ok
+        correction, _ = calibrate_photo(rgb, card)
+        loo = correction.loo_delta_e00_mean if correction is not None else float("nan")
+        model = "" if correction is None else f"{correction.tone_curve}/{correction.model}"
+        if correction is not None:
+            loos.append(loo)
+            group = "mini" if "mini" in path.name else "full"
+            sheet_raw, sheet_cal = (sheet_lab(rgb, card, None), sheet_lab(rgb, card, correction))
+            if sheet_raw is not None and sheet_cal is not None:
+                sheets[path.name] = (group, sheet_raw, sheet_cal)
+        print(f"{path.name:32s} {'yes':>5s} {card.method:>6s} {refit:6.2f} {other:6.2f} "
+              f"{'ok' if ok else 'WRONG':>5s} {loo:5.2f} {model:>22s} {times[-1]:6.0f}")
+
+    raw_d, cal_d, worse = [], [], []
+    for (a, (ga, ra, ca)), (b, (gb, rb, cb)) in itertools.combinations(sheets.items(), 2):
+        if ga != gb:
+            continue
+        raw_d.append(float(ciede2000(ra, rb)))
+        cal_d.append(float(ciede2000(ca, cb)))
+        if cal_d[-1] > raw_d[-1] + 0.3:
+            worse.append(f"{a}/{b} {cal_d[-1]:.2f}>{raw_d[-1]:.2f}")
+    n = len(paths)
+    print(f"summary: card found {found}/{n}, grid right by the re-fit check {right}/{found}, "
+          f"LOO dE00 median {np.median(loos) if loos else float('nan'):.2f} "
+          f"(max {max(loos, default=float('nan')):.2f}), detection ms median "
+          f"{np.median(times):.0f} (max {max(times):.0f})")
+    if raw_d:
+        print(f"sheet around the card, {len(raw_d)} same-set-up pairs: dE00 as photographed "
+              f"median {np.median(raw_d):.2f} (max {max(raw_d):.2f}), calibrated median "
+              f"{np.median(cal_d):.2f} (max {max(cal_d):.2f}); calibrated > photographed + 0.3 "
+              f"in {len(worse)}: {', '.join(worse[:8])}{' ...' if len(worse) > 8 else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
