@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
@@ -87,7 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
             defect_model.configure(path=model_before.path, threads=model_before.threads)
 
-    app = FastAPI(title="sealcheck", version="1", description=_DESCRIPTION, lifespan=lifespan)
+    # /docs (Swagger UI) and /redoc from the script and CSS that fastapi-offline installs with
+    # the package, at /static-offline-docs: a factory network without internet still has its
+    # API docs. FastAPI's default loads them from a CDN.
+    app = FastAPIOffline(title="sealcheck", version="1", description=_DESCRIPTION,
+                         lifespan=lifespan)
     for module in (goldens, inspections, lots, compare, health):
         app.include_router(module.router)
     install_web_pages(app)  # the pages for QC staff at /, their files at /static

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 import threading
 import uuid
 
@@ -114,6 +115,41 @@ def test_goldens_list_pages_newest_first_and_filters_by_sku(api, key, sealed):
     assert none == {"items": [], "next_cursor": None}
     bad = api.get("/v1/goldens", headers=auth(key), params={"cursor": "garbage!"})
     assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
+
+
+def test_sku_is_exact_and_sku_contains_finds_any_part_ignoring_case(api, key, sealed):
+    """`sku` lists one product code's versions, exactly; `sku_contains` is the web pages'
+    search (any part, any case, % and _ literal). The schema says which is which."""
+    sku = sealed[0]["sku"]  # "MUG-" and six hex digits
+
+    def skus(**params) -> list[tuple[str, int]]:
+        response = api.get("/v1/goldens", headers=auth(key), params=params)
+        assert response.status_code == 200, response.text
+        return [(g["sku"], g["version"]) for g in response.json()["items"]]
+
+    assert skus(sku=sku) == [(sku, 2), (sku, 1)]
+    assert skus(sku=sku.lower()) == []  # exact and case-sensitive
+    assert skus(sku_contains=sku.lower()[2:]) == [(sku, 2), (sku, 1)]
+    assert skus(sku_contains=sku[-4:].upper(), sku=sku) == [(sku, 2), (sku, 1)]
+    assert skus(sku_contains="%") == [] and skus(sku_contains="MUG_") == []
+    parameters = {p["name"]: p.get("description", "") for p in
+                  api.get("/openapi.json").json()["paths"]["/v1/goldens"]["get"]["parameters"]}
+    assert "case-sensitive" in parameters["sku"]
+    assert "ignoring case" in parameters["sku_contains"]
+
+
+def test_docs_and_redoc_load_their_files_from_this_server(api):
+    """Swagger UI and ReDoc come with the package: no page asks another host for anything."""
+    for page, assets in (("/docs", ("swagger-ui-bundle.js", "swagger-ui.css")),
+                         ("/redoc", ("redoc.standalone.js",))):
+        html = api.get(page)
+        assert html.status_code == 200 and "<html" in html.text.lower()
+        urls = re.findall(r"""(?:src|href|url)\s*[=:(]\s*['"]([^'"]+)['"]""", html.text)
+        assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+        for name in assets:
+            url = next(u for u in urls if u.endswith(name))
+            served = api.get(url)
+            assert served.status_code == 200 and len(served.content) > 100_000, url
 
 
 def test_identical_unit_passes_and_stained_unit_fails(api, key, sealed, inspected):

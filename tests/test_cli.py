@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -417,3 +418,57 @@ def test_closed_output_pipe_is_not_an_internal_error(photos):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 141
     assert b"internal error" not in err and b"Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------------
+# The summary prints numbers as the reasons do (vision.numbers), never "-0.0"
+
+_NEGATIVE_ZERO = re.compile(r"-0\.0+(?![0-9])")
+
+
+@pytest.fixture(scope="module")
+def sized_run(tmp_path_factory):
+    """The same product photographed twice with the card, sizes measured: every difference
+    is near zero, where a rounded negative once printed as "width -0.0 mm"."""
+    directory = tmp_path_factory.mktemp("sized")
+    pair = make_pair("rocket", golden_camera=CAMERA, px_per_mm=PX_PER_MM, seed=19)
+    golden = _save_png(directory / "golden.png", pair.golden)
+    unit = _save_png(directory / "unit.png", pair.unit)
+    spec = directory / "spec.json"
+    spec.write_text(json.dumps({"chart": {"width_mm": 209.55},
+                                "tolerances": {"dimension_mm": 2.0}}))
+    summary = run_cli("compare", golden, unit, "--spec", spec)
+    report = _report(run_cli("compare", golden, unit, "--spec", spec, "--json"))
+    return summary, report
+
+
+def test_summary_prints_the_reasons_numbers_and_no_negative_zero(sized_run):
+    summary, report = sized_run
+    assert summary.returncode == 0, summary.stderr + summary.stdout
+    assert report["dimensions"] is not None, report["reasons"]
+    text = summary.stdout
+    reasons = " ".join(report["reasons"])
+    # Delta-E00 and SSIM: the summary's figure is the one the reasons give.
+    delta_e = re.search(r"colour: Delta-E00 ([0-9.]+) ", text).group(1)
+    assert f"Delta-E00 {delta_e} <= 2.00" in reasons, (delta_e, reasons)
+    ssim = re.search(r"structure: SSIM ([0-9.]+)", text).group(1)
+    assert f"SSIM {ssim} >= 0.500" in reasons, (ssim, reasons)
+    size = re.search(r"dimensions: (width .*\))", text).group(1)
+    assert size in reasons, (size, reasons)
+    assert not _NEGATIVE_ZERO.search(text) and not _NEGATIVE_ZERO.search(reasons), text
+
+
+def test_summary_of_a_tiny_negative_change_and_of_an_inconclusive_report(sized_run):
+    from service.cli.compare import _summary
+    from vision.report import Report
+
+    _, report = sized_run
+    report["dimensions"].update(delta_width_mm=-0.004, delta_height_mm=-0.03)
+    lines = _summary(Report.model_validate(report)).splitlines()
+    assert "dimensions: width 0.00 mm, height -0.03 mm (scale " in "\n".join(lines)
+    # Inconclusive: its score (0) is no measurement, so the summary gives none.
+    unmeasured = dict(report, verdict="inconclusive", score=0.0,
+                      reasons=["Colour could not be measured: no card in the unit photo."])
+    first = _summary(Report.model_validate(unmeasured)).splitlines()[0]
+    assert first.startswith("verdict: INCONCLUSIVE") and "0/100" not in first
+    assert "no score" in first

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Literal, NamedTuple
 
+from vision.numbers import format_number
 from vision.report import ColorReport, DefectsReport, DimensionsReport, StructureReport
 from vision.spec import Spec
 
@@ -21,6 +22,7 @@ __all__ = [
     "drift_components",
     "drift_in_words",
     "judge",
+    "size_in_words",
 ]
 
 
@@ -101,14 +103,22 @@ _SPREAD_DRIFT = (f"different in colour, though lightness, saturation and hue eac
 def drift_in_words(components: tuple[DriftComponent, ...]) -> str:
     """'darker (dL* -2.9) and slightly less saturated (dC* -1.4)': the telling components of
     :func:`drift_components` in a phrase, or '' when none is visible."""
-    return " and ".join(f"{c.words} ({c.symbol} {c.value:+.1f})" for c in components
-                        if c.telling)
+    return " and ".join(f"{c.words} ({c.symbol} {format_number(c.value, 'delta_e', signed=True)})"
+                        for c in components if c.telling)
 
 
 def colour_words(report: ColorReport) -> str:
     """The drift of a colour report in words (:func:`drift_in_words`)."""
     return drift_in_words(drift_components(report.delta_L, report.delta_C, report.delta_H,
                                            report.golden_lab))
+
+
+def size_in_words(dimensions: DimensionsReport) -> str:
+    """'width +0.42 mm, height 0.00 mm (scale 1.004)': the size change, as the reasons and
+    the CLI's summary print it."""
+    return (f"width {format_number(dimensions.delta_width_mm, 'mm', signed=True)} mm, height "
+            f"{format_number(dimensions.delta_height_mm, 'mm', signed=True)} mm (scale "
+            f"{format_number(dimensions.scale_ratio, 'scale')})")
 
 
 def judge(colour: ColorReport, structure: StructureReport, defects: DefectsReport,
@@ -129,13 +139,14 @@ def judge(colour: ColorReport, structure: StructureReport, defects: DefectsRepor
         unmeasured.append(colour.note or "Colour could not be measured.")
     else:
         ratios["colour"] = colour.delta_e00 / tol.delta_e00
+        measured, limit = (format_number(v, "delta_e") for v in (colour.delta_e00,
+                                                                  tol.delta_e00))
         if ratios["colour"] > 1:
-            failures.append(f"Colour drift Delta-E00 {colour.delta_e00:.1f} exceeds "
-                            f"{tol.delta_e00:.1f}{calibrated}: the unit is "
-                            f"{colour_words(colour) or _SPREAD_DRIFT}.")
+            failures.append(f"Colour drift Delta-E00 {measured} exceeds {limit}{calibrated}: "
+                            f"the unit is {colour_words(colour) or _SPREAD_DRIFT}.")
         else:
-            passes.append(f"Colour within tolerance{calibrated}: Delta-E00 "
-                          f"{colour.delta_e00:.1f} <= {tol.delta_e00:.1f}.")
+            passes.append(f"Colour within tolerance{calibrated}: Delta-E00 {measured} <= "
+                          f"{limit}.")
         if colour.note:
             passes.append(colour.note)
     if tol.dimension_mm is not None:
@@ -146,17 +157,17 @@ def judge(colour: ColorReport, structure: StructureReport, defects: DefectsRepor
         else:
             change = max(abs(dimensions.delta_width_mm), abs(dimensions.delta_height_mm))
             ratios["dimensions"] = change / tol.dimension_mm
-            words = (f"width {dimensions.delta_width_mm:+.1f} mm, height "
-                     f"{dimensions.delta_height_mm:+.1f} mm (scale {dimensions.scale_ratio:.3f})")
+            words = size_in_words(dimensions)
+            limit = format_number(tol.dimension_mm, "mm")
             if change > tol.dimension_mm:
-                failures.append(f"Size differs by more than {tol.dimension_mm:g} mm: {words}.")
+                failures.append(f"Size differs by more than {limit} mm: {words}.")
             else:
-                passes.append(f"Size within {tol.dimension_mm:g} mm: {words}.")
+                passes.append(f"Size within {limit} mm: {words}.")
+    ssim, floor = (format_number(v, "ssim") for v in (structure.ssim, tol.ssim_min))
     if ratios["structure"] > 1:
-        failures.append(f"Structure differs: SSIM {structure.ssim:.2f} is below the floor "
-                        f"{tol.ssim_min:.2f}.")
+        failures.append(f"Structure differs: SSIM {ssim} is below the floor {floor}.")
     else:
-        passes.append(f"Structure matches: SSIM {structure.ssim:.2f} >= {tol.ssim_min:.2f}.")
+        passes.append(f"Structure matches: SSIM {ssim} >= {floor}.")
     n = len(defects.regions)
     if n > tol.max_defects:
         biggest = defects.regions[0]

@@ -245,7 +245,9 @@ class Report(BaseModel):
     score: float = Field(
         description="Conformity 0-100. For each tolerance, r = measured / limit; score = 100 * "
         "max(0, 1 - max(r) / 2). So 100 is indistinguishable from the golden sample, 50 is "
-        "exactly at a limit, below 50 fails. 0 when inconclusive.",
+        "exactly at a limit, below 50 fails. For an 'inconclusive' report the score is 0 and "
+        "is not a measurement: something the verdict needs could not be measured, and "
+        "`reasons` says what; leave such reports out of averages and trends.",
     )
     reasons: list[str] = Field(description="Sentences a person reads, most serious first.")
     defect_class: Severity | None = Field(

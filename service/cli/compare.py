@@ -12,6 +12,7 @@ from service.cli.common import (
     comparison_settings,
     defect_model_configured,
 )
+from vision.numbers import format_number
 
 __all__ = ["add_parser", "check_defect_model", "fast_exit", "run"]
 
@@ -46,43 +47,49 @@ def _card_words(side) -> str:
     """'card (mcc, confidence 0.97), corrected: residual Delta-E00 0.7' or 'no card'."""
     if not side.chart_found:
         return "no card"
-    words = f"card ({side.method}, confidence {side.confidence:.2f})"
+    words = f"card ({side.method}, confidence {format_number(side.confidence, 'likelihood')})"
     if side.residual_delta_e00_mean is not None:
-        words += f", fit residual Delta-E00 {side.residual_delta_e00_mean:.1f}"
+        words += (", fit residual Delta-E00 "
+                  f"{format_number(side.residual_delta_e00_mean, 'delta_e')}")
     if side.px_per_mm is not None:
-        words += f", {side.px_per_mm:.2f} px/mm"
+        words += f", {format_number(side.px_per_mm, 'px')} px/mm"
     return words + ("" if side.applied else ", not applied")
 
 
 def _summary(report) -> str:
-    lines = [f"verdict: {report.verdict.upper()}   score: {report.score:.0f}/100"
+    from vision.judge import size_in_words
+
+    # An inconclusive report's score (0) is no measurement: the reasons say what is missing.
+    score = ("no score: not everything could be measured" if report.verdict == "inconclusive"
+             else f"score: {format_number(report.score, 'score')}/100")
+    lines = [f"verdict: {report.verdict.upper()}   {score}"
              + (f"   counts as: {report.defect_class}" if report.defect_class else "")]
     lines += [f"  - {reason}" for reason in report.reasons]
     reg = report.registration
     if reg.ok:
-        rms = f", rms {reg.rms_px:.2f} px" if reg.rms_px is not None else ""
+        rms = f", rms {format_number(reg.rms_px, 'px')} px" if reg.rms_px is not None else ""
         lines.append(f"registration: {reg.method}, {reg.inliers} inliers{rms}")
     lines.append("calibration: " + "; ".join(
         f"{name} {_card_words(side)}" for name, side in (("golden", report.calibration.golden),
                                                           ("unit", report.calibration.unit))))
     colour = report.color
     if colour.delta_e00 is not None:
+        delta = {name: format_number(getattr(colour, name), "delta_e", signed=True)
+                 for name in ("delta_L", "delta_C", "delta_H")}
         lines.append(
-            f"colour: Delta-E00 {colour.delta_e00:.2f} (dL* {colour.delta_L:+.2f}, "
-            f"dC* {colour.delta_C:+.2f}, dH* {colour.delta_H:+.2f}; CMC(2:1) "
-            f"{colour.delta_e_cmc:.2f})"
+            f"colour: Delta-E00 {format_number(colour.delta_e00, 'delta_e')} "
+            f"(dL* {delta['delta_L']}, dC* {delta['delta_C']}, dH* {delta['delta_H']}; "
+            f"CMC(2:1) {format_number(colour.delta_e_cmc, 'delta_e')})"
         )
     if report.structure.ssim is not None:
-        lines.append(f"structure: SSIM {report.structure.ssim:.3f}")
+        lines.append(f"structure: SSIM {format_number(report.structure.ssim, 'ssim')}")
     if report.dimensions is not None:
-        d = report.dimensions
-        lines.append(f"dimensions: width {d.delta_width_mm:+.1f} mm, height "
-                     f"{d.delta_height_mm:+.1f} mm (scale {d.scale_ratio:.4f})")
+        lines.append(f"dimensions: {size_in_words(report.dimensions)}")
     lines.append(f"defects: {len(report.defects.regions)} region(s)")
     for number, region in enumerate(report.defects.regions[:10], start=1):
         x, y, w, h = region.bbox
         lines.append(f"  {number}. {region.severity} {region.kind} at x={x} y={y} {w}x{h} px, "
-                     f"{region.area_px} px, score {region.score:.2f}")
+                     f"{region.area_px} px, score {format_number(region.score, 'likelihood')}")
     total = sum(report.timings_ms.values())
     lines.append(f"time: {total:.0f} ms")
     return "\n".join(lines)

@@ -70,10 +70,18 @@ def _read_golden(service, tenant_id: str, golden_id: str) -> GoldenPublic:
         return golden_public(session, golden_for_tenant(session, tenant_id, golden_id))
 
 
-@router.get("", response_model=GoldenList, summary="List sealed goldens, newest first")
+@router.get(
+    "", response_model=GoldenList, summary="List sealed goldens, newest first",
+    description="`sku` is exact and case-sensitive, as a product code is: it lists one SKU's "
+    "versions. `sku_contains` finds any part of the SKU, ignoring case, as the web pages' "
+    "search does. Both may be given.")
 def list_goldens(
     session: SessionDep, tenant_id: TenantDep,
-    sku: Annotated[str | None, Query(description="Only this SKU (all its versions).")] = None,
+    sku: Annotated[str | None, Query(
+        description="Only this SKU, exactly and case-sensitive (all its versions).")] = None,
+    sku_contains: Annotated[str | None, Query(
+        max_length=200, description="Only SKUs containing this text, ignoring case (the web "
+        "pages' search); % and _ are plain characters.")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> GoldenList:
@@ -81,6 +89,8 @@ def list_goldens(
     query = sa.select(Golden).where(Golden.tenant_id == tenant_id)
     if sku is not None:
         query = query.where(Golden.sku == sku)
+    if sku_contains:
+        query = query.where(Golden.sku.icontains(sku_contains, autoescape=True))
     if after is not None:
         query = query.where(Golden.seq < after)
     rows = list(session.scalars(query.order_by(Golden.seq.desc()).limit(limit + 1)))

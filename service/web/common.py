@@ -8,6 +8,7 @@ the API's (:mod:`service.http_errors`).
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,7 @@ from service.queries import golden_for_tenant
 from service.uploads import Form, read_form
 from service.web import present
 from service.web.sessions import Visitor, csrf_ok, visitor_for
+from vision.numbers import format_number
 
 __all__ = [
     "LOT_DEFAULTS",
@@ -43,6 +45,7 @@ __all__ = [
     "golden_or_404",
     "like",
     "page_cursor",
+    "page_message",
     "read_upload_form",
     "redirect",
     "render",
@@ -56,6 +59,7 @@ __all__ = [
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters["when"] = present.format_time
+templates.env.filters["number"] = format_number  # the rounding of the reasons and the CLI
 
 PAGE_SIZE = 24
 # The "Open a lot" form's fields and defaults (service/web/lot_pages.py handles it).
@@ -79,7 +83,42 @@ class WebError(Exception):
 
     @classmethod
     def from_service_error(cls, error: ServiceError) -> WebError:
-        return cls(http_status(error), error.message)
+        return cls(http_status(error), page_message(error.message))
+
+
+# The API names the request's field first ("images[0] (mug.gif): ...", "spec: roi ..."), which
+# integrators need; a person on the floor reads what was wrong with the photo or form instead.
+_UPLOAD_LABEL = re.compile(r"^images\[(\d+)\](?: \((?P<name>.*?)\))?: (?P<rest>.*)$", re.S)
+_FILE_LABEL = re.compile(r"^(?P<name>[^:;/]+\.\w{2,5}): (?P<rest>the file .*)$", re.S)
+_FIELD_LABEL = re.compile(r"^(?:spec: )?(?:field '(?P<field>\w+)' )?(?P<rest>.*)$", re.S)
+_FIELD_WORDS = {"images": "a photo", "roi": "the region of interest", "spec": "the spec sheet",
+                "unit_label": "the unit label", "lot_id": "the lot", "name": "the name",
+                "sku": "the SKU"}
+
+
+def page_message(message: str) -> str:
+    """An API error message as a page shows it: the photo by its file name (or its place),
+    not by the request's field, and a sentence with a capital and a full stop."""
+    upload = _UPLOAD_LABEL.match(message) or _FILE_LABEL.match(message)
+    if upload is not None and upload.re is _FILE_LABEL:
+        message = f"The photo “{upload['name']}”: {upload['rest']}"
+    elif upload is not None:
+        which = (f"The photo “{upload['name']}”" if upload["name"]
+                 else f"Photo {int(upload[1]) + 1}")
+        message = f"{which}: {upload['rest']}"
+    else:
+        field = _FIELD_LABEL.match(message)
+        rest = field["rest"]
+        if field["field"]:
+            rest = f"{_FIELD_WORDS.get(field['field'], field['field'])} {rest}"
+        first = rest.split(" ", 1)[0]
+        if first in _FIELD_WORDS:
+            rest = _FIELD_WORDS[first] + rest[len(first):]
+        message = rest
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
 
 
 class FormProblem(ValueError):
@@ -198,6 +237,7 @@ def form_fields(form: Form, names) -> dict[str, str]:
 def form_failure(request: Request, status: int, message: str, template: str,
                  visitor: Visitor, **context) -> Response:
     """The form again with `message` above it, or ``{"detail": message}`` for the script."""
+    message = page_message(message)
     if wants_json(request):
         return JSONResponse({"detail": message}, status_code=status)
     return render(request, template, visitor, status, error=message, **context)

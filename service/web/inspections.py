@@ -40,6 +40,7 @@ __all__ = ["VERDICTS", "heat_rgba", "router"]
 router = APIRouter(include_in_schema=False)
 
 VERDICTS = ("pass", "fail", "inconclusive")
+_GOLDEN_CHOICES = 200  # goldens offered by the history's filter; older ones by their link
 
 
 @router.get("/inspections/{inspection_id}")
@@ -55,6 +56,8 @@ def report_page(inspection_id: str, request: Request, service: ServiceDep,
         lot=lot,
         colour=present.colour_panel(report), defects=present.defect_cards(report),
         roi_box=present.percent_box(report.get("roi"), size), aspect=size[0] / size[1],
+        not_measured=(present.not_measured(report) if inspection.verdict == "inconclusive"
+                      else []),
         nav="history")
 
 
@@ -81,6 +84,12 @@ def history_page(request: Request, service: ServiceDep, visitor: VisitorDep,
              .where(Inspection.tenant_id == visitor.tenant_id))
     with service.sessions() as session:
         chosen = golden_or_404(session, visitor, golden) if golden else None
+        # The filter's choices: the newest goldens (the chosen one stays listed).
+        choices = list(session.scalars(
+            sa.select(Golden).where(Golden.tenant_id == visitor.tenant_id)
+            .order_by(Golden.seq.desc()).limit(_GOLDEN_CHOICES)))
+        if chosen is not None and chosen not in choices:
+            choices.append(chosen)
         if chosen is not None:
             query = query.where(Inspection.golden_seq == chosen.seq)
         if sku:
@@ -104,7 +113,7 @@ def history_page(request: Request, service: ServiceDep, visitor: VisitorDep,
         next_url = "/inspections?" + urllib.parse.urlencode(
             {**{k: v for k, v in filters.items() if v}, "cursor": encode_cursor(rows[-1][0].seq)})
     return render(request, "history.html", visitor, rows=rows, filters=filters, chosen=chosen,
-                  verdicts=VERDICTS, next_url=next_url, nav="history")
+                  goldens=choices, verdicts=VERDICTS, next_url=next_url, nav="history")
 
 
 def _inspection_or_404(session, visitor: Visitor, inspection_id: str

@@ -11,12 +11,15 @@ import datetime as dt
 
 import numpy as np
 
+from vision.numbers import format_number
+
 __all__ = [
     "Crop",
     "colour_panel",
     "defect_cards",
     "format_time",
     "lab_to_hex",
+    "not_measured",
     "percent_box",
 ]
 
@@ -108,10 +111,12 @@ def defect_cards(report: dict) -> list[dict]:
     for number, region in enumerate(report["defects"]["regions"], start=1):
         x, y, w, h = region["bbox"]
         if px_per_mm:
-            extent = f"{w / px_per_mm:.1f} x {h / px_per_mm:.1f} mm"
+            extent = (f"{format_number(w / px_per_mm, 'extent_mm')} x "
+                      f"{format_number(h / px_per_mm, 'extent_mm')} mm")
         else:
             extent = f"{w} x {h} px"
-        area = (f"{region['area_mm2']:.1f} mm²" if region.get("area_mm2") is not None
+        area = (f"{format_number(region['area_mm2'], 'area_mm2')} mm²"
+                if region.get("area_mm2") is not None
                 else f"{region['area_px']:,} px")
         cards.append({"number": number, "severity": region["severity"], "kind": region["kind"],
                       "score": region["score"], "extent": extent, "area": area,
@@ -127,6 +132,22 @@ def percent_box(box, size: tuple[int, int]) -> tuple[float, float, float, float]
     x, y, w, h = box
     return (round(100 * x / gw, 3), round(100 * y / gh, 3), round(100 * w / gw, 3),
             round(100 * h / gh, 3))
+
+
+def not_measured(report: dict) -> list[str]:
+    """What an inconclusive report could not measure, in words ('colour', 'size'); every
+    part when nothing was compared (no region: the unit was not put onto the golden)."""
+    if report.get("roi") is None:
+        return ["alignment", "colour", "structure", "defects"]
+    parts = []
+    if report["color"].get("delta_e00") is None:
+        parts.append("colour")
+    if report["structure"].get("ssim") is None:
+        parts.append("structure")
+    tolerances = report["spec"]["tolerances"]
+    if tolerances.get("dimension_mm") is not None and report.get("dimensions") is None:
+        parts.append("size")
+    return parts
 
 
 def format_time(value: dt.datetime) -> str:

@@ -12,13 +12,11 @@ a missing browser is a failure.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import cv2
 import httpx
@@ -27,27 +25,12 @@ import pytest
 
 from testkit.photos import photo_pair
 from testkit.server import free_port
-from testkit.service import REPO, auth, new_key, settings_for, start_server
+from testkit.service import auth, new_key, settings_for, start_server
+from tests.web.conftest import CHROMIUM, SCREENSHOTS, SIZES, browser_or_skip  # noqa: F401
 
-CHROMIUM = Path("/usr/bin/chromium")
-SIZES = {"phone": (390, 844), "desktop": (1280, 800)}
-SCREENSHOTS = REPO / "tests" / "output" / "screenshots"
 MIN_TAP_PX = 44  # WCAG 2.5.5 / platform guidelines for a thumb
-
-
-def _browser_or_skip():
-    problem = None
-    if not CHROMIUM.exists():
-        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright  # noqa: F401
-        except ImportError:
-            problem = "playwright is not installed (pip install -e '.[dev]')"
-    if problem:
-        if os.environ.get("SEALCHECK_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests required (SEALCHECK_REQUIRE_BROWSER=1) but {problem}")
-        pytest.skip(f"browser tests skipped: {problem}")
+# Until tests/web/test_web_phone.py takes CHROMIUM and the skip from tests.web.conftest.
+_browser_or_skip = browser_or_skip
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +58,8 @@ def server(tmp_path_factory, request):
 
 
 @pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def browser(server, chromium_browser):
+    return chromium_browser
 
 
 def _shot(page, size: str, step: str) -> None:

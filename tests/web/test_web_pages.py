@@ -351,6 +351,93 @@ def test_report_of_a_unit_that_could_not_be_aligned_shows_the_photo_as_taken(app
     assert np.abs(served.astype(int) - uploaded.astype(int)).mean() < 2.0
 
 
+def _text(html: str) -> str:
+    """The words a person reads: tags dropped, spaces collapsed, entities as characters."""
+    import html as html_module
+
+    return " ".join(html_module.unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_an_inconclusive_report_shows_what_was_not_measured_and_no_score(app, tenants):
+    """Nothing compared: the page gives the reason first and no "Score 0/100" or
+    "Defects: 0", which would read as measurements."""
+    browser = tenants["browser_a"]
+    api = app.post(f"/v1/goldens/{tenants['golden_a']}/inspections",
+                   headers=auth(tenants["key_a"]), files={"images": (
+                       "other.jpg", good_image_bytes("JPEG", (800, 600), seed=7), "image/jpeg")})
+    assert api.status_code == 201, api.text
+    api = api.json()
+    inspection_id = api["id"]
+    assert api["verdict"] == "inconclusive" and api["score"] == 0  # documented: no measure
+    page = browser.get(f"/inspections/{inspection_id}")
+    words = _text(page.text)
+    assert "Score" not in words and "/ 100" not in words, words
+    assert 'id="defect-count"' not in page.text and "Defects: 0" not in words
+    assert "Not looked for" in words
+    banner = _text(page.text.split('id="verdict"', 1)[1].split("</section>", 1)[0])
+    reason = _text(api["report"]["reasons"][0])
+    assert banner.index(reason[:40]) < banner.index("Not measured: alignment, colour")
+    # A unit that was compared keeps its score and defect count.
+    compared = browser.get(f"/inspections/{tenants['inspection_a']}").text
+    assert re.search(r'id="score">Score \d+ / 100<', compared)
+    assert 'id="defect-count">0<' in compared and "Not measured" not in compared
+
+
+def test_report_page_prints_the_reasons_numbers(app, tenants):
+    """The colour card, the reasons and the other measures round the same number alike."""
+    report = app.get(f"/v1/inspections/{tenants['inspection_a']}",
+                     headers=auth(tenants["key_a"])).json()["report"]
+    words = _text(tenants["browser_a"].get(f"/inspections/{tenants['inspection_a']}").text)
+    reasons = " ".join(report["reasons"])
+    card = re.search(r"Delta-E00 ([0-9.]+) within", words).group(1)
+    assert f"Delta-E00 {card} <= 3.00" in reasons, (card, reasons)
+    assert card == f"{report['color']['delta_e00']:.2f}"
+    ssim = re.search(r"SSIM ([0-9.]+) \(lowest allowed 0.500\)", words).group(1)
+    assert f"SSIM {ssim} >= 0.500" in reasons, (ssim, reasons)
+    assert not re.search(r"-0\.0+(?![0-9])", words), words
+
+
+def test_page_errors_name_the_photo_and_the_api_names_the_field(app, tenants):
+    browser, csrf = tenants["browser_a"], tenants["csrf_a"]
+    gif = good_image_bytes("GIF", (64, 64))
+    page = browser.post("/goldens", data=_seal_form(csrf),
+                        files={"images": ("logo.gif", gif, "image/gif")})
+    message = _text(re.search(r'role="alert"[^>]*>([^<]+)<', page.text).group(1))
+    assert page.status_code == 415
+    assert message.startswith("The photo “logo.gif”: ") and "images[" not in message, message
+    assert message.endswith(".")
+    script = browser.post("/goldens", data=_seal_form(csrf), headers={"Accept":
+                          "application/json"}, files={"images": ("logo.gif", gif, "image/gif")})
+    assert script.json()["detail"] == message  # the page's script shows the same words
+    api = app.post("/v1/goldens", headers=auth(tenants["key_a"]),
+                   data={"name": "n", "sku": "S"}, files={"images": ("logo.gif", gif,
+                                                                     "image/gif")})
+    assert api.status_code == 415 and api.json()["detail"].startswith("images[0] (logo.gif): ")
+    outside = browser.post("/goldens", data=_seal_form(csrf, roi_x="5000"), files={
+        "images": ("golden.jpg", photo_pair()[0], "image/jpeg")})
+    message = _text(re.search(r'role="alert"[^>]*>([^<]+)<', outside.text).group(1))
+    assert message.startswith("The region of interest starts at (5000, "), message
+
+
+def test_history_offers_a_filter_by_golden(app, tenants):
+    browser = tenants["browser_a"]
+    page = browser.get("/inspections").text
+    select = re.search(r'<select id="f-golden" name="golden">(.*?)</select>', page, re.S)
+    assert select, "no golden filter on the history page"
+    assert re.search(r'<label for="f-golden">', page)
+    options = re.findall(r'<option value="([^"]*)"', select.group(1))
+    assert options[0] == "" and tenants["golden_a"] in options
+    assert tenants["golden_b"] not in options  # another tenant's golden is not offered
+    chosen = browser.get("/inspections", params={"golden": tenants["golden_a"]}).text
+    assert re.search(rf'<option value="{tenants["golden_a"]}" selected>', chosen)
+    assert f'data-inspection="{tenants["inspection_a"]}"' in chosen
+
+
+def test_sign_in_page_says_where_a_key_comes_from(app):
+    page = _client(app).get("/signin")
+    assert "sealcheck keys create" in _text(page.text)
+
+
 def test_a_unit_for_a_missing_lot_is_refused_on_the_page_before_any_work(app, tenants):
     """The pages apply the API's lot rule: a lot_id that is a UUID must name a lot."""
     import uuid

@@ -38,11 +38,11 @@ def _report(delta_L, delta_C, delta_H, golden_lab=(50.0, 40.0, 30.0), delta_e00=
 def test_colour_drift_in_words():
     panel = colour_panel(_report(-2.9, -1.2, 0.1))
     # dC* -1.2 is visible but less than half of dL*: the row says so, the summary leaves it.
-    assert panel["summary"] == "The unit is darker (dL* -2.9)."
+    assert panel["summary"] == "The unit is darker (dL* -2.90)."
     assert [c["words"] for c in panel["components"]] == [
         "darker", "slightly less saturated", "same hue"]
     assert colour_panel(_report(-2.9, -1.6, 0.1))["summary"] \
-        == "The unit is darker (dL* -2.9) and less saturated (dC* -1.6)."
+        == "The unit is darker (dL* -2.90) and less saturated (dC* -1.60)."
     assert panel["within"] is False and panel["tolerance"] == 2.0
     assert panel["sides"][0]["residual_mean"] == 0.5 and panel["sides"][1]["found"] is False
     # Golden hue 36.9 degrees (a red-orange): a positive dH* turns it towards yellow.
@@ -110,3 +110,27 @@ def test_crop_shows_the_defect_box_at_the_stated_zoom(bbox):
 def test_percent_box():
     assert percent_box((100, 75, 500, 375), (1000, 750)) == (10.0, 10.0, 50.0, 50.0)
     assert percent_box(None, (1000, 750)) is None
+
+
+def test_not_measured_names_what_an_inconclusive_report_lacks():
+    from service.web.present import not_measured
+
+    compared = dict(_report(None, None, None, delta_e00=None), roi=(10, 10, 50, 50),
+                    structure={"ssim": 0.98}, dimensions=None)
+    assert not_measured(compared) == ["colour"]
+    compared["spec"]["tolerances"]["dimension_mm"] = 1.0
+    assert not_measured(compared) == ["colour", "size"]
+    assert not_measured(dict(compared, roi=None)) == ["alignment", "colour", "structure",
+                                                      "defects"]
+
+
+@pytest.mark.parametrize(("value", "quantity", "signed", "text"), [
+    (1.449, "delta_e", False, "1.45"), (-0.004, "mm", True, "0.00"), (-0.04, "mm", True, "-0.04"),
+    (0.3, "delta_e", True, "+0.30"), (-0.0, "ssim", False, "0.000"), (91.5, "score", False, "92"),
+])
+def test_numbers_print_one_way_and_never_as_negative_zero(value, quantity, signed, text):
+    from vision.numbers import format_number
+
+    assert format_number(value, quantity, signed=signed) == text
+    with pytest.raises(ValueError, match="quantity is invalid"):
+        format_number(1.0, "furlongs")
