@@ -119,8 +119,6 @@ def page_message(message: str) -> str:
     return message if message.endswith((".", "!", "?")) else message + "."
 
 
-
-
 class FormProblem(ValueError):
     """A form field that cannot be used; the message is shown above the form."""
 
