@@ -55,12 +55,18 @@ def replaced_atomically(path: Path, mode: str = "wb", *, temp_dir: Path | None =
 
 
 class BlobStore:
-    """Files under ``root/blobs/ab/cd/<sha256>``; temporary files under ``root/tmp``."""
+    """Files under ``root/blobs/ab/cd/<sha256>``; temporary files under ``root/tmp``.
+
+    Derived files (thumbnails) live apart, under ``root/derived/ab/cd/<source sha256>.<kind>``:
+    named by the file they are made from, so they are made once and found again without a
+    row, and the garbage collector (which only looks at ``blobs``) leaves them alone.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._blobs = self.root / "blobs"
         self._tmp = self.root / "tmp"
+        self._derived = self.root / "derived"
 
     def open(self) -> None:
         """Create the directories; remove temporary files a crash left behind."""
@@ -88,6 +94,19 @@ class BlobStore:
         with replaced_atomically(final, temp_dir=self._tmp, prefix="tmp", suffix=".part") as out:
             out.write(data)
         return sha256
+
+    def derived_path(self, source_sha256: str, kind: str) -> Path:
+        """Where the `kind` derivative of a stored file is (or will be) kept."""
+        return self._derived / source_sha256[:2] / source_sha256[2:4] / f"{source_sha256}.{kind}"
+
+    def put_derived(self, source_sha256: str, kind: str, data: bytes) -> Path:
+        """Store a derivative of a stored file, atomically; return its path."""
+        final = self.derived_path(source_sha256, kind)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        with replaced_atomically(final, temp_dir=self._tmp, prefix="tmp", suffix=".part") as out:
+            out.write(data)
+        return final
 
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()

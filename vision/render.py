@@ -20,16 +20,37 @@ from vision.frame import upsample_mask
 from vision.register import warp_to_golden
 from vision.report import DefectRegion
 
-__all__ = ["PictureSources", "Pictures", "aligned_unit", "dimmed", "draw_pictures", "overlay"]
+__all__ = ["PictureSources", "Pictures", "aligned_unit", "dimmed", "draw_pictures",
+           "heat_rgba", "overlay"]
 
 _SEVERITY_RGB = {"critical": (220, 20, 60), "major": (255, 140, 0), "minor": (255, 215, 0)}
+_LABEL_INK = {"critical": (255, 255, 255), "major": (0, 0, 0), "minor": (0, 0, 0)}
 _ROI_RGB = (30, 144, 255)
+# Sizes as shares of the picture's long side, so that a picture shown ~360 px wide on a phone
+# still reads: digits ~16 px high (1/22), lines ~2 px (1/200).
+_LABEL_HEIGHT = 1 / 22
+_LINE_WIDTH = 1 / 200
+_HERSHEY_DIGIT_PX = 22  # height of a digit of FONT_HERSHEY_SIMPLEX at scale 1
 
 
 def dimmed(image: np.ndarray, amount: float = 0.5) -> np.ndarray:
     """The image faded towards grey: what is shown where nothing could be compared."""
     grey = np.full_like(image, 128)
     return cv2.addWeighted(image, 1.0 - amount, grey, amount, 0.0)
+
+
+def heat_rgba(defect_map: np.ndarray) -> np.ndarray:
+    """The defect likelihood (uint8, 0-255) as a see-through layer: clear below 0.25,
+    yellow to red and more opaque as it rises, red and 85% opaque from 0.6 (0.5 is the
+    candidate threshold). One colouring for the overlay and the report page's heat layer."""
+    likelihood = defect_map.astype(np.float32) / 255.0
+    ramp = np.clip((likelihood - 0.25) / 0.35, 0.0, 1.0)
+    rgba = np.empty(defect_map.shape + (4,), np.uint8)
+    rgba[..., 0] = 255
+    rgba[..., 1] = np.round(230 * (1.0 - ramp)).astype(np.uint8)
+    rgba[..., 2] = 0
+    rgba[..., 3] = np.round(255 * 0.85 * np.sqrt(ramp)).astype(np.uint8)
+    return rgba
 
 
 def overlay(
@@ -60,28 +81,45 @@ def overlay(
         are in the photo's pixels, as the report gives them.
     """
     out = np.where(compared[..., None], golden, dimmed(golden)).astype(np.uint8)
-    heat = defect_map.astype(np.float32) / 255.0
-    # Only the part of the map above the candidate threshold is tinted, so the picture stays
+    # Only likelihoods near the candidate threshold and above are tinted, so the picture stays
     # readable: faint evidence everywhere would hide the real findings.
-    alpha = np.clip((heat - 0.35) / 0.4, 0.0, 0.7)[..., None]
-    red = np.array([255, 0, 0], np.float32)
-    out = (out.astype(np.float32) * (1 - alpha) + red * alpha).astype(np.uint8)
-    thickness = max(2, round(max(golden.shape[:2]) / 600))
+    heat = heat_rgba(defect_map)
+    alpha = heat[..., 3:].astype(np.float32) / 255.0
+    out = (out * (1 - alpha) + heat[..., :3] * alpha + 0.5).astype(np.uint8)
+    long_side = max(golden.shape[:2])
+    thickness = max(2, round(long_side * _LINE_WIDTH))
     def in_picture(box: tuple[int, int, int, int]) -> tuple[int, ...]:
         return tuple(box) if scale == 1.0 else tuple(round(v * scale) for v in box)
 
     if roi is not None:
         x, y, w, h = in_picture(roi)
         cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), _ROI_RGB, thickness)
-    font_scale = max(0.6, max(golden.shape[:2]) / 1500)
     for number, region in enumerate(regions, start=1):
         x, y, w, h = in_picture(region.bbox)
         pad = 2 * thickness
         colour = _SEVERITY_RGB[region.severity]
         cv2.rectangle(out, (x - pad, y - pad), (x + w + pad, y + h + pad), colour, thickness)
-        cv2.putText(out, str(number), (x - pad, max(0, y - 2 * pad)), cv2.FONT_HERSHEY_SIMPLEX,
-                    font_scale, colour, thickness, cv2.LINE_AA)
+        _label(out, str(number), (x - pad, y - pad), colour, _LABEL_INK[region.severity],
+               long_side)
     return out
+
+
+def _label(out: np.ndarray, text: str, corner: tuple[int, int], fill, ink,
+           long_side: int) -> None:
+    """`text` on a filled tag of colour `fill`, above the box corner (below it at the top
+    edge), kept inside the picture: legible on any background."""
+    font_scale = long_side * _LABEL_HEIGHT / _HERSHEY_DIGIT_PX
+    weight = max(1, round(2 * font_scale))
+    (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, weight)
+    margin = max(2, th // 4)
+    tag_w, tag_h = tw + 2 * margin, th + baseline + margin
+    height, width = out.shape[:2]
+    x0 = min(max(0, corner[0]), max(0, width - tag_w))
+    y0 = corner[1] - tag_h if corner[1] - tag_h >= 0 else corner[1]
+    y0 = min(max(0, y0), max(0, height - tag_h))
+    cv2.rectangle(out, (x0, y0), (x0 + tag_w, y0 + tag_h), fill, cv2.FILLED)
+    cv2.putText(out, text, (x0 + margin, y0 + margin + th), cv2.FONT_HERSHEY_SIMPLEX,
+                font_scale, ink, weight, cv2.LINE_AA)
 
 
 @dataclasses.dataclass(frozen=True)

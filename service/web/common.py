@@ -60,6 +60,7 @@ TEMPLATES_DIR = Path(__file__).with_name("templates")
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters["when"] = present.format_time
 templates.env.filters["number"] = format_number  # the rounding of the reasons and the CLI
+templates.env.globals["region_words"] = present.region_words
 
 PAGE_SIZE = 24
 # The "Open a lot" form's fields and defaults (service/web/lot_pages.py handles it).

@@ -14,7 +14,7 @@ import urllib.parse
 import numpy as np
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.aql import LEVELS
@@ -22,7 +22,13 @@ from service.db import Golden, GoldenImage, Inspection, Lot
 from service.deps import ServiceDep
 from service.errors import ServiceError
 from service.http_errors import http_status
-from service.operations import Service, golden_picture_png, inspect_job, seal_job
+from service.operations import (
+    Service,
+    golden_picture_png,
+    golden_thumbnail,
+    inspect_job,
+    seal_job,
+)
 from service.pagination import encode_cursor
 from service.queries import check_lot, lot_public
 from service.responses import IMMUTABLE, stored_png
@@ -186,12 +192,42 @@ def golden_context(service: Service, visitor: Visitor, golden_id: str) -> dict:
             .order_by(Golden.version.desc()).limit(1))
         lots = [lot_public(session, lot, golden) for lot in session.scalars(
             sa.select(Lot).where(Lot.golden_seq == golden.seq)
-            .order_by(Lot.seq.desc()).limit(5))]
+            .order_by(Lot.seq.desc()).limit(_LOTS_LISTED))]
+        lot_names = _lot_names(session, recent)
     size = (primary.width, primary.height)
     return {"golden": golden, "photos": photos, "size": size, "recent": recent, "newer": newer,
             "roi_box": present.percent_box(golden.spec.get("roi"), size), "nav": "goldens",
-            "lots": lots, "lot_values": dict(LOT_DEFAULTS), "lot_error": None,
+            "region_source": _region_source(service, golden, recent),
+            "lots": lots[:5], "open_lots": [lot for lot in lots if lot.verdict == "pending"],
+            "lot_names": lot_names, "lot_values": dict(LOT_DEFAULTS), "lot_error": None,
             "levels": LEVELS}
+
+
+_LOTS_LISTED = 50  # the newest lots of a golden: the page lists 5, the inspect form the open ones
+
+
+def _region_source(service: Service, golden: Golden, recent: list[Inspection]) -> str | None:
+    """What an inspection against this golden compares, as the report's roi_source: from the
+    spec, the prepared golden when it is in memory, or the latest report; None: not known."""
+    if golden.spec.get("roi") is not None:
+        return "spec"
+    sealed = service.goldens.get(golden.id)
+    if sealed is not None:
+        return "product" if sealed.prepared.product is not None else "overlap"
+    # Only the golden decides between product and overlap, so any report of it tells.
+    return next((i.report.get("roi_source") for i in recent if i.report.get("roi_source")),
+                None)
+
+
+def _lot_names(session, inspections: list[Inspection]) -> dict[str, str]:
+    """Lot id -> what a person calls it (its reference), for the lots these units joined."""
+    ids = {i.lot_id for i in inspections if i.lot_id}
+    if not ids:
+        return {}
+    rows = session.execute(sa.select(Lot.id, Lot.reference, Lot.created_at)
+                           .where(Lot.id.in_(ids), Lot.tenant_id == inspections[0].tenant_id))
+    return {lot_id: reference or f"lot opened {present.format_time(created)}"
+            for lot_id, reference, created in rows}
 
 
 @router.get("/goldens/{golden_id}")
@@ -243,3 +279,13 @@ def golden_picture(golden_id: str, service: ServiceDep, visitor: VisitorDep) -> 
         return stored_png(service, golden.picture_sha256)
     return Response(golden_picture_png(service, golden), media_type="image/png",
                     headers=IMMUTABLE)
+
+
+@router.get("/goldens/{golden_id}/thumb.webp")
+def golden_thumb(golden_id: str, service: ServiceDep, visitor: VisitorDep) -> FileResponse:
+    """The lists' small picture: a file made once, cached by the browser (a golden never
+    changes; sealing again makes a new golden)."""
+    with service.sessions() as session:
+        golden = golden_or_404(session, visitor, golden_id)
+    return FileResponse(golden_thumbnail(service, golden), media_type="image/webp",
+                        headers=IMMUTABLE)

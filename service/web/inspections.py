@@ -10,7 +10,6 @@ import datetime as dt
 import urllib.parse
 
 import cv2
-import numpy as np
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -35,7 +34,7 @@ from service.web.common import (
 )
 from service.web.sessions import Visitor
 
-__all__ = ["VERDICTS", "heat_rgba", "router"]
+__all__ = ["VERDICTS", "router"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -146,22 +145,10 @@ def aligned_picture(inspection_id: str, service: ServiceDep, visitor: VisitorDep
     return stored_png(service, inspection.aligned_sha256)
 
 
-def heat_rgba(defect_map: np.ndarray) -> np.ndarray:
-    """The defect map as a see-through overlay: clear where nothing changed, yellow to red
-    (and more opaque) as the likelihood rises. 0.5 is the candidate threshold."""
-    likelihood = defect_map.astype(np.float32) / 255.0
-    alpha = np.clip((likelihood - 0.2) / 0.4, 0.0, 1.0) * 0.85
-    ramp = np.clip((likelihood - 0.2) / 0.5, 0.0, 1.0)
-    rgba = np.empty(defect_map.shape + (4,), np.uint8)
-    rgba[..., 0] = 255
-    rgba[..., 1] = np.round(220 * (1.0 - ramp)).astype(np.uint8)
-    rgba[..., 2] = 0
-    rgba[..., 3] = np.round(255 * alpha).astype(np.uint8)
-    return rgba
-
-
 @router.get("/inspections/{inspection_id}/heat.png")
 def heat_picture(inspection_id: str, service: ServiceDep, visitor: VisitorDep) -> Response:
+    from vision.render import heat_rgba  # the overlay's colouring, on its own
+
     inspection = _inspection_row(service, visitor, inspection_id)
     defect_map = cv2.imread(str(service.blobs.path(inspection.defect_map_sha256)),
                             cv2.IMREAD_UNCHANGED)

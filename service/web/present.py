@@ -21,7 +21,20 @@ __all__ = [
     "lab_to_hex",
     "not_measured",
     "percent_box",
+    "region_words",
 ]
+
+_REGION_WORDS = {
+    "spec": "The region set for this golden (the blue box) is compared.",
+    "product": "No region set: the product detected on the golden photo is compared, along "
+               "its outline; the table around it and the colour card are left out.",
+    "overlap": "No region set, and no product stands out from the background of the golden "
+               "photo: the whole area both photos show is compared, except the colour card.",
+    None: "Without a region, the product detected on the golden photo is compared, along its "
+          "outline; the table around it and the colour card are left out. When no product "
+          "stands out from the background (a close-up, a flat scan), the whole area both "
+          "photos show is compared, except the colour card.",
+}
 
 _MIN_CROP_FRACTION = 0.12  # of the picture's long side: a crop narrower than this is a blur
 
@@ -132,6 +145,12 @@ def percent_box(box, size: tuple[int, int]) -> tuple[float, float, float, float]
     x, y, w, h = box
     return (round(100 * x / gw, 3), round(100 * y / gh, 3), round(100 * w / gw, 3),
             round(100 * h / gh, 3))
+
+
+def region_words(source: str | None) -> str:
+    """What is compared, in words, for a report's ``roi_source`` ('spec', 'product',
+    'overlap'); None: not known yet (no region set, the golden not looked at), both cases."""
+    return _REGION_WORDS[source]
 
 
 def not_measured(report: dict) -> list[str]:

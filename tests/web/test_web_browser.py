@@ -191,7 +191,7 @@ def test_sign_in_seal_inspect_report_and_print(size, server, browser):
         # Inspect a unit: upload progress, then the waiting state, then the report.
         page.set_input_files("#unit-photo", str(server["files"]["unit"]))
         page.fill("#unit_label", "unit 0042")
-        page.fill("#lot_id", "LOT-7")
+        assert page.input_value("#lot_id") == ""  # no lot chosen: a single unit
         # The page reports each time its waiting state is shown, with the upload's progress
         # then. Watched from inside the page: a comparison takes ~0.1 s, so the page is often
         # already navigating to the report when a locator would look, and Playwright's

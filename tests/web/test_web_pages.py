@@ -529,7 +529,8 @@ def test_a_lot_opened_on_the_golden_page_shows_its_plan_progress_and_verdict(app
                     ("minor", "6.5", "2", "0", "0", "1")]
     assert f'href="/goldens/{golden}?lot={lot_id}#inspect"' in lot_page.text
     # That link fills the lot in; two good units accept the lot.
-    assert f'name="lot_id" value="{lot_id}"' in browser.get(f"/goldens/{golden}?lot={lot_id}").text
+    assert f'<option value="{lot_id}" selected>PO-9 lot 2 ·' in browser.get(
+        f"/goldens/{golden}?lot={lot_id}").text
     _, good_unit, _ = photo_pair()
     for label in ("u1", "u2"):
         done = browser.post(f"/goldens/{golden}/inspections",
