@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -274,7 +275,7 @@ def test_colour_cue_on_the_region_box_is_the_whole_maps_cue(shape):
     import cv2
 
     from vision.frame import region_box
-    from vision.measure.defects import LOCAL_DELTA_E, MODEL_MARGIN_PX, local_colour_cue
+    from vision.measure.defects import MODEL_MARGIN_PX, local_colour_cue
 
     rng = np.random.default_rng(8)
     golden, unit = _smooth_views(rng, shape), _smooth_views(rng, shape)
@@ -283,12 +284,10 @@ def test_colour_cue_on_the_region_box_is_the_whole_maps_cue(shape):
     offset = np.array([1.5, -0.7, 2.0])
     box = region_box(region, MODEL_MARGIN_PX)
     cue = local_colour_cue(golden, unit, offset, region, box)
-    whole = cv2.resize((ciede2000(golden.lab_smooth, unit.lab_smooth - offset.astype(np.float32))
-                        / LOCAL_DELTA_E).astype(np.float32), shape[::-1],
-                       interpolation=cv2.INTER_CUBIC)
+    whole = local_colour_cue(golden, unit, offset, region, (slice(0, shape[0]), slice(0, shape[1])))
     np.testing.assert_array_equal(cue[box], whole[box])
     assert whole[box].max() > 0.1
-    reach = 6  # pixels: the 2 half-resolution pixels the crop is padded by, and rounding
+    reach = 8  # pixels: the 3 half-resolution pixels the crop is padded by, and rounding
     grown = tuple(slice(max(0, b.start - reach), b.stop + reach) for b in box)
     outside = np.ones(shape, bool)
     outside[grown] = False
@@ -374,3 +373,47 @@ def test_a_photo_warped_onto_itself_is_its_own_analysis_copy(reduced):
     inside = valid.copy()
     inside[:20], inside[-20:], inside[:, :20], inside[:, -20:] = False, False, False, False
     assert np.abs(grey[0] - grey[1])[inside].mean() < 0.7
+
+
+def _views_of(rgb: np.ndarray):
+    from vision.views import raw_views
+
+    return raw_views(rgb)
+
+
+def test_an_edge_moved_by_the_registration_error_is_no_colour_change_but_new_colour_is():
+    """The colour cue compares each unit colour with the nearest colour the golden shows within
+    COLOUR_ENVELOPE_PX: a black/white edge shifted by 2 px stays below the threshold, a patch
+    of a colour the golden has nowhere near (a red blot on black and white) exceeds it."""
+    from vision.measure.defects import COLOUR_ENVELOPE_PX, local_colour_cue
+
+    golden = np.full((256, 256, 3), 255, np.uint8)
+    golden[:, 100:140] = 0  # a black bar
+    shifted = np.roll(golden, COLOUR_ENVELOPE_PX, axis=1)
+    region = np.ones((256, 256), bool)
+    box = (slice(0, 256), slice(0, 256))
+    offset = np.zeros(3)
+    moved = local_colour_cue(_views_of(golden), _views_of(shifted), offset, region, box)
+    assert moved.max() < 0.5, moved.max()
+    blotted = golden.copy()
+    blotted[180:200, 30:50] = (200, 30, 30)
+    blot = local_colour_cue(_views_of(golden), _views_of(blotted), offset, region, box)
+    assert blot[185:195, 35:45].max() > 1.0  # above the threshold, where the blot is
+    assert blot[:, 90:150].max() < 0.5  # and nothing on the untouched bar
+
+
+REAL_PCB = Path(__file__).resolve().parents[2] / "shared" / "data" / "deeppcb-val" / "pairs"
+
+
+@pytest.mark.skipif(not REAL_PCB.is_dir(), reason="../shared/data/deeppcb-val is not here")
+def test_a_board_that_fills_the_frame_is_compared_whole_a_product_on_a_table_by_itself():
+    """roi_source: a real circuit board scan (DeepPCB) has no product standing on a distinct
+    background, so the whole overlap is compared; a product photographed on a table is."""
+    golden = load_image(REAL_PCB / "00041001_golden.jpg")
+    unit = load_image(REAL_PCB / "00041001_unit.jpg")
+    report = compare(golden, unit).report
+    assert report.roi_source == "overlap"
+    x, y, w, h = report.roi
+    assert w * h > 0.8 * golden.shape[0] * golden.shape[1]
+    pair = make_pair("chelsea", seed=2)
+    assert compare(pair.golden, pair.unit).report.roi_source == "product"

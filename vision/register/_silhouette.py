@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 
 _TABLE_DELTA_E = 10.0  # CIELUV distance from the table colour within which a pixel is table
 MIN_PRODUCT_FRACTION = 0.01  # of the working image: a smaller blob is not the product
+# A product stands clearly on a distinct background when the table surrounds it and it is the
+# one object there (see _stands_on_table). Chosen on the renders (testkit.scenes: ring 0.99-1.0,
+# share 0.67-1.0) and on DeepPCB's "tune" half (boards that fill the frame: ring 0.46-1.0,
+# share 0.22-0.88, never both above these).
+_MIN_RING_TABLE = 0.95  # of a ring around the product's hull that is table
+_MIN_PRODUCT_SHARE = 0.6  # of everything inside the table's hull that is not table
+_RING_FRACTION = 0.03  # the ring's width, of the long side
 
 
 def _table_colour(luv: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
@@ -56,7 +63,8 @@ def _convex_hull(mask: np.ndarray) -> np.ndarray:
 
 
 def product_blob(rgb: np.ndarray, ignore_mask: np.ndarray | None) -> np.ndarray | None:
-    """uint8 mask (1 on the product) at half the size of `rgb`, or None when no product.
+    """uint8 mask (1 on the product) at half the size of `rgb`, or None when no product
+    stands clearly on a distinct background (:func:`_stands_on_table`).
 
     The product is the largest blob that is not table inside the table's convex hull (the
     floor lies outside it, the colour card is ignored). Half the working size is plenty for a
@@ -96,7 +104,30 @@ def product_blob(rgb: np.ndarray, ignore_mask: np.ndarray | None) -> np.ndarray 
     largest = 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])
     if stats[largest, cv2.CC_STAT_AREA] < MIN_PRODUCT_FRACTION * h * w:
         return None
-    return (labels == largest).astype(np.uint8)
+    product = (labels == largest).astype(np.uint8)
+    if not _stands_on_table(product, table, blobs, valid):
+        return None
+    return product
+
+
+def _stands_on_table(product: np.ndarray, table: np.ndarray, not_table: np.ndarray,
+                     valid: np.ndarray) -> bool:
+    """True when `product` is an object on a distinct background, not the largest piece of a
+    subject that fills the frame (a circuit board's traces, a close-up, a street).
+
+    Two tests: the table surrounds the product (a ring around its convex hull is table) and
+    the product is the one object on it (most of what is not table inside the table's hull).
+    On a flat subject the "table" is the subject's own background colour, which runs between
+    its features: the ring around the largest feature is half other features, and that
+    feature is a fraction of them all.
+    """
+    hull = np.zeros_like(product)
+    cv2.fillConvexPoly(hull, _convex_hull(product), 1)
+    width = max(3, int(_RING_FRACTION * max(product.shape)))
+    ring = (cv2.dilate(hull, np.ones((width, width), np.uint8)) > 0) & (hull == 0) & valid
+    if not ring.any() or float(table[ring].mean()) < _MIN_RING_TABLE:
+        return False
+    return float(product.sum()) >= _MIN_PRODUCT_SHARE * float(not_table.sum())
 
 
 def runs_out_of_frame(blob: np.ndarray | None) -> bool:
