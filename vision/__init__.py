@@ -12,7 +12,8 @@ analysis frame and views    :mod:`vision.frame`, :mod:`vision.views`
 measure                     :mod:`vision.measure` (colour, structure, defects, dimensions);
                             the defect model's runtime: :mod:`vision.defect_model`
 judge                       :mod:`vision.judge`, :mod:`vision.severity`
-report and pictures         :mod:`vision.report` (the schema), :mod:`vision.render`
+report and pictures         :mod:`vision.report` (the schema), :mod:`vision.render`,
+                            :mod:`vision.numbers` (how every number is printed)
 ==========================  ===================================================================
 
 :func:`vision.compare.compare` runs them (:func:`~vision.compare.compare_side_by_side` on two

@@ -26,17 +26,15 @@ import pytest
 from testkit.photos import photo_pair
 from testkit.server import free_port
 from testkit.service import auth, new_key, settings_for, start_server
-from tests.web.conftest import CHROMIUM, SCREENSHOTS, SIZES, browser_or_skip  # noqa: F401
+from tests.web.conftest import SCREENSHOTS, SIZES, browser_or_skip
 
 MIN_TAP_PX = 44  # WCAG 2.5.5 / platform guidelines for a thumb
-# Until tests/web/test_web_phone.py takes CHROMIUM and the skip from tests.web.conftest.
-_browser_or_skip = browser_or_skip
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
     """A real server on a fresh SQLite data directory, a key, and the photos on disk."""
-    _browser_or_skip()
+    browser_or_skip()
     data_dir = tmp_path_factory.mktemp("web-browser")
     settings = settings_for("sqlite", data_dir, request)
     key = new_key(settings)
