@@ -417,3 +417,20 @@ def test_a_board_that_fills_the_frame_is_compared_whole_a_product_on_a_table_by_
     assert w * h > 0.8 * golden.shape[0] * golden.shape[1]
     pair = make_pair("chelsea", seed=2)
     assert compare(pair.golden, pair.unit).report.roi_source == "product"
+
+
+def test_a_region_drawn_30_px_outside_the_print_finds_what_the_exact_box_finds():
+    """The demo's scratched print under another light: a spec ROI drawn 30 px (and 3%) outside
+    the print gives the one region the exact box gives, not the print's edge against a table
+    that changed between the photo sessions."""
+    unit_camera = dataclasses.replace(HANDHELD, rotation_deg=35.0, tilt_deg=12.0,
+                                      tilt_azimuth_deg=60.0, fill=0.7)
+    pair = make_pair("astronaut", unit_camera=unit_camera, drift=lab_shift(0.0, 1.5, 2.5),
+                     defects=(("scratch", 20.0),), seed=7)
+    x, y, w, h = pair.roi
+    loose = (x - 30 - w // 33, y - 30 - h // 33, w + 60 + w // 16, h + 60 + h // 16)
+    exact = compare(pair.golden, pair.unit, Spec(roi=pair.roi)).report
+    drawn = compare(pair.golden, pair.unit, Spec(roi=loose)).report
+    assert [r.bbox for r in exact.defects.regions] == [r.bbox for r in drawn.defects.regions]
+    assert len(drawn.defects.regions) == 1
+    assert region_hits_mask(drawn.defects.regions, pair.golden_defect_mask)

@@ -337,3 +337,20 @@ def test_convex_hull_from_the_contours_is_the_hull_of_every_pixel():
         every_pixel = cv2.convexHull(cv2.findNonZero(mask)).reshape(-1, 2)
         hull = _silhouette._convex_hull(mask).reshape(-1, 2)
         assert sorted(map(tuple, hull)) == sorted(map(tuple, every_pixel))
+
+
+@pytest.mark.parametrize("factor", [4, 8])
+def test_the_same_photo_at_an_eighth_of_its_resolution_is_registered(factor):
+    """A unit photo with 1/8 of the golden's pixels per side shows the same framing at a zoom
+    of 8 in pixels: plausible for the same product (the zoom is judged against the photos'
+    sizes), and the homography is the scaling."""
+    golden = make_pair("astronaut", golden_camera=Camera(width=1024, height=768),
+                       px_per_mm=2.5, seed=3).golden
+    small = cv2.resize(golden, (1024 // factor, 768 // factor), interpolation=cv2.INTER_AREA)
+    registration = register(golden, small)
+    assert registration.ok, registration.reason
+    expected = np.diag([factor, factor, 1.0])
+    corners = np.array([[[0, 0]], [[1024 // factor, 0]], [[0, 768 // factor]]], np.float64)
+    error = cv2.perspectiveTransform(corners, registration.homography) - \
+        cv2.perspectiveTransform(corners, expected)
+    assert np.abs(error).max() < 2.0 * factor

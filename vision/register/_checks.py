@@ -15,8 +15,13 @@ if TYPE_CHECKING:
 _MAX_ZOOM = 4.0  # unit-to-golden scale beyond 1/4..4 is not a photo of the same product
 
 
-def plausible(H: np.ndarray, unit_shape: tuple[int, int]) -> str | None:
-    """Why a homography cannot be a photo of the same flat product, or None if it can."""
+def plausible(H: np.ndarray, unit_shape: tuple[int, int],
+              golden_shape: tuple[int, int] | None = None) -> str | None:
+    """Why a homography cannot be a photo of the same flat product, or None if it can.
+
+    The zoom is judged against the two photos' sizes (`golden_shape`, when given): a unit
+    photo with an eighth of the golden's pixels per side shows the same framing at a zoom of 8.
+    """
     h, w = unit_shape
     corners = np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float64)
     mapped = cv2.perspectiveTransform(corners, H).reshape(-1, 2)
@@ -31,6 +36,8 @@ def plausible(H: np.ndarray, unit_shape: tuple[int, int]) -> str | None:
     if signed_area <= 0:
         return "the alignment mirrors the photo, which a camera cannot do"
     zoom = np.sqrt(signed_area / (w * h))
+    if golden_shape is not None:
+        zoom /= np.sqrt(golden_shape[0] * golden_shape[1] / (w * h))
     if not 1.0 / _MAX_ZOOM <= zoom <= _MAX_ZOOM:
         return f"the implied zoom ({zoom:.2f}x) is not plausible for the same product"
     return None

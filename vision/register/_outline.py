@@ -190,7 +190,7 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
         for turn in range(4):
             H = cv2.getPerspectiveTransform(np.roll(unit_quad, turn, axis=0).astype(np.float32),
                                             golden_quad.astype(np.float32))
-            if plausible(H, unit_grey.shape) is not None:
+            if plausible(H, unit_grey.shape, golden.grey.shape) is not None:
                 continue
             # ECC's warp maps template (crop) pixels to unit pixels.
             fitted = run(levels[0], np.linalg.inv(H) @ crop)
@@ -217,7 +217,7 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
         else:
             H = crop @ np.linalg.inv(warp)
             H /= H[2, 2]
-            if plausible(H, unit_grey.shape) is not None:
+            if plausible(H, unit_grey.shape, golden.grey.shape) is not None:
                 continue
             score = _detail_correlation(golden_detail, interior, unit_grey, warp)
             if best is None or score > best[1]:

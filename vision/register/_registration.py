@@ -194,7 +194,7 @@ def _register_by_features(golden: GoldenFeatures, features: UnitFeatures
         covered = cell_counts(dst, golden.grey.shape) > 0
         textured = golden.textured_cells
         coverage = float((covered & textured).sum() / max(1, textured.sum()))
-        problem = plausible(H, unit_grey.shape)
+        problem = plausible(H, unit_grey.shape, golden.grey.shape)
         if n_inliers < MIN_INLIERS:
             reason = (f"only {n_inliers} features agree on one alignment (at least "
                       f"{MIN_INLIERS} needed): the unit may be another product")
@@ -257,7 +257,7 @@ def _near_aligned(golden: GoldenFeatures, unit_grey: np.ndarray, unit_scale: flo
     H_fine, rms_fine = refine_by_templates(golden, unit_fine, H_fine, corners.reshape(-1, 2))
     # Too few templates to fit a homography: the shift alone, if it correlates well enough.
     H_work = _scaled(H_fine, unit_fine_scale / unit_scale, golden.fine_scale / golden.scale)
-    if (plausible(H_work, unit_grey.shape) is not None
+    if (plausible(H_work, unit_grey.shape, golden.grey.shape) is not None
             or alignment_score(golden, unit_grey, H_work, unit_ignore_mask) < _NEAR_MIN_SCORE):
         return None
     registration = Registration(
