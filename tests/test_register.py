@@ -354,3 +354,18 @@ def test_the_same_photo_at_an_eighth_of_its_resolution_is_registered(factor):
     error = cv2.perspectiveTransform(corners, registration.homography) - \
         cv2.perspectiveTransform(corners, expected)
     assert np.abs(error).max() < 2.0 * factor
+
+
+def test_two_products_beside_the_same_undetected_card_are_not_registered_on_the_card():
+    """The colour card not found (so not masked): the features of two different products
+    agree on the card alone, and that is no registration of the product."""
+    from vision import register as registration
+
+    golden_camera = Camera(width=1344, height=1008)
+    unit_camera = random_phone_camera(np.random.default_rng(2), base=golden_camera)
+    pair = make_pair("chelsea", unit_product="rocket", golden_camera=golden_camera,
+                     unit_camera=unit_camera, px_per_mm=3.0, seed=2, same_setup=True)
+    features = registration.prepare_golden_features(pair.golden, ignore=())
+    result = registration.register(features, pair.unit)
+    assert not result.ok
+    assert "product" in result.reason

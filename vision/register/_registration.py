@@ -33,7 +33,7 @@ from vision.register._matching import (
     robust_homography,
 )
 from vision.register._outline import OUTLINE_MIN_SCORE, register_by_outline
-from vision.register._silhouette import runs_out_of_frame
+from vision.register._silhouette import product_mask, runs_out_of_frame
 from vision.register._templates import TEMPLATE_GRID, refine_by_templates
 
 # A coarse registration with fewer inliers is tried again with the working greys' features
@@ -43,6 +43,12 @@ _COARSE_MIN_INLIERS = 60
 _RNG_SEED = 20261126
 _NEAR_MIN_SCORE = 0.5  # high-pass correlation a near-aligned (template) registration must reach
 _MIN_COVERAGE = 0.35  # fraction of the golden's textured cells that hold an inlier
+# Where a product stands on a table, at least this fraction of the inliers must lie on it (its
+# silhouette grown by _ON_PRODUCT_MARGIN of the long side): two different products beside the
+# same colour card, the card not found (so not masked), matched on the card alone
+# (10 of 16 rendered pairs before this check).
+_MIN_ON_PRODUCT = 0.5
+_ON_PRODUCT_MARGIN = 0.02
 _IDENTITY_TOLERANCE = 0.01  # identity wins ties in alignment score
 
 
@@ -201,6 +207,10 @@ def _register_by_features(golden: GoldenFeatures, features: UnitFeatures
         elif coverage < _MIN_COVERAGE:
             reason = (f"the features agree only over {coverage:.0%} of the golden's "
                       "detailed area: the unit is probably another product")
+        elif (on_product := _fraction_on_product(golden, dst)) < _MIN_ON_PRODUCT:
+            reason = (f"only {on_product:.0%} of the features that agree lie on the product "
+                      "(the rest beside it: a colour card or the table): the unit is probably "
+                      "another product")
         elif problem:
             reason = problem
         else:
@@ -224,6 +234,20 @@ def _register_by_features(golden: GoldenFeatures, features: UnitFeatures
             )
             return candidate, H, ""
     return None, None, reason
+
+
+def _fraction_on_product(golden: GoldenFeatures, points: np.ndarray) -> float:
+    """The fraction of `points` (golden working pixels) on the golden's product, its
+    silhouette grown a little; 1 when no product stands on a table (nothing to check)."""
+    mask = product_mask(golden)
+    if mask is None or len(points) == 0:
+        return 1.0
+    grow = max(3, int(_ON_PRODUCT_MARGIN * max(mask.shape)))
+    mask = cv2.dilate(mask.astype(np.uint8), np.ones((grow, grow), np.uint8)) > 0
+    h, w = mask.shape
+    xs = np.clip(np.round(points[:, 0]).astype(int), 0, w - 1)
+    ys = np.clip(np.round(points[:, 1]).astype(int), 0, h - 1)
+    return float(mask[ys, xs].mean())
 
 
 def _near_aligned(golden: GoldenFeatures, unit_grey: np.ndarray, unit_scale: float,
