@@ -40,6 +40,7 @@ eval: install
 	$(BIN)/python benchmarks/eval_verdicts.py
 	$(BIN)/python benchmarks/eval_calibration.py
 	$(BIN)/python benchmarks/eval_card_real.py
+	$(BIN)/python benchmarks/eval_card_renders.py
 	$(BIN)/python benchmarks/eval_real.py --json bench-out/eval_real.json
 	$(BIN)/python benchmarks/eval_defect_model.py
 

@@ -2,10 +2,13 @@
 
 Three steps, each checking the one before:
 
-1. **Locate.** OpenCV's `cv2.mcc` detector on a downscaled copy (its cost grows with the pixel
-   count and the card is large enough at ~1 MP). Where it finds nothing, a fallback of our own
-   (:func:`_locate_patch_grid`) looks for a grid of uniform quadrilaterals on a dark frame.
-   Either gives only a rough quadrilateral: `cv2.mcc` boxes are often off by 2-3 % of the card.
+1. **Locate**, a cascade that stops at the first good card. The fast pass: OpenCV's
+   `cv2.mcc` on a 640 px copy with few threshold windows (an easy card costs only this). Then
+   the thorough pass, only when the fast one found no good card: `cv2.mcc` with OpenCV's own
+   settings on the whole detection copy (small cards, ~2 % of the frame, that the 640 px copy
+   loses). Last, a locator of our own (:func:`calibration.grid.locate_patch_grid`) looks for
+   a grid of uniform quadrilaterals on a dark frame. Each gives only a rough quadrilateral:
+   `cv2.mcc` boxes are often off by 2-3 % of the card.
 2. **Orient.** The rough quadrilateral is read in all eight ways it can map onto the 4 x 6 grid
    (four rotations, and mirrored for a photo taken through a mirror or a selfie camera). Each
    reading samples 24 patch colours; the one a 3x3 colour matrix maps best onto the chart's
@@ -17,7 +20,10 @@ Three steps, each checking the one before:
 
 A detection is accepted only when the final colour fit and the ECC correlation both say the grid
 is a colour chart: a colourful product or a tiled floor does not pass, so a photo without a card
-gives ``None`` rather than a false card.
+gives ``None`` rather than a false card. The colour fit allows for what real cards show: glare
+or shadow on a few patches (a least-trimmed-squares fit leaves the worst four out), a strong
+colour cast and a tone curve other than sRGB (the best of a few decodings); a wrong reading of
+the grid misses most patches, so neither rescues it.
 
 OpenCV 5 trap (see ../shared/guides/opencv5.md): `process(image, 1)` takes the number of charts,
 not the chart type, and a new detector's chart type must be set explicitly.
@@ -26,12 +32,14 @@ not the chart type, and a new detector's chart type must be set explicitly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 
 import cv2
 import numpy as np
 
 from calibration.charts import COLORCHECKER_CLASSIC, Chart, chart_srgb
+from calibration.grid import locate_patch_grid
 from imaging.color import srgb_to_linear
 from imaging.geometry import homography_jacobian
 from imaging.resample import shrink_to_long_side
@@ -57,6 +65,12 @@ _MCC_THRESHOLD_WINDOW_STEP = 32
 # reference's RMS) and the ECC correlation of the chart model with the photo. True cards on
 # the synthetic renders reach < 0.06 and > 0.9; the best wrong readings and non-cards > 0.3.
 _MAX_FIT_ERROR = 0.2
+_FIT_TRIM = 4  # patches the orientation fit may leave out (glare, shadow, clipping)
+# Decodings the orientation fit tries (the best counts): the sRGB curve, and plain powers for
+# cameras with another tone curve. Under a strong cast one channel sits low on the curve,
+# where the wrong decoding bends it most, and a right grid's error can reach 0.3.
+_TONE_CURVES = (srgb_to_linear, *(lambda x, g=g: x**g for g in (1.6, 1.9, 2.2, 2.5, 2.8)))
+_GOOD_FIT_ERROR = 0.1  # a plain fit this good needs no robust one (true cards < 0.06)
 _MIN_ECC = 0.6
 # A candidate whose refined grid correlates less than this may have converged onto a wrong
 # alignment (one column off, say): the other locator's candidates are tried too, and the best
@@ -164,13 +178,13 @@ def find_card(rgb: np.ndarray, *, detection_size: int = _DETECTION_SIZE,
     unknown = set(locators) - {"mcc", "grid"}
     if unknown:
         raise ValueError(f"unknown locator(s) {sorted(unknown)}; use 'mcc' and/or 'grid'")
-    candidates: list[tuple[str, np.ndarray]] = []
-    quad = _locate_with_mcc(small) if "mcc" in locators else None
-    if quad is not None:
-        candidates.append(("mcc", quad))
-    fallback = _grid_candidates(small) if "grid" in locators else ()
+    passes = []
+    if "mcc" in locators:
+        passes += [_mcc_candidates(small, fast=True), _mcc_candidates(small, fast=False)]
+    if "grid" in locators:
+        passes.append(_grid_candidates(small))
     best: CardDetection | None = None
-    for method, quad in itertools.chain(candidates, fallback):
+    for method, quad in itertools.chain.from_iterable(passes):
         found = _orient_and_refine(small, quad, chart, method)
         if found is not None and (best is None or found.confidence > best.confidence):
             best = found
@@ -182,16 +196,27 @@ def find_card(rgb: np.ndarray, *, detection_size: int = _DETECTION_SIZE,
     return dataclasses.replace(best, homography=H_full / H_full[2, 2])
 
 
+def _mcc_candidates(small: np.ndarray, *, fast: bool):
+    """`cv2.mcc`'s quadrilateral: the fast pass, or the thorough one (run only when reached)."""
+    quad = _locate_with_mcc(small, fast=fast)
+    if quad is not None:
+        yield "mcc", quad
+
+
 def _grid_candidates(small: np.ndarray):
     """The fallback's quadrilaterals, computed only when no earlier candidate was accepted."""
-    for quad in _locate_patch_grid(small):
+    for quad in locate_patch_grid(small):
         yield "grid", quad
 
 
-def _locate_with_mcc(small: np.ndarray) -> np.ndarray | None:
-    """The card's rough quadrilateral from `cv2.mcc`, in `small`'s pixels; None if not found."""
+def _locate_with_mcc(small: np.ndarray, *, fast: bool = True) -> np.ndarray | None:
+    """The card's rough quadrilateral from `cv2.mcc`, in `small`'s pixels; None if not found.
+
+    `fast`: on a 640 px copy with threshold windows every 32 px; otherwise on `small` itself
+    with OpenCV's default parameters (the thorough pass, for small cards the copy loses).
+    """
     h, w = small.shape[:2]
-    scale = min(1.0, _MCC_SIZE / max(h, w))
+    scale = min(1.0, _MCC_SIZE / max(h, w)) if fast else 1.0
     # Bilinear, not the area filter: the box only seeds the refinement (_refine_ecc), and
     # OpenCV's area filter at a fractional factor (1008 -> 640 px) costs 3 ms, bilinear 0.3.
     tiny = (cv2.resize(small, (round(w * scale), round(h * scale)),
@@ -199,10 +224,11 @@ def _locate_with_mcc(small: np.ndarray) -> np.ndarray | None:
     scale = tiny.shape[1] / w
     detector = cv2.mcc.CCheckerDetector_create()
     detector.setColorChartType(cv2.mcc.MCC24)
-    params = detector.getDetectionParams()
-    params.minImageSize = _MCC_MIN_IMAGE_SIZE
-    params.adaptiveThreshWinSizeStep = _MCC_THRESHOLD_WINDOW_STEP
-    detector.setDetectionParams(params)
+    if fast:
+        params = detector.getDetectionParams()
+        params.minImageSize = _MCC_MIN_IMAGE_SIZE
+        params.adaptiveThreshWinSizeStep = _MCC_THRESHOLD_WINDOW_STEP
+        detector.setDetectionParams(params)
     try:
         if not detector.process(cv2.cvtColor(tiny, cv2.COLOR_RGB2BGR), 1):
             return None
@@ -247,12 +273,65 @@ def _sample_centres(image: np.ndarray, H: np.ndarray, chart: Chart,
     return np.median(values, axis=1)
 
 
-def _colour_fit_error(samples_rgb8: np.ndarray, reference_linear: np.ndarray) -> float:
-    """Relative RMS error of the best 3x3 matrix from sampled (sRGB-decoded) to reference."""
-    camera = srgb_to_linear(samples_rgb8 / 255.0)
-    matrix, *_ = np.linalg.lstsq(camera, reference_linear, rcond=None)
-    residual = camera @ matrix - reference_linear
-    return float(np.sqrt(np.mean(residual**2)) / np.sqrt(np.mean(reference_linear**2)))
+def _colour_fit_error(samples_rgb8: np.ndarray, reference_linear: np.ndarray, *,
+                      robust: bool = True) -> float:
+    """Relative RMS error of the best 3x3 matrix from sampled (decoded) to reference.
+
+    Plain: sRGB-decoded, all patches. `robust`: also trimmed, the :data:`_FIT_TRIM` patches
+    the fit misses most (glare, a shadow, a clipped patch) left out and the matrix fitted
+    again on the rest, and the best of :data:`_TONE_CURVES`. A wrong reading of the grid
+    misses most of the 24 patches, so neither rescues it.
+    """
+    plain = _trimmed_fit_error(srgb_to_linear(samples_rgb8 / 255.0), reference_linear, trim=0)
+    if not robust or plain <= _GOOD_FIT_ERROR:
+        return plain
+    best = plain
+    for decode in _TONE_CURVES:
+        best = min(best, _trimmed_fit_error(decode(samples_rgb8 / 255.0), reference_linear))
+        if best <= _GOOD_FIT_ERROR:
+            break
+    return float(best)
+
+
+@functools.cache
+def _lts_subsets(n: int) -> np.ndarray:
+    """64 random six-patch subsets of `n` (a fixed seed: a detection repeats exactly)."""
+    rng = np.random.default_rng(24)
+    return np.stack([rng.choice(n, 6, replace=False) for _ in range(64)])
+
+
+def _trimmed_fit_error(camera: np.ndarray, reference_linear: np.ndarray, *,
+                       trim: int = _FIT_TRIM) -> float:
+    """Relative RMS error of a 3x3 fit on all but the `trim` patches it misses most.
+
+    Least trimmed squares (Rousseeuw & Van Driessen 2006, FAST-LTS): fits to random
+    six-patch subsets (and to all patches) each propose the patches to keep; the best
+    proposal is refined by refitting on what it keeps. Refitting from the all-patch fit
+    alone fails when glare pulls that fit so far that the wrong patches look worst.
+    """
+    if not trim:
+        matrix, *_ = np.linalg.lstsq(camera, reference_linear, rcond=None)
+        residual = camera @ matrix - reference_linear
+        return float(np.sqrt(np.mean(residual**2)) / np.sqrt(np.mean(reference_linear**2)))
+    n = len(camera)
+    starts = [np.arange(n)[None], _lts_subsets(n)]
+    best_cost, keep = np.inf, np.ones(n, bool)
+    for rows in starts:
+        A, B = camera[rows], reference_linear[rows]  # (k, m, 3)
+        gram = A.transpose(0, 2, 1) @ A + 1e-9 * np.eye(3)
+        matrices = np.linalg.solve(gram, A.transpose(0, 2, 1) @ B)  # (k, 3, 3)
+        miss = np.linalg.norm(camera[None] @ matrices - reference_linear[None], axis=2)
+        kept = np.sort(miss, axis=1)[:, :n - trim]
+        cost = np.sum(kept**2, axis=1)
+        i = int(np.argmin(cost))
+        if cost[i] < best_cost:
+            best_cost, keep = cost[i], miss[i] <= kept[i, -1]
+    for _ in range(2):  # concentration steps
+        matrix, *_ = np.linalg.lstsq(camera[keep], reference_linear[keep], rcond=None)
+        miss = np.linalg.norm(camera @ matrix - reference_linear, axis=1)
+        keep = miss <= np.sort(miss)[n - trim - 1]
+    residual = camera[keep] @ matrix - reference_linear[keep]
+    return float(np.sqrt(np.mean(residual**2)) / np.sqrt(np.mean(reference_linear[keep]**2)))
 
 
 def _orientation_homographies(quad: np.ndarray, chart: Chart):
@@ -269,11 +348,16 @@ def _orient_and_refine(small: np.ndarray, quad: np.ndarray, chart: Chart,
                        method: str) -> CardDetection | None:
     reference = _reference_linear(chart)
     quarter = chart.patch_size_mm / 4.0
-    scored = []
-    for H in _orientation_homographies(quad, chart):
-        samples = _sample_centres(small, H, chart, quarter)
-        scored.append((_colour_fit_error(samples, reference), H))
+    readings = [(_sample_centres(small, H, chart, quarter), H)
+                for H in _orientation_homographies(quad, chart)]
+    # The plain fit first: on a well-lit card one reading fits at once. Otherwise (glare, a
+    # cast, another tone curve) the robust fit decides, for every reading alike.
+    scored = [(_colour_fit_error(samples, reference, robust=False), H)
+              for samples, H in readings]
     fit_error, H = min(scored, key=lambda item: item[0])
+    if fit_error > _GOOD_FIT_ERROR:
+        scored = [(_colour_fit_error(samples, reference), H) for samples, H in readings]
+        fit_error, H = min(scored, key=lambda item: item[0])
     if fit_error > 2 * _MAX_FIT_ERROR:  # not a chart in any orientation: skip the refinement
         return None
     H, ecc = _refine_ecc(small, H, chart)
@@ -365,94 +449,3 @@ def _refine_ecc(small: np.ndarray, H: np.ndarray, chart: Chart) -> tuple[np.ndar
         H /= H[2, 2]
     H = np.linalg.inv(to_crop) @ H
     return H / H[2, 2], float(ecc)
-
-
-# --------------------------------------------------------------------------------------------
-# Fallback: a grid of uniform quadrilaterals
-
-def _locate_patch_grid(small: np.ndarray) -> list[np.ndarray]:
-    """Rough patch-grid quadrilaterals found without `cv2.mcc`, most likely first.
-
-    A colour chart is a grid of flat, similar-sized quadrilaterals separated by a dark frame.
-    Flat regions are found as connected areas of low local gradient; those whose outline is a
-    convex quadrilateral are patch candidates; candidates of similar area are grouped, and the
-    convex hull of a group's centres, reduced to four vertices, gives the corner patches'
-    centres. Those are pushed out by half a pitch to the grid's outer corners. Orientation and
-    refinement then check the guess like any other.
-    """
-    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    gradient = cv2.morphologyEx(grey, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    flat = (gradient < 12).astype(np.uint8)
-    flat = cv2.morphologyEx(flat, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    contours, _ = cv2.findContours(flat, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    image_area = grey.shape[0] * grey.shape[1]
-    patches = []  # (area, centre)
-    for contour in contours:
-        area = cv2.contourArea(contour)
-        if not (image_area * 2e-4 < area < image_area * 0.02):
-            continue
-        hull = cv2.convexHull(contour)
-        hull_area = cv2.contourArea(hull)
-        if area < 0.85 * hull_area:
-            continue
-        poly = cv2.approxPolyDP(hull, 0.06 * cv2.arcLength(hull, True), True)
-        if len(poly) != 4:
-            continue
-        (cx, cy), (rw, rh), _ = cv2.minAreaRect(contour)
-        if min(rw, rh) < 0.4 * max(rw, rh):
-            continue
-        patches.append((area, np.array([cx, cy])))
-    if len(patches) < 12:
-        return []
-    areas = np.array([a for a, _ in patches])
-    centres = np.array([c for _, c in patches])
-    quads = []
-    # Group by area: each patch's group is everything within a factor 1.6 of its area; the
-    # biggest groups first (a chart contributes up to 24 similar patches).
-    groups = []
-    for a in np.unique(np.round(np.log(areas) / np.log(1.25))):
-        member = np.abs(np.log(areas) / np.log(1.25) - a) <= 2
-        if member.sum() >= 12:
-            groups.append(member)
-    groups.sort(key=lambda m: -m.sum())
-    for member in groups[:3]:
-        quad = _grid_from_centres(centres[member], np.median(areas[member]))
-        if quad is not None:
-            quads.append(quad)
-    return quads
-
-
-def _grid_from_centres(centres: np.ndarray, patch_area: float) -> np.ndarray | None:
-    """Outer corners of a 4 x 6 grid from its patch centres (corner patches must be found).
-
-    Keeps the centres that have a neighbour at about one pitch (patches of a grid do; scattered
-    flat areas of a product mostly do not), then takes the convex hull down to four vertices.
-    """
-    pitch = np.sqrt(patch_area) * 1.1
-    distances = np.linalg.norm(centres[:, None] - centres[None], axis=2)
-    np.fill_diagonal(distances, np.inf)
-    neighbours = ((distances > 0.7 * pitch) & (distances < 1.6 * pitch)).sum(axis=1)
-    centres = centres[neighbours >= 2]
-    if len(centres) < 12:
-        return None
-    hull = cv2.convexHull(centres.astype(np.float32))
-    corners = cv2.approxPolyDP(hull, 0.2 * pitch, True).reshape(-1, 2).astype(np.float64)
-    if len(corners) != 4:
-        return None
-    # Order the corner centres clockwise and push them out to the grid's outer corners: the
-    # centre grid spans (cols - 1) x (rows - 1) pitches, the outer grid adds a patch.
-    centre = corners.mean(axis=0)
-    order = np.argsort(np.arctan2(corners[:, 1] - centre[1], corners[:, 0] - centre[0]))
-    corners = corners[order]
-    side_a = np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[3] - corners[2])
-    side_b = np.linalg.norm(corners[2] - corners[1]) + np.linalg.norm(corners[0] - corners[3])
-    # The long side spans 5 pitches, the short side 3; outer corners lie 20/44 pitch further.
-    chart = COLORCHECKER_CLASSIC
-    src = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
-    H = cv2.getPerspectiveTransform(src, corners.astype(np.float32))
-    steps_u, steps_v = (chart.cols - 1, chart.rows - 1) if side_a >= side_b else \
-        (chart.rows - 1, chart.cols - 1)
-    grow = chart.patch_size_mm / 2.0 / chart.patch_pitch_mm
-    du, dv = grow / steps_u, grow / steps_v
-    outer = np.array([[-du, -dv], [1 + du, -dv], [1 + du, 1 + dv], [-du, 1 + dv]])
-    return _project(H, outer)
