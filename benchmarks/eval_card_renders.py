@@ -31,12 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibration.charts import COLORCHECKER_CLASSIC  # noqa: E402
 from calibration.detect import find_card  # noqa: E402
 from imaging.resample import shrink_to_long_side  # noqa: E402
-from testkit.scenes import (  # noqa: E402
-    PRODUCT_IMAGES,
-    REPETITIVE_PATTERNS,
-    make_pair,
-    random_lit_camera,
-)
+from testkit import scenes  # noqa: E402
 from vision.decode import load_image  # noqa: E402
 from vision.frame import ANALYSIS_SIZE  # noqa: E402
 
@@ -100,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     hard_times: list[float] = []
     by_size: dict[str, list[int]] = {}
     for i in range(args.cards):
-        camera = random_lit_camera(rng, scale_range=(0.45, 0.9))
+        camera = scenes.random_lit_camera(rng, scale_range=(0.45, 0.9))
         cast = rng.random() < 1 / 3
         if cast:
             camera = unbalanced(camera)
-        pair = make_pair(PRODUCT_IMAGES[i % len(PRODUCT_IMAGES)], golden_camera=camera,
-                         seed=900 + i)
+        product = scenes.PRODUCT_IMAGES[i % len(scenes.PRODUCT_IMAGES)]
+        pair = scenes.make_pair(product, golden_camera=camera, seed=900 + i)
         quad = pair.golden_card_quad
         h, w = pair.golden.shape[:2]
         if not ((quad >= 4).all() and (quad[:, 0] < w - 4).all() and (quad[:, 1] < h - 4).all()):
@@ -129,13 +124,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"glare on {sorted(glare.tolist())}, found {card is not None}", flush=True)
 
     false_renders = 0
-    products = PRODUCT_IMAGES + REPETITIVE_PATTERNS
+    products = scenes.PRODUCT_IMAGES + scenes.REPETITIVE_PATTERNS
     for i in range(args.bare):
-        camera = random_lit_camera(rng, scale_range=(0.6, 1.3))
+        camera = scenes.random_lit_camera(rng, scale_range=(0.6, 1.3))
         if rng.random() < 1 / 3:
             camera = unbalanced(camera)
-        bare = make_pair(products[i % len(products)], golden_camera=camera, card=False,
-                         seed=1300 + i)
+        bare = scenes.make_pair(products[i % len(products)], golden_camera=camera,
+                                card=False, seed=1300 + i)
         false_renders += find_card(bare.golden) is not None
     deeppcb = sorted(DEEPPCB.glob("*.jpg"))
     false_real = sum(find_card(load_image(p)) is not None for p in deeppcb)
