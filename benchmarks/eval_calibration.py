@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Pairs: drift, absolute colour, px/mm, calibrated vs not.
     errors, raw_errors, inconclusive = [], [], 0
+    covered, uncertainties, undecided = [], [], 0
     for i in range(args.pairs):
         golden_camera = random_lit_camera(rng, pose=False)
         unit_camera = random_lit_camera(rng, scale_range=(0.7, 1.2))
@@ -109,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             inconclusive += 1
             continue
         errors.append(abs(report.color.delta_e00 - pair.true_delta_e00))
+        if report.color.uncertainty_e00 is not None:
+            covered.append(errors[-1] <= report.color.uncertainty_e00)
+            uncertainties.append(report.color.uncertainty_e00)
+        undecided += report.verdict == "inconclusive"
         absolute.append(float(ciede2000(np.array(report.color.golden_lab), pair.golden_lab)))
         absolute.append(float(ciede2000(np.array(report.color.unit_lab), pair.unit_lab)))
         outlier("drift error", errors[-1], 0.75, pair, f"pair {i}")
@@ -163,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  drift |reported - true|:      median {_pct(errors, 50):.2f}, "
           f"p90 {_pct(errors, 90):.2f}, within 0.75: {within:.0%} of {len(errors)} "
           f"measured; {inconclusive} inconclusive of {args.pairs} (target >= 90%)")
+    print(f"  colour uncertainty_e00:       median {_pct(uncertainties, 50):.2f}, covers "
+          f"|reported - true| on {np.mean(covered) if covered else float('nan'):.0%} of "
+          f"{len(covered)}; verdict inconclusive on {undecided} measured pairs")
     print(f"  drift, calibration off:       median {_pct(raw_errors, 50):.2f}, "
           f"max {max(raw_errors, default=float('nan')):.2f}")
     print(f"  px/mm error:                  median {100 * _pct(ppm_errors, 50):.2f}%, "

@@ -17,7 +17,8 @@ corner truth comes with them, so a detection is checked independently of sealche
   outside it). Its colour is compared between photos of the same set-up, as photographed and
   calibrated with each photo's card. Pairs: every two photos of the same card size (the ten
   full-size photos with each other, the mini photos with each other: the same sheet, card and
-  room; hand-held again), both with a card found and calibrated.
+  room; hand-held again), both with a card found and calibrated. Also: how often the
+  calibrated difference lies within the uncertainty the report would give it.
 
 Usage: python benchmarks/eval_card_real.py [--photos DIR]
 """
@@ -39,6 +40,7 @@ from calibration.detect import find_card, sample_patch_grid  # noqa: E402
 from calibration.fit import calibrate_photo, chart_linear_reference  # noqa: E402
 from imaging.color import ciede2000, linear_rgb_to_lab, srgb_to_linear  # noqa: E402
 from imaging.resample import shrink_to_long_side  # noqa: E402
+from vision.calibrate import colour_uncertainty_e00  # noqa: E402
 from vision.decode import load_image  # noqa: E402
 from vision.frame import ANALYSIS_SIZE  # noqa: E402
 
@@ -129,16 +131,19 @@ def main(argv: list[str] | None = None) -> int:
             group = "mini" if "mini" in path.name else "full"
             sheet_raw, sheet_cal = (sheet_lab(rgb, card, None), sheet_lab(rgb, card, correction))
             if sheet_raw is not None and sheet_cal is not None:
-                sheets[path.name] = (group, sheet_raw, sheet_cal)
+                sheets[path.name] = (group, sheet_raw, sheet_cal, correction)
         print(f"{path.name:32s} {'yes':>5s} {card.method:>6s} {refit:6.2f} {other:6.2f} "
               f"{'ok' if ok else 'WRONG':>5s} {loo:5.2f} {model:>22s} {times[-1]:6.0f}")
 
-    raw_d, cal_d, worse = [], [], []
-    for (a, (ga, ra, ca)), (b, (gb, rb, cb)) in itertools.combinations(sheets.items(), 2):
+    raw_d, cal_d, worse, covered, uncertainty = [], [], [], 0, []
+    for (a, (ga, ra, ca, ka)), (b, (gb, rb, cb, kb)) in itertools.combinations(sheets.items(),
+                                                                              2):
         if ga != gb:
             continue
         raw_d.append(float(ciede2000(ra, rb)))
         cal_d.append(float(ciede2000(ca, cb)))
+        uncertainty.append(colour_uncertainty_e00(ka, kb))
+        covered += cal_d[-1] <= uncertainty[-1]
         if cal_d[-1] > raw_d[-1] + 0.3:
             worse.append(f"{a}/{b} {cal_d[-1]:.2f}>{raw_d[-1]:.2f}")
     n = len(paths)
@@ -151,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
               f"median {np.median(raw_d):.2f} (max {max(raw_d):.2f}), calibrated median "
               f"{np.median(cal_d):.2f} (max {max(cal_d):.2f}); calibrated > photographed + 0.3 "
               f"in {len(worse)}: {', '.join(worse[:8])}{' ...' if len(worse) > 8 else ''}")
+        print(f"  the report's color.uncertainty_e00 for these pairs: median "
+              f"{np.median(uncertainty):.2f}; the calibrated difference lies within it in "
+              f"{covered} of {len(cal_d)}")
     return 0
 
 

@@ -72,6 +72,9 @@ class PatchSamples:
     rgb8: np.ndarray  # (n, 3) float64, median 8-bit code values of the inner half
     usable: np.ndarray  # (n,) bool
     problems: tuple[str | None, ...]  # per patch: None, "clipped", "black" or "non-uniform"
+    # (n, 3) standard error of each median, 8-bit codes (pixel noise, print texture); None
+    # when the samples were not read from a photo
+    stderr: np.ndarray | None = None
 
 
 def sample_patches(rgb: np.ndarray, card: CardDetection, *, points: int = 9) -> PatchSamples:
@@ -102,7 +105,11 @@ def sample_patches(rgb: np.ndarray, card: CardDetection, *, points: int = 9) -> 
         else:
             problems.append(None)
     usable = np.array([p is None for p in problems])
-    return PatchSamples(rgb8=median, usable=usable, problems=tuple(problems))
+    # Standard error of a median: 1.2533 sigma / sqrt(n), sigma from the MAD. Neighbouring
+    # points are correlated (demosaicing, JPEG), so this is a lower bound.
+    mad = np.median(np.abs(values - median[:, None, :]), axis=1)
+    stderr = 1.2533 * 1.4826 * mad / np.sqrt(values.shape[1])
+    return PatchSamples(rgb8=median, usable=usable, problems=tuple(problems), stderr=stderr)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +123,8 @@ class ColourCorrection:
     residual_delta_e00: np.ndarray  # (n,) per patch; NaN for patches left out of the fit
     loo_delta_e00_mean: float  # leave-one-out mean CIEDE2000 (what chose the model)
     excluded: tuple[int, ...]  # patches left out (indices), see PatchSamples.problems
+    # mean CIEDE2000 the patches' sampling noise (PatchSamples.stderr) moves a corrected colour
+    noise_delta_e00: float = 0.0
 
     @property
     def residual_mean(self) -> float:
@@ -299,7 +308,21 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
                 residual_delta_e00=residual, loo_delta_e00_mean=round(loo_mean, 4),
                 excluded=tuple(int(i) for i in np.flatnonzero(~usable)),
             )
+    if best is not None and samples.stderr is not None:
+        best = dataclasses.replace(best, noise_delta_e00=_noise_delta_e00(
+            best, samples.rgb8[index], samples.stderr[index]))
     return best
+
+
+def _noise_delta_e00(correction: ColourCorrection, codes: np.ndarray,
+                     stderr: np.ndarray) -> float:
+    """Mean CIEDE2000 between each patch corrected and corrected after a one-standard-error
+    move of its codes (each channel's sign drawn from a fixed seed, so it is repeatable)."""
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], codes.shape)
+    moved = np.clip(codes + signs * stderr, 0, 255)
+    lab = [linear_rgb_to_lab(np.asarray(correction.apply_to_linear(
+        correction.linearise(c)), np.float64)) for c in (codes, moved)]
+    return round(float(np.mean(ciede2000(*lab))), 4)
 
 
 def calibrate_photo(rgb: np.ndarray, card: CardDetection, *, scale: float = 1.0

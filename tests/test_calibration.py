@@ -295,3 +295,77 @@ def test_card_partly_out_of_frame():
     cut = make_pair("coffee", golden_camera=dataclasses.replace(SMALL, offset=(0.3, 0.0),
                                                                 fill=0.9), seed=3)
     assert find_card(cut.golden) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Hard cards (issue 24): small, glare, an unbalanced camera; uncertainty; greyscale photos
+
+
+def _with_glare(photo: np.ndarray, quad: np.ndarray, patches: tuple[int, ...]) -> np.ndarray:
+    """A near-white highlight over the middle third of each of `patches` (reading order)."""
+    import cv2
+
+    chart = COLORCHECKER_CLASSIC
+    hw = ((chart.cols - 1) * chart.patch_pitch_mm + chart.patch_size_mm) / 2.0
+    hh = ((chart.rows - 1) * chart.patch_pitch_mm + chart.patch_size_mm) / 2.0
+    model = np.array([[-hw, -hh], [hw, -hh], [hw, hh], [-hw, hh]], np.float32)
+    H = cv2.getPerspectiveTransform(model, quad.astype(np.float32))
+    centres = cv2.perspectiveTransform(chart.patch_centres_mm().reshape(-1, 1, 2), H)
+    radius = int(np.linalg.norm(quad[1] - quad[0]) / chart.cols * 0.3)
+    out = photo.copy()
+    for i in patches:
+        cv2.circle(out, tuple(int(v) for v in centres[i, 0]), radius, (250, 250, 248), -1)
+    return out
+
+
+def test_a_small_card_with_glare_under_an_unbalanced_camera_is_found():
+    """A card at ~3 % of the frame, glare on three patches, tungsten light without white
+    balance (what the fast path alone missed): found, in the right place and order."""
+    camera = dataclasses.replace(
+        SMALL, illuminant=ILLUMINANTS["A (tungsten)"], white_balance=(1.0, 1.0, 1.0),
+        exposure=0.75, gamma=2.4, fill=0.5, rotation_deg=100.0)
+    pair = make_pair("astronaut", golden_camera=camera, seed=12)
+    photo = _with_glare(pair.golden, pair.golden_card_quad, (2, 11, 19))
+    card = find_card(photo)
+    assert card is not None
+    width = np.linalg.norm(pair.golden_card_quad[1] - pair.golden_card_quad[0])
+    assert corner_error(card.corners, pair.golden_card_quad) < 0.03 * width
+
+
+def test_colour_uncertainty_decides_pass_fail_or_inconclusive():
+    """The colour verdict keeps its uncertainty: within it of the tolerance, inconclusive."""
+    pair = make_pair("astronaut", golden_camera=TUNGSTEN, unit_camera=DAYLIGHT,
+                     drift=lab_shift(-2.0, 1.0, 1.5), seed=8)
+    golden = prepare_golden(pair.golden)
+
+    def colour_verdict(tolerance: float):
+        spec = parse_spec({"roi": list(pair.roi), "tolerances": {"delta_e00": tolerance}})
+        return compare(golden, pair.unit, spec, render_images=False).report
+
+    report = colour_verdict(10.0)
+    measured, uncertainty = report.color.delta_e00, report.color.uncertainty_e00
+    # Both cards fit to their LOO error (~0.5 each here), so the difference's is about 1.
+    assert 0.1 < uncertainty < 2.0
+    assert report.verdict == "pass"
+    assert colour_verdict(measured - uncertainty - 0.05).verdict == "fail"
+    undecided = colour_verdict(measured + uncertainty / 2)
+    assert undecided.verdict == "inconclusive"
+    assert any(r.startswith("Colour cannot be decided") for r in undecided.reasons)
+
+
+@pytest.mark.parametrize("grey_sides", [("golden",), ("golden", "unit")])
+def test_greyscale_photos_say_colour_cannot_be_judged_and_judge_the_rest(grey_sides):
+    import cv2
+
+    pair = make_pair("astronaut", golden_camera=SMALL, seed=3)
+    photos = {"golden": pair.golden, "unit": pair.unit}
+    for side in grey_sides:
+        grey = cv2.cvtColor(photos[side], cv2.COLOR_RGB2GRAY)
+        photos[side] = np.repeat(grey[..., None], 3, axis=2)
+    spec = parse_spec({"roi": list(pair.roi), "chart": {"required": True}})
+    report = compare(photos["golden"], photos["unit"], spec, render_images=False).report
+    assert report.color.delta_e00 is None
+    assert "greyscale photo" in report.reasons[0]
+    assert not report.defects.regions  # the colour photo's colours are not a defect
+    assert report.verdict == "inconclusive" and report.defect_class is None
+    assert any(r.startswith("Structure matches") for r in report.reasons)

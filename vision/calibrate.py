@@ -17,7 +17,8 @@ from calibration.fit import ColourCorrection, PatchSamples, calibrate_photo
 from vision.report import CalibrationReport, CalibrationSide
 from vision.spec import Spec
 
-__all__ = ["ColourPlan", "PhotoCalibration", "calibration_report", "colour_plan"]
+__all__ = ["ColourPlan", "PhotoCalibration", "calibration_report", "colour_plan",
+           "colour_uncertainty_e00", "is_greyscale"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,15 +28,44 @@ class PhotoCalibration:
     card: CardDetection | None
     correction: ColourCorrection | None
     samples: PatchSamples | None
+    greyscale: bool = False  # the photo has no colour (R = G = B): colour cannot be judged
 
     @classmethod
     def of(cls, photo: np.ndarray, card: CardDetection | None, *, scale: float = 1.0
            ) -> PhotoCalibration:
         """`scale`: `photo` pixels per pixel of the card's coordinates (reduced decodes)."""
+        greyscale = is_greyscale(photo)
         if card is None:
-            return cls(None, None, None)
+            return cls(None, None, None, greyscale)
         correction, samples = calibrate_photo(photo, card, scale=scale)
-        return cls(card, correction, samples)
+        return cls(card, correction, samples, greyscale)
+
+
+_GREY_MAX_CHANNEL_SPREAD = 3  # 8-bit codes: JPEG chroma rounding of a grey photo stays within
+
+
+def is_greyscale(photo: np.ndarray) -> bool:
+    """True when the photo holds no colour: its channels differ by at most a JPEG's rounding
+    (on every 16th pixel of every 16th row, but for one in a thousand)."""
+    sample = photo[::16, ::16].astype(np.int16)
+    green = sample[..., 1]
+    coloured = ((np.abs(sample[..., 0] - green) > _GREY_MAX_CHANNEL_SPREAD)
+                | (np.abs(sample[..., 2] - green) > _GREY_MAX_CHANNEL_SPREAD))
+    return bool(np.count_nonzero(coloured) <= 0.001 * coloured.size)
+
+
+def colour_uncertainty_e00(golden: ColourCorrection, unit: ColourCorrection) -> float:
+    """Uncertainty (Delta-E00) of a difference between two photos calibrated with these.
+
+    Each calibration's own accuracy is its leave-one-patch-out mean CIEDE2000 (how far off it
+    predicts a colour it was not fitted on) with its sampling noise; the two photos' errors
+    are taken as independent, so they add in quadrature. Measured: on renders this covers
+    every drift error (eval_calibration.py, about twice their 90th percentile), on the real
+    photos 68 of 76 calibrated differences of the sheet around the card (eval_card_real.py;
+    the RMS of the two instead of their sum covers only 56).
+    """
+    return float(np.sqrt(golden.loo_delta_e00_mean**2 + unit.loo_delta_e00_mean**2
+                         + golden.noise_delta_e00**2 + unit.noise_delta_e00**2))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +75,7 @@ class ColourPlan:
     calibrated: bool  # both photos are corrected with their own card
     measurable: bool  # False: the colour is not compared at all (reported as unmeasured)
     note: str | None  # why, in a sentence for the report; None when calibrated
+    uncertainty_e00: float | None = None  # of the calibrated difference; None: not calibrated
 
     def golden_correction(self, golden: PhotoCalibration) -> ColourCorrection | None:
         return golden.correction if self.calibrated else None
@@ -62,11 +93,17 @@ def colour_plan(golden: PhotoCalibration, unit: PhotoCalibration, spec: Spec, *,
     the note names the photo that lacks the card. `calibrate` False compares as photographed
     whatever the cards (to see what the calibration changed).
     """
+    grey = [name for name, photo in (("golden", golden), ("unit", unit)) if photo.greyscale]
+    if grey:
+        return ColourPlan(False, False, "Colour cannot be judged from a greyscale photo (the "
+                          f"{' and the '.join(grey)} photo{'s have' if len(grey) == 2 else ' has'}"
+                          " no colour); structure and defects are judged without it.")
     if not calibrate:
         return ColourPlan(False, True, "Calibration switched off: colours are compared as "
                           "photographed.")
     if golden.correction is not None and unit.correction is not None:
-        return ColourPlan(True, True, None)
+        return ColourPlan(True, True, None, round(colour_uncertainty_e00(
+            golden.correction, unit.correction), 4))
     problems = []
     for name, photo in (("golden", golden), ("unit", unit)):
         if photo.card is None:

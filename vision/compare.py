@@ -286,7 +286,16 @@ def _views(golden: PreparedGolden, unit: PreparedUnit, frame: AnalysisFrame, pla
     """The golden's and the aligned unit's views, calibrated when the plan says so."""
     if plan.calibrated:
         return golden.calibrated, calibrated_views(frame.aligned, unit.calibration.correction)
+    if golden.calibration.greyscale or unit.calibration.greyscale:
+        # One photo has no colour: both are compared as grey, so the other's colours do not
+        # show as a colour defect all over the product.
+        return (raw_views(_as_grey(golden.analysis_rgb)) if not golden.calibration.greyscale
+                else golden.raw), raw_views(_as_grey(frame.aligned))
     return golden.raw, raw_views(frame.aligned)
+
+
+def _as_grey(rgb: np.ndarray) -> np.ndarray:
+    return np.repeat(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
 
 
 def _dimensions(golden: PreparedGolden, unit: PreparedUnit, frame: AnalysisFrame,

@@ -141,9 +141,17 @@ def judge(colour: ColorReport, structure: StructureReport, defects: DefectsRepor
         ratios["colour"] = colour.delta_e00 / tol.delta_e00
         measured, limit = (format_number(v, "delta_e") for v in (colour.delta_e00,
                                                                   tol.delta_e00))
-        if ratios["colour"] > 1:
+        uncertainty = colour.uncertainty_e00 or 0.0
+        if colour.delta_e00 - uncertainty > tol.delta_e00:
             failures.append(f"Colour drift Delta-E00 {measured} exceeds {limit}{calibrated}: "
                             f"the unit is {colour_words(colour) or _SPREAD_DRIFT}.")
+        elif colour.delta_e00 + uncertainty > tol.delta_e00:
+            unmeasured.append(
+                f"Colour cannot be decided: Delta-E00 {measured} +/- "
+                f"{format_number(uncertainty, 'delta_e')} against the limit {limit}. The "
+                "colour cards predict their own patches only to that accuracy (leave-one-out "
+                "error and sampling noise); light the card like the product, without glare "
+                "or shadow, to narrow it.")
         else:
             passes.append(f"Colour within tolerance{calibrated}: Delta-E00 {measured} <= "
                           f"{limit}.")

@@ -31,7 +31,7 @@ __all__ = [
 
 SCHEMA_VERSION = "1.4"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
 # 1.3: the defect model joins the maps (defects.source, kind "model", versions.model);
-# 1.4: roi_source
+# 1.4: roi_source; color.uncertainty_e00 (and colour inconclusive within it of the tolerance)
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
@@ -176,6 +176,13 @@ class ColorReport(BaseModel):
     note: str | None = Field(
         None, description="Why the colour was not measured (then the values are null), or how "
         "it was measured when not calibrated.",
+    )
+    uncertainty_e00: float | None = Field(
+        None, description="Uncertainty of delta_e00 when calibrated: the two calibrations' "
+        "leave-one-patch-out mean CIEDE2000 and sampling noise, in quadrature (schema 1.4). "
+        "The colour passes only when delta_e00 + uncertainty_e00 is within the tolerance and "
+        "fails only when delta_e00 - uncertainty_e00 exceeds it; in between it is "
+        "inconclusive. Null when not calibrated (no estimate).",
     )
 
 

@@ -42,7 +42,9 @@ def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCal
     report, global_offset = measure_colour(golden_views, unit_views, frame.region, golden_scale,
                                            photo_means, calibrated=plan.calibrated,
                                            note=plan.note)
-    return (report if plan.measurable else unmeasured_colour(plan.note)), global_offset
+    if not plan.measurable:
+        return unmeasured_colour(plan.note), global_offset
+    return report.model_copy(update={"uncertainty_e00": plan.uncertainty_e00}), global_offset
 
 
 def measure_colour(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray, s: float,
