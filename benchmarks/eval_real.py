@@ -49,6 +49,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from testkit.metrics import match_boxes  # noqa: E402
+from testkit.photos import jpeg  # noqa: E402
 from vision.compare import compare_side_by_side  # noqa: E402
 from vision.load import load_pair  # noqa: E402
 
@@ -114,14 +115,6 @@ def _turned(image: np.ndarray, H: np.ndarray) -> np.ndarray:
                                borderMode=cv2.BORDER_CONSTANT, borderValue=background)
 
 
-def _jpeg(rgb: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]),
-                            [cv2.IMWRITE_JPEG_QUALITY, 95])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return data.tobytes()
-
-
 def _compare(golden: bytes, unit: bytes, H_truth: np.ndarray | None, size: tuple[int, int],
              pair: str, kind: str, truth: list) -> Outcome:
     """``sealcheck compare GOLDEN UNIT`` in process; `H_truth` maps golden -> unit pixels."""
@@ -156,11 +149,11 @@ def evaluate(stems: list[str], *, seed: int, turned: bool, clean: bool,
         rng = np.random.default_rng([seed, int(stem)])
         H = _turn(rng, size)
         if turned:
-            outcomes.append(_compare(golden_bytes, _jpeg(_turned(unit, H)), H, size, stem,
-                                     "turned", truth))
+            outcomes.append(_compare(golden_bytes, jpeg(_turned(unit, H), quality=95), H,
+                                     size, stem, "turned", truth))
         if clean:
-            outcomes.append(_compare(golden_bytes, _jpeg(_turned(golden, H)), H, size, stem,
-                                     "clean", []))
+            outcomes.append(_compare(golden_bytes, jpeg(_turned(golden, H), quality=95), H,
+                                     size, stem, "clean", []))
         if progress and (i + 1) % 20 == 0:
             print(f"  {i + 1}/{len(stems)} pairs", file=sys.stderr, flush=True)
     return outcomes

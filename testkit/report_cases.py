@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from testkit.photos import jpeg
+
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = REPO / "tests" / "data" / "report_snapshots.json"
 DEEPPCB = REPO.parent / "shared" / "data" / "deeppcb-val" / "pairs"
@@ -185,14 +187,6 @@ def cases() -> list[Case]:
     return renders + drifted + arrays + pictures + pcb
 
 
-def _jpeg(rgb: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]),
-                            [cv2.IMWRITE_JPEG_QUALITY, 92])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return data.tobytes()
-
-
 def run_case(case: Case):
     """The comparison of `case`, made as its entry point makes it.
 
@@ -209,7 +203,7 @@ def run_case(case: Case):
     if case.how == "array":
         return compare(golden, unit, spec, **case.options)
     for_report = case.how == "cli"
-    (g, g_size), (u, u_size) = load_pair(_jpeg(golden), _jpeg(unit), for_report=for_report)
+    (g, g_size), (u, u_size) = load_pair(jpeg(golden), jpeg(unit), for_report=for_report)
     return compare_side_by_side(g, u, spec, golden_photo_size=g_size, unit_photo_size=u_size,
                                 render_images=not for_report, **case.options)
 

@@ -76,6 +76,7 @@ class ColourPlan:
     measurable: bool  # False: the colour is not compared at all (reported as unmeasured)
     note: str | None  # why, in a sentence for the report; None when calibrated
     uncertainty_e00: float | None = None  # of the calibrated difference; None: not calibrated
+    greyscale: bool = False  # a photo has no colour: colour is not judged, the rest decides
 
     def golden_correction(self, golden: PhotoCalibration) -> ColourCorrection | None:
         return golden.correction if self.calibrated else None
@@ -97,7 +98,8 @@ def colour_plan(golden: PhotoCalibration, unit: PhotoCalibration, spec: Spec, *,
     if grey:
         return ColourPlan(False, False, "Colour cannot be judged from a greyscale photo (the "
                           f"{' and the '.join(grey)} photo{'s have' if len(grey) == 2 else ' has'}"
-                          " no colour); structure and defects are judged without it.")
+                          " no colour); structure and defects are judged without it.",
+                          greyscale=True)
     if not calibrate:
         return ColourPlan(False, True, "Calibration switched off: colours are compared as "
                           "photographed.")

@@ -213,7 +213,7 @@ def _measure_and_judge(runner: StageRunner, golden: PreparedGolden, unit: Prepar
                         use_defect_model=use_defect_model)
     measured_dimensions = _dimensions(golden, unit, frame, registration, spec)
     verdict, score, reasons = judge(measured.colour, measured.structure, measured.defects,
-                                    measured_dimensions, spec)
+                                    measured_dimensions, spec, colour_applies=not plan.greyscale)
     sources = dataclasses.replace(_picture_sources(golden, unit, registration),
                                   likelihood=measured.likelihood, region=frame.region)
     with runner.timed("render"):

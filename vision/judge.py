@@ -122,11 +122,15 @@ def size_in_words(dimensions: DimensionsReport) -> str:
 
 
 def judge(colour: ColorReport, structure: StructureReport, defects: DefectsReport,
-          dimensions: DimensionsReport | None, spec: Spec) -> Judgement:
+          dimensions: DimensionsReport | None, spec: Spec, *, colour_applies: bool = True
+          ) -> Judgement:
     """Verdict, score and reasons. The score's definition lives in the Report schema.
 
     A part that could not be measured (colour without a card in one photo, dimensions without
-    cards) makes the verdict inconclusive unless another part already fails.
+    cards) makes the verdict inconclusive unless another part already fails. Colour that
+    does not apply (`colour_applies` False: a greyscale photo has none to judge) is said, and
+    the rest decides, unless the spec requires the colour card (then colour matters: the
+    verdict is inconclusive).
     """
     tol = spec.tolerances
     ratios = {
@@ -136,7 +140,8 @@ def judge(colour: ColorReport, structure: StructureReport, defects: DefectsRepor
     failures, passes, unmeasured = [], [], []
     calibrated = " (calibrated with the colour card)" if colour.calibrated else ""
     if colour.delta_e00 is None:
-        unmeasured.append(colour.note or "Colour could not be measured.")
+        decides = colour_applies or spec.chart.required
+        (unmeasured if decides else passes).append(colour.note or "Colour could not be measured.")
     else:
         ratios["colour"] = colour.delta_e00 / tol.delta_e00
         measured, limit = (format_number(v, "delta_e") for v in (colour.delta_e00,

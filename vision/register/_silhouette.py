@@ -24,6 +24,7 @@ MIN_PRODUCT_FRACTION = 0.01  # of the working image: a smaller blob is not the p
 _MIN_RING_TABLE = 0.95  # of a ring around the product's hull that is table
 _MIN_PRODUCT_SHARE = 0.6  # of everything inside the table's hull that is not table
 _RING_FRACTION = 0.03  # the ring's width, of the long side
+_MIN_CUT_PRODUCT_SHARE = 0.9  # the same share, for a product the frame cuts (no whole ring)
 
 
 def _table_colour(luv: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
@@ -121,13 +122,18 @@ def _stands_on_table(product: np.ndarray, table: np.ndarray, not_table: np.ndarr
     its features: the ring around the largest feature is half other features, and that
     feature is a fraction of them all.
     """
+    share = float(product.sum()) / max(1.0, float(not_table.sum()))
+    if runs_out_of_frame(product):
+        # The frame cuts the ring (a unit photographed too close): the product must then be
+        # all that is not table.
+        return share >= _MIN_CUT_PRODUCT_SHARE
     hull = np.zeros_like(product)
     cv2.fillConvexPoly(hull, _convex_hull(product), 1)
     width = max(3, int(_RING_FRACTION * max(product.shape)))
     ring = (cv2.dilate(hull, np.ones((width, width), np.uint8)) > 0) & (hull == 0) & valid
     if not ring.any() or float(table[ring].mean()) < _MIN_RING_TABLE:
         return False
-    return float(product.sum()) >= _MIN_PRODUCT_SHARE * float(not_table.sum())
+    return share >= _MIN_PRODUCT_SHARE
 
 
 def runs_out_of_frame(blob: np.ndarray | None) -> bool:
