@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.db import make_engine, make_sessionmaker, migrate
 from service.errors import ServiceError
-from service.http_errors import error_response
+from service.http_errors import InternalErrorMiddleware, error_response
 from service.metrics import Metrics, MetricsMiddleware
 from service.operations import Service
 from service.routes import compare, goldens, health, inspections, lots
@@ -101,14 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_detail(exc)}, status_code=422)
 
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        # A bug, not bad input (bad input raises ServiceError or HTTPException): log the
-        # traceback, answer without it.
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": f"internal error ({exc.__class__.__name__}); this is a "
-                             "bug in sealcheck, please report it"}, status_code=500)
-
     @app.exception_handler(DataError)
     async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
         # The database refused a value the client sent (PostgreSQL takes no NUL character in
@@ -129,6 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
                             headers=exc.headers)
 
+    # A bug, not bad input (bad input raises ServiceError or HTTPException): logged, answered
+    # 500 without the traceback; inside the metrics, which count the 500.
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _document_error_answers(app)
     return app

@@ -74,6 +74,14 @@ class Settings:
     golden_cache_size: int = 8  # prepared goldens kept in memory (~60 MB each at 12 MP)
     defect_model: Path | None = None  # an exported .onnx file; None: the packaged model
     model_threads: int | None = None  # the model's intra-op threads; None: the CPUs (<= 8)
+    # The connection layer of `sealcheck serve` (service/server.py), in seconds: a request's
+    # line and headers must arrive within header_timeout of the connection opening (or of its
+    # first byte after a keep-alive pause); its body may pause at most read_timeout; an idle
+    # keep-alive connection is closed after keepalive_timeout.
+    header_timeout: int = 10
+    read_timeout: int = 15
+    keepalive_timeout: int = 5
+    max_connections: int | None = None  # None: from the soft file limit (service/server.py)
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -104,6 +112,10 @@ class Settings:
             queue_size=(_int(env, "SEALCHECK_QUEUE_SIZE", 0, 0)
                         if (env.get("SEALCHECK_QUEUE_SIZE") or "").strip() else None),
             golden_cache_size=_int(env, "SEALCHECK_GOLDEN_CACHE_SIZE", 8, 1),
+            header_timeout=_int(env, "SEALCHECK_HEADER_TIMEOUT", 10, 1),
+            read_timeout=_int(env, "SEALCHECK_READ_TIMEOUT", 15, 1),
+            keepalive_timeout=_int(env, "SEALCHECK_KEEPALIVE_TIMEOUT", 5, 1),
+            max_connections=_optional_int(env, "SEALCHECK_MAX_CONNECTIONS", 1),
             **_comparison_fields(env),
         )
 

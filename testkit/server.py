@@ -33,6 +33,16 @@ def server_time_ms(response: httpx.Response) -> float:
     return float(match.group(1))
 
 
+def stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM (a graceful shutdown), SIGKILL if it has not ended within `timeout` s."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_ready(base: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -18,7 +18,8 @@ def add_parser(commands) -> None:
         "environment variables: SEALCHECK_DATABASE_URL (default: SQLite under "
         "SEALCHECK_DATA_DIR), SEALCHECK_DATA_DIR (default ./data), SEALCHECK_MAX_UPLOAD_BYTES, "
         "SEALCHECK_MAX_PIXELS, SEALCHECK_WORKERS, SEALCHECK_QUEUE_SIZE, "
-        "SEALCHECK_GOLDEN_CACHE_SIZE.",
+        "SEALCHECK_GOLDEN_CACHE_SIZE, SEALCHECK_HEADER_TIMEOUT, SEALCHECK_READ_TIMEOUT, "
+        "SEALCHECK_KEEPALIVE_TIMEOUT, SEALCHECK_MAX_CONNECTIONS.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on "
                         "(default 127.0.0.1)")
@@ -26,9 +27,8 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from service.app import create_app
+    from service.server import ServerSetupError, build_server
 
     if not 0 < args.port < 65536:
         raise common.UsageError(f"--port must be between 1 and 65535, got {args.port}")
@@ -46,5 +46,10 @@ def run(args: argparse.Namespace) -> int:
         from service.runtime import tune_allocator
 
         tune_allocator()  # big photo arrays reuse freed memory (see service/runtime.py)
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+        try:
+            server, listener = build_server(create_app(settings), settings, args.host, args.port)
+        except ServerSetupError as exc:
+            raise common.UsageError(str(exc)) from None
+        with listener:
+            server.run(sockets=[listener])
     return 0
