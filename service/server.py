@@ -57,6 +57,7 @@ _SHED_ANSWER = (
     b"retry-after: 1\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s")
 _SHED_DETAIL = json.dumps({"detail": "the server has too many open connections; retry in a "
                            "moment"}).encode()
+_SHED_PER_CALL = 256
 _ACCEPT_OUT_OF_RESOURCE = "socket.accept() out of system resource"  # asyncio's message
 
 
@@ -65,19 +66,21 @@ class ServerSetupError(ValueError):
 
 
 class _Throttled:
-    """A warning logged at most once per `every` seconds, with the number it stood for."""
+    """A warning logged at most once per `every` seconds, with how many it stood for."""
 
     def __init__(self, every: float) -> None:
         self.every = every
         self.last = -float("inf")
-        self.count = 0
+        self.skipped = 0
 
     def warn(self, message: str, *args: Any) -> None:
-        self.count += 1
         now = time.monotonic()
-        if now - self.last >= self.every:
-            log.warning(message + " (%d times since the last such message)", *args, self.count)
-            self.last, self.count = now, 0
+        if now - self.last < self.every:
+            self.skipped += 1
+            return
+        more = f" (and {self.skipped} more since the last such line)" if self.skipped else ""
+        log.warning(message + more, *args)
+        self.last, self.skipped = now, 0
 
 
 def connection_limits(settings: Settings) -> tuple[int, int]:
@@ -86,11 +89,11 @@ def connection_limits(settings: Settings) -> tuple[int, int]:
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft == resource.RLIM_INFINITY:
         soft = 1 << 20
-    fd_ceiling = soft - max(FD_RESERVE_MIN, soft // 4)
-    if fd_ceiling < 64:
+    if soft < 2 * FD_RESERVE_MIN:
         raise ServerSetupError(f"the soft file limit is {soft} descriptors, too few to serve "
                                f"clients beside the database and photos; raise it to at least "
-                               f"{FD_RESERVE_MIN * 2} (ulimit -n)")
+                               f"{2 * FD_RESERVE_MIN} (ulimit -n)")
+    fd_ceiling = soft - max(FD_RESERVE_MIN, soft // 4)
     wanted = settings.max_connections
     if wanted is not None and wanted > fd_ceiling:
         raise ServerSetupError(
@@ -182,7 +185,7 @@ class _Listener(socket.socket):
         self.emfile_at = -float("inf")
 
     def accept(self) -> tuple[socket.socket, Any]:
-        while True:
+        for _ in range(_SHED_PER_CALL):
             if time.monotonic() - self.emfile_at < 1:
                 # asyncio retries accept() up to `backlog` times after an EMFILE; end its batch
                 # (it re-arms the listener itself, in a second).
@@ -199,6 +202,9 @@ class _Listener(socket.socket):
                            "reserve starts at %d)", len(self.connections),
                            self.max_connections, conn.fileno(), self.fd_ceiling)
             _shed(conn)
+        # Let the event loop run between bursts; the listener stays readable, so the next
+        # tick sheds on.
+        raise BlockingIOError(errno.EAGAIN, "shed enough for one turn of the loop")
 
 
 def _shed(conn: socket.socket) -> None:

@@ -7,6 +7,7 @@ through its settings (the full-scale figure, 1100 sockets against 1024: benchmar
 
 from __future__ import annotations
 
+import resource
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 import uvicorn
 
 from service.app import create_app
+from service.server import ServerSetupError, connection_limits
 from service.settings import Settings
 from testkit.server import free_port, stop
 from testkit.slow_clients import (
@@ -227,3 +229,16 @@ def test_past_the_file_limit_the_accept_loop_logs_one_line_and_recovers(tmp_path
         close_all(waiting)
     finally:
         stop(child)
+
+
+@pytest.mark.parametrize(("soft", "cap"), [(256, 128), (1024, 768), (4096, 3072)])
+def test_the_connection_cap_keeps_a_quarter_of_the_file_limit_and_at_least_128(soft, cap):
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, limits[1]))
+    try:
+        assert connection_limits(Settings()) == (cap, cap)
+        assert connection_limits(Settings(max_connections=100)) == (100, cap)
+        with pytest.raises(ServerSetupError, match="ulimit -n"):
+            connection_limits(Settings(max_connections=cap + 1))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
