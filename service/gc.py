@@ -4,7 +4,9 @@ The store writes files before the row that names them (service.storage), so a cr
 the two leaves a file nothing refers to. It is harmless, but it is space, and an upload that
 was refused by the crash should not stay on disk. Only files older than a limit go: a file is
 written, or touched when an upload reuses it, just before its row commits, and another process
-(a second server, a batch job) may be between the two at any moment.
+(a second server, a batch job) may be between the two at any moment. Files derived from a
+stored file (its thumbnail, its re-encoding for download) go with it, whatever their age: they
+are made only from a file that is stored, and made again from it when needed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ __all__ = ["GarbageCollection", "collect_garbage"]
 @dataclasses.dataclass(frozen=True)
 class GarbageCollection:
     removed: int  # files no row names, older than the limit (or that would be, with dry_run)
-    removed_bytes: int
+    removed_bytes: int  # theirs and their derived files'
+    removed_derived: int  # thumbnails and re-encodings of removed (or missing) files
     recent: int  # unreferenced but younger than the limit: left for a later run
     kept: int  # named by a row
 
@@ -43,6 +46,7 @@ def collect_garbage(engine: sa.Engine, blobs: BlobStore, older_than: dt.timedelt
         names = referenced_blobs(connection)
     cutoff = time.time() - older_than.total_seconds()
     removed = removed_bytes = recent = kept = 0
+    gone: set[str] = set()
     for sha256, path in files:
         if sha256 in names:
             kept += 1
@@ -56,6 +60,20 @@ def collect_garbage(engine: sa.Engine, blobs: BlobStore, older_than: dt.timedelt
             continue
         if not dry_run:
             path.unlink(missing_ok=True)
+        gone.add(sha256)
         removed += 1
         removed_bytes += stat.st_size
-    return GarbageCollection(removed, removed_bytes, recent, kept)
+    removed_derived = 0
+    for source, path in blobs.derived_files():
+        # Derived after their source was written, so a missing source is gone for good (a
+        # collector killed between the two unlinks, or one before derived files were collected).
+        if source in gone or (source not in names and not blobs.exists(source)):
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if not dry_run:
+                path.unlink(missing_ok=True)
+            removed_derived += 1
+            removed_bytes += size
+    return GarbageCollection(removed, removed_bytes, removed_derived, recent, kept)

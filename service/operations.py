@@ -37,10 +37,13 @@ __all__ = [
     "Decoded",
     "SealedGolden",
     "Service",
+    "cached_heat_png",
+    "cached_thumbnail",
     "compare_job",
     "decode_uploads",
     "golden_picture_png",
     "golden_thumbnail",
+    "heat_png",
     "inspect_job",
     "seal_job",
 ]
@@ -104,7 +107,7 @@ class Decoded:
     """An upload that decoded: its bytes, what they are, and the oriented RGB pixels."""
 
     upload: Upload
-    rgb: np.ndarray  # decoded at the reduced size a report needs (vision.load)
+    rgb: np.ndarray | None  # at the size a report needs (vision.load); None: not compared
     format: str
     sha256: str
     size: tuple[int, int]  # (width, height) of the photo, oriented: the report's pixels
@@ -125,24 +128,34 @@ def _stage(metrics: Metrics, name: str) -> Iterator[None]:
         metrics.stage.labels(name).observe(time.perf_counter() - start)
 
 
-def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int) -> list[Decoded]:
-    """Decode every upload or raise the BadInput that says which one is bad and what to do.
+def decode_uploads(uploads: list[Upload], *, field: str, max_pixels: int,
+                   decode: int = 1) -> list[Decoded]:
+    """Check every upload, decode the first `decode` of them, or raise the BadInput that says
+    which one is bad and what to do.
+
+    Only the photos a request compares are decoded (its first); the others are stored with the
+    record and checked from their headers alone (:func:`vision.decode.check_image`: format,
+    size, pixel and decoded-byte caps, truncation), so extra photos cost no decode: 31 tiny
+    80 MP WebPs once held a worker for 88 s. Their ``rgb`` is None.
 
     Its reason is ``unsupported`` when the bytes are no supported image format, ``too_large``
-    when the photo has more pixels than the cap, ``invalid`` when it is one of the formats but
-    empty, truncated, corrupt or too small.
+    when the photo has more pixels (or decodes to more bytes) than the caps, ``invalid`` when
+    it is one of the formats but empty, truncated, corrupt or too small.
     """
-    from vision.decode import ImageDecodeError, sniff_format
+    from vision.decode import ImageDecodeError, check_image, sniff_format
     from vision.load import load_for_report
 
     decoded = []
     for index, upload in enumerate(uploads):
         label = f"{field}[{index}]" + (f" ({upload.filename})" if upload.filename else "")
         data = bytes(upload.data)
+        rgb = None
         try:
-            # Every photo is decoded whole (that is the check that it is one), but a 12 MP
-            # JPEG at 1/2 through its DCT: the report needs no more (vision.load).
-            rgb, size = load_for_report(data, name=label, max_pixels=max_pixels)
+            if index < decode:
+                # A 12 MP JPEG at 1/2 through its DCT: the report needs no more (vision.load).
+                rgb, size = load_for_report(data, name=label, max_pixels=max_pixels)
+            else:
+                size = check_image(data, name=label, max_pixels=max_pixels)[1]
         except ImageDecodeError as exc:
             if data and sniff_format(data) is None:
                 reason = "unsupported"
@@ -275,20 +288,49 @@ def _store_thumbnail(service: Service, source_sha256: str, rgb: np.ndarray) -> P
     return service.blobs.put_derived(source_sha256, "thumb.webp", buffer.tobytes())
 
 
+def _thumbnail_source(service: Service, golden: Golden) -> str:
+    if golden.picture_sha256 is not None:
+        return golden.picture_sha256
+    with service.sessions() as session:
+        return session.scalar(sa.select(GoldenImage.sha256).where(
+            GoldenImage.golden_seq == golden.seq, GoldenImage.position == 0))
+
+
+def cached_thumbnail(service: Service, golden: Golden) -> Path | None:
+    """The path of the golden's thumbnail when it is on disk, else None."""
+    path = service.blobs.derived_path(_thumbnail_source(service, golden), "thumb.webp")
+    return path if path.is_file() else None
+
+
 def golden_thumbnail(service: Service, golden: Golden) -> Path:
     """The path of the golden's thumbnail (WebP, THUMBNAIL_LONG_SIDE): made at sealing, or
     on the first read for goldens sealed before thumbnails were."""
-    source = golden.picture_sha256
-    if source is None:
-        with service.sessions() as session:
-            source = session.scalar(sa.select(GoldenImage.sha256).where(
-                GoldenImage.golden_seq == golden.seq, GoldenImage.position == 0))
+    source = _thumbnail_source(service, golden)
     path = service.blobs.derived_path(source, "thumb.webp")
     if path.is_file():
         return path
     png = golden_picture_png(service, golden)
     bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     return _store_thumbnail(service, source, bgr[..., ::-1])
+
+
+def cached_heat_png(service: Service, defect_map_sha256: str) -> Path | None:
+    """The path of the defect map's heat picture when it is on disk, else None."""
+    path = service.blobs.derived_path(defect_map_sha256, "heat.png")
+    return path if path.is_file() else None
+
+
+def heat_png(service: Service, defect_map_sha256: str) -> Path:
+    """The defect map in the overlay's colours (RGBA PNG), the report page's slider layer:
+    made on its first request and kept beside the defect map."""
+    from vision.render import heat_rgba  # the overlay's colouring, on its own
+
+    defect_map = cv2.imread(str(service.blobs.path(defect_map_sha256)), cv2.IMREAD_UNCHANGED)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(heat_rgba(defect_map), cv2.COLOR_RGBA2BGRA),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the heat map")
+    return service.blobs.put_derived(defect_map_sha256, "heat.png", png.tobytes())
 
 
 def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[Upload],

@@ -57,9 +57,10 @@ def replaced_atomically(path: Path, mode: str = "wb", *, temp_dir: Path | None =
 class BlobStore:
     """Files under ``root/blobs/ab/cd/<sha256>``; temporary files under ``root/tmp``.
 
-    Derived files (thumbnails) live apart, under ``root/derived/ab/cd/<source sha256>.<kind>``:
-    named by the file they are made from, so they are made once and found again without a
-    row, and the garbage collector (which only looks at ``blobs``) leaves them alone.
+    Derived files (thumbnails, re-encoded photos) live apart, under
+    ``root/derived/ab/cd/<source sha256>.<kind>``: named by the file they are made from, so
+    they are made once and found again without a row; the garbage collector removes them with
+    their source.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -107,6 +108,12 @@ class BlobStore:
         with replaced_atomically(final, temp_dir=self._tmp, prefix="tmp", suffix=".part") as out:
             out.write(data)
         return final
+
+    def derived_files(self):
+        """Every derived file as (source sha256, path), in no particular order."""
+        for path in self._derived.glob("??/??/*"):
+            if path.is_file() and not path.name.startswith("."):
+                yield path.name.split(".", 1)[0], path
 
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()

@@ -1,11 +1,18 @@
-"""The pipeline's worker pool and the cache of prepared goldens.
+"""The admission budget with its worker pool, and the cache of prepared goldens.
 
-The pipeline is CPU-bound, so it never runs on the event loop: jobs go to a fixed pool of
-threads, one per CPU by default (``SEALCHECK_WORKERS``). Threads, not processes, because
-OpenCV and NumPy release the GIL in their heavy loops, and because a prepared golden holds
-OpenCV keypoints that cannot be pickled to another process. At most ``queue_size`` jobs may
-wait for a worker; beyond that the service answers 503 with Retry-After instead of piling up
-requests, and health checks, which never touch the pool, stay fast.
+Everything expensive a client can ask for passes one bounded gate, :class:`PipelinePool`:
+comparisons, sealing and inspections (from the first byte of their upload, which is held in
+memory, to the stored record), parsing a spec sheet (a 250 KB YAML takes seconds of pure
+Python), and re-encoding a photo or thumbnail that is not on disk yet (an 80 MP photo is
+~0.8 GB while it is re-encoded). A request takes one place in the budget for all of its work;
+when all ``workers + queue_size`` places are taken the service answers 503 with Retry-After
+at once, before reading the upload, instead of piling up memory and requests. Health checks,
+pages and stored files (sent from disk) never touch the gate and stay fast.
+
+The work runs on a fixed pool of threads, one per CPU by default (``SEALCHECK_WORKERS``),
+never on the event loop. Threads, not processes, because OpenCV and NumPy release the GIL in
+their heavy loops, and because a prepared golden holds OpenCV keypoints that cannot be pickled
+to another process. So at most ``workers`` expensive jobs hold their memory at once.
 
 Prepared goldens (:func:`vision.prepare.prepare_golden`) are kept in a bounded in-process LRU
 cache keyed by golden id. Sealing fills it; after a restart, or once a golden has been pushed
@@ -18,20 +25,36 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from service.errors import Busy
 from service.metrics import Metrics
 
-__all__ = ["GoldenCache", "PipelinePool"]
+__all__ = ["Admission", "GoldenCache", "KeyedOnce", "PipelinePool"]
 
 T = TypeVar("T")
 
 
+class Admission:
+    """One admitted request's place in the budget: its expensive steps run through it."""
+
+    def __init__(self, executor: concurrent.futures.Executor) -> None:
+        self._executor = executor
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on a worker thread, once one is free."""
+        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+
+
 class PipelinePool:
-    """A bounded thread pool for pipeline jobs; refuses work (Busy) when the queue is full."""
+    """The admission budget: a bounded thread pool for everything expensive; refuses work
+    (Busy) when all its places are taken."""
+
+    RETRY_AFTER = 5
+    """Seconds a refused client waits: a rough time for one queue's worth of work to drain."""
 
     def __init__(self, workers: int, queue_size: int, metrics: Metrics) -> None:
         self.workers = workers
@@ -49,22 +72,57 @@ class PipelinePool:
         self._metrics.in_flight.set(self._jobs)
         self._metrics.queue_depth.set(max(0, self._jobs - self.workers))
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    @contextlib.asynccontextmanager
+    async def admit(self) -> AsyncIterator[Admission]:
+        """Hold one place for the block (its upload and every job it runs), or raise Busy."""
         if self._jobs >= self.capacity:
             self._metrics.rejected.inc()
-            # A rough time for one queue's worth of work to drain: clients back off that long.
-            raise Busy(f"the server is busy ({self._jobs} inspections running or queued); "
-                       "retry after a few seconds", retry_after=5)
+            raise Busy(f"the server is busy ({self._jobs} comparisons, uploads or photo "
+                       "encodings running or queued); retry after a few seconds",
+                       retry_after=self.RETRY_AFTER)
         self._jobs += 1
         self._publish()
         try:
-            return await asyncio.wrap_future(self._executor.submit(fn, *args))
+            yield Admission(self._executor)
         finally:
             self._jobs -= 1
             self._publish()
 
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on a worker thread, in a place of its own (Busy when there is none)."""
+        async with self.admit() as admission:
+            return await admission.run(fn, *args)
+
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class KeyedOnce:
+    """Runs a build at most once at a time per key, across threads: callers that miss together
+    wait for the first one's result instead of building it again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}
+
+    def get_or_build(self, key: str, get: Callable[[], T | None], build: Callable[[], T]
+                     ) -> tuple[T, bool]:
+        """`get()` if it has the value, else `build()`'s, built once. Returns (value, hit)."""
+        value = get()
+        if value is not None:
+            return value, True
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        try:
+            with building:
+                value = get()
+                if value is not None:
+                    return value, True
+                return build(), False
+        finally:
+            with self._lock:
+                if self._building.get(key) is building:
+                    del self._building[key]
 
 
 class GoldenCache:
@@ -74,7 +132,7 @@ class GoldenCache:
         self.size = size
         self._items: collections.OrderedDict[str, Any] = collections.OrderedDict()
         self._lock = threading.Lock()
-        self._building: dict[str, threading.Lock] = {}
+        self._once = KeyedOnce()
 
     def get(self, key: str) -> Any | None:
         with self._lock:
@@ -94,20 +152,12 @@ class GoldenCache:
         """The cached value, or `build()`'s, built once even when many requests miss at once
         (after a restart every inspection of a busy golden misses together). Returns
         (value, hit)."""
-        value = self.get(key)
-        if value is not None:
-            return value, True
-        with self._lock:
-            building = self._building.setdefault(key, threading.Lock())
-        with building:
-            value = self.get(key)
-            if value is not None:
-                return value, True
+        def build_and_keep() -> Any:
             value = build()
             self.put(key, value)
-        with self._lock:
-            self._building.pop(key, None)
-        return value, False
+            return value
+
+        return self._once.get_or_build(key, lambda: self.get(key), build_and_keep)
 
     def __len__(self) -> int:
         return len(self._items)

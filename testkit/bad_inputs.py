@@ -34,6 +34,9 @@ __all__ = [
     "more_bad_images",
     "more_bad_specs",
     "odd_pairs",
+    "one_colour_webp",
+    "png16_rgba",
+    "png_with_one_row",
     "write_corpus",
     "write_good_image",
 ]
@@ -97,10 +100,35 @@ def _bomb_png(side: int) -> bytes:
     Its IDAT holds one row only; a decoder that allocates the claimed size before noticing
     would need ~10 GB, so refusing it must happen from the header alone.
     """
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * (1 + 3 * side), 9)
+    return png_with_one_row(side, side)
+
+
+def png_with_one_row(width: int, height: int) -> bytes:
+    """A PNG whose header and checksums are valid (width x height, 8-bit RGB) but whose
+    compressed data holds one row: only decoding it finds that the data ends early."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * (1 + 3 * width), 9)
     return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
             + _png_chunk(b"IEND", b""))
+
+
+def png16_rgba(rgb: np.ndarray) -> bytes:
+    """`rgb` (uint8) as a 16-bit RGBA PNG, opaque: 8 bytes per pixel once decoded."""
+    import cv2
+
+    bgra = np.dstack([rgb[..., ::-1], np.full(rgb.shape[:2], 255, np.uint8)])
+    ok, buffer = cv2.imencode(".png", bgra.astype(np.uint16) * 257,
+                              [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    assert ok
+    return buffer.tobytes()
+
+
+def one_colour_webp(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
+    """A lossless WebP of one colour: a few dozen bytes that decode to width x height x 3."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, "WEBP", lossless=True, quality=0,
+                                                   method=0)
+    return out.getvalue()
 
 
 def _corrupt_png() -> bytes:

@@ -20,6 +20,7 @@ from vision.decode import (
     MIN_SIDE,
     SUPPORTED_FORMATS,
     ImageDecodeError,
+    check_image,
     load_image,
     read_image_size,
     sniff_format,
@@ -625,3 +626,62 @@ def test_load_pair_decodes_both_at_the_report_size_and_names_the_golden_first(tm
     empty_unit = write(tmp_path, "unit-empty.jpg", b"")
     with pytest.raises(ImageDecodeError, match="golden-empty"):
         load_pair(empty_golden, empty_unit)
+
+
+def _tiff16_rgb(width: int, height: int) -> bytes:
+    ok, buffer = cv2.imencode(".tiff", np.zeros((height, width, 3), np.uint16))
+    assert ok
+    return buffer.tobytes()
+
+
+@pytest.mark.parametrize(("kind", "bytes_per_pixel"), [
+    ("png16-rgba", 8), ("png-rgb", 3), ("png-grey", 1), ("tiff16-rgb", 6), ("webp-rgba", 4),
+    ("jpeg", 3)])
+def test_the_decode_cost_is_pixels_times_bytes_per_pixel_read_from_the_header(kind,
+                                                                              bytes_per_pixel):
+    """The budget is checked before decoding: one byte below pixels x bytes per pixel refuses
+    the photo, the exact cost is accepted."""
+    from testkit.bad_inputs import png16_rgba
+
+    width, height = 64, 48
+    rgb = np.full((height, width, 3), 120, np.uint8)
+    data = {
+        "png16-rgba": lambda: png16_rgba(rgb),
+        "png-rgb": lambda: cv2.imencode(".png", rgb)[1].tobytes(),
+        "png-grey": lambda: cv2.imencode(".png", rgb[..., 0])[1].tobytes(),
+        "tiff16-rgb": lambda: _tiff16_rgb(width, height),
+        "webp-rgba": lambda: cv2.imencode(".webp", np.dstack([rgb, rgb[..., 0]]),
+                                          [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(),
+        "jpeg": lambda: cv2.imencode(".jpg", rgb)[1].tobytes(),
+    }[kind]()
+    cost = width * height * bytes_per_pixel
+    assert load_image(data, max_decoded_bytes=cost).shape == (height, width, 3)
+    assert check_image(data, max_decoded_bytes=cost) == (kind.split("-")[0].rstrip("16"),
+                                                         (width, height))
+    for check in (load_image, check_image):
+        with pytest.raises(ImageDecodeError, match=f"at {bytes_per_pixel} bytes each"):
+            check(data, max_decoded_bytes=cost - 1)
+
+
+def test_the_default_decode_budget_is_8_bit_rgb_at_the_pixel_cap():
+    from testkit.bad_inputs import png16_rgba
+
+    deep = png16_rgba(np.zeros((100, 100, 3), np.uint8))  # 80,000 bytes decoded
+    assert load_image(deep, max_pixels=26_667).shape == (100, 100, 3)
+    with pytest.raises(ImageDecodeError, match=r"more than the limit of 0.08 MB; save it with 8"):
+        load_image(deep, max_pixels=26_666)
+
+
+def test_check_image_finds_what_the_header_and_checksums_tell_without_decoding():
+    from testkit.bad_inputs import png_with_one_row
+
+    one_row = png_with_one_row(900, 800)  # checksums valid, data for one row
+    assert check_image(one_row) == ("png", (900, 800))
+    with pytest.raises(ImageDecodeError, match="ends early"):
+        load_image(one_row)
+    damaged = bytearray(cv2.imencode(".png", np.full((64, 64, 3), 7, np.uint8))[1].tobytes())
+    damaged[damaged.index(b"IDAT") + 6] ^= 0x5A
+    with pytest.raises(ImageDecodeError, match="checksum"):
+        check_image(bytes(damaged))
+    with pytest.raises(ImageDecodeError, match="more than the limit"):
+        check_image(png_with_one_row(900, 800), max_pixels=700_000)

@@ -53,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {result.removed} unreferenced file(s), {result.removed_bytes} bytes; "
-          f"left {result.recent} younger than {args.older_than}; {result.kept} in use")
+          f"left {result.recent} younger than {args.older_than}; {result.kept} in use; "
+          f"{result.removed_derived} derived file(s) (thumbnails, re-encoded photos) with them")
     return 0

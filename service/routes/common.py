@@ -13,6 +13,8 @@ from service.schemas import ImagePublic
 Position = Annotated[int, Path(ge=0, le=2**31 - 1,
                                description="0 for the primary view, then in upload order.")]
 
+BUSY = "Busy (the admission budget is full): retry after the Retry-After seconds"
+
 _IMAGE_COLUMNS = ("position", "sha256", "width", "height", "format", "size_bytes", "filename")
 
 

@@ -35,9 +35,11 @@ def _one_photo(form, name: str) -> object:
 )
 async def compare_once(request: Request, service: ServiceDep, tenant_id: TenantDep
                        ) -> CompareResult:
-    form = await read_form(request, file_fields=frozenset({"golden", "unit"}),
-                           max_file_bytes=service.settings.max_upload_bytes)
-    golden, unit = _one_photo(form, "golden"), _one_photo(form, "unit")
-    spec = parse_spec_field(form.text("spec"))
-    report = await service.pool.run(compare_job, service, golden, unit, spec)
+    # The admission budget (service.work) from the upload's first byte to the report.
+    async with service.pool.admit() as admission:
+        form = await read_form(request, file_fields=frozenset({"golden", "unit"}),
+                               max_file_bytes=service.settings.max_upload_bytes)
+        golden, unit = _one_photo(form, "golden"), _one_photo(form, "unit")
+        spec = await admission.run(parse_spec_field, form.text("spec"))
+        report = await admission.run(compare_job, service, golden, unit, spec)
     return CompareResult(report=report)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.db import Golden, GoldenImage
@@ -15,9 +15,9 @@ from service.forms import SPEC_EXAMPLE, parse_spec_field, required_photos, requi
 from service.operations import golden_picture_png, seal_job
 from service.pagination import decode_cursor, encode_cursor
 from service.queries import GOLDEN_NOT_FOUND, golden_for_tenant
-from service.reencode import reencoded_photo
-from service.responses import IMMUTABLE
+from service.responses import IMMUTABLE, reencoded_photo, stored_png
 from service.routes.common import (
+    BUSY,
     Position,
     images_public,
     multipart_body,
@@ -55,13 +55,15 @@ def golden_public(session, golden: Golden) -> GoldenPublic:
 )
 async def seal_golden(request: Request, service: ServiceDep, tenant_id: TenantDep
                       ) -> GoldenPublic:
-    form = await read_form(request, file_fields=frozenset({"images"}),
-                           max_file_bytes=service.settings.max_upload_bytes)
-    uploads = required_photos(form, "images", "send the golden photos as images=@golden.jpg")
-    name = required_text(form, "name", "give the golden sample a name (name=...)")
-    sku = required_text(form, "sku", "give the product code (sku=...)")
-    spec = parse_spec_field(form.text("spec"))
-    golden_id = await service.pool.run(seal_job, service, tenant_id, uploads, spec, name, sku)
+    # The admission budget (service.work) from the upload's first byte to the stored golden.
+    async with service.pool.admit() as admission:
+        form = await read_form(request, file_fields=frozenset({"images"}),
+                               max_file_bytes=service.settings.max_upload_bytes)
+        uploads = required_photos(form, "images", "send the golden photos as images=@golden.jpg")
+        name = required_text(form, "name", "give the golden sample a name (name=...)")
+        sku = required_text(form, "sku", "give the product code (sku=...)")
+        spec = await admission.run(parse_spec_field, form.text("spec"))
+        golden_id = await admission.run(seal_job, service, tenant_id, uploads, spec, name, sku)
     return await run_in_threadpool(_read_golden, service, tenant_id, golden_id)
 
 
@@ -110,22 +112,36 @@ def get_golden(golden_id: str, session: SessionDep, tenant_id: TenantDep) -> Gol
             description="The photo's pixels as displayed (EXIF orientation applied), encoded "
             "anew: PNG for PNG/TIFF uploads, JPEG q95 otherwise, without metadata. The uploaded "
             "bytes are kept unaltered; `images[].sha256` of the golden names them.",
-            response_class=Response, responses={404: {"description": GOLDEN_NOT_FOUND}})
-def get_golden_image(golden_id: str, position: Position, session: SessionDep, tenant_id: TenantDep,
-                     service: ServiceDep) -> Response:
-    golden = golden_for_tenant(session, tenant_id, golden_id)
-    image = session.get(GoldenImage, {"golden_seq": golden.seq, "position": position})
-    if image is None:
-        raise HTTPException(404, f"Golden sample has no image at position {position}")
+            response_class=FileResponse, responses={404: {"description": GOLDEN_NOT_FOUND},
+                                                    503: {"description": BUSY}})
+async def get_golden_image(golden_id: str, position: Position, tenant_id: TenantDep,
+                           service: ServiceDep) -> FileResponse:
+    def stored_image() -> GoldenImage:
+        with service.sessions() as session:
+            golden = golden_for_tenant(session, tenant_id, golden_id)
+            image = session.get(GoldenImage, {"golden_seq": golden.seq, "position": position})
+        if image is None:
+            raise HTTPException(404, f"Golden sample has no image at position {position}")
+        return image
+
+    image = await run_in_threadpool(stored_image)
     # Never the uploaded bytes as-is (service.reencode says why).
-    data, media_type = reencoded_photo(service.blobs.path(image.sha256), image.format)
-    return Response(data, media_type=media_type, headers=IMMUTABLE)
+    return await reencoded_photo(service, image.sha256, image.format)
 
 
 @router.get("/{golden_id}/picture.png", summary="The golden photo at the overlay's size, PNG",
-            response_class=Response, responses={404: {"description": GOLDEN_NOT_FOUND}})
-def get_golden_picture(golden_id: str, session: SessionDep, tenant_id: TenantDep,
-                       service: ServiceDep) -> Response:
-    golden = golden_for_tenant(session, tenant_id, golden_id)
-    return Response(golden_picture_png(service, golden), media_type="image/png",
-                    headers=IMMUTABLE)
+            response_class=Response, responses={404: {"description": GOLDEN_NOT_FOUND},
+                                                503: {"description": BUSY}})
+async def get_golden_picture(golden_id: str, tenant_id: TenantDep,
+                             service: ServiceDep) -> Response:
+    golden = await run_in_threadpool(_load_golden, service, tenant_id, golden_id)
+    if golden.picture_sha256 is not None:
+        return stored_png(service, golden.picture_sha256)
+    # Sealed before the picture was stored: made from the photo, an expensive step.
+    return Response(await service.pool.run(golden_picture_png, service, golden),
+                    media_type="image/png", headers=IMMUTABLE)
+
+
+def _load_golden(service, tenant_id: str, golden_id: str) -> Golden:
+    with service.sessions() as session:
+        return golden_for_tenant(session, tenant_id, golden_id)

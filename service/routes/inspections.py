@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.db import Golden, Inspection, InspectionImage
@@ -22,9 +22,9 @@ from service.queries import (
     inspection_for_tenant,
     lot_summary,
 )
-from service.reencode import reencoded_photo
-from service.responses import IMMUTABLE, stored_png
+from service.responses import reencoded_photo, stored_png
 from service.routes.common import (
+    BUSY,
     Position,
     images_public,
     multipart_body,
@@ -61,7 +61,7 @@ def _inspection_public(session, inspection: Inspection, golden: Golden) -> Inspe
     "view; further views are stored with the record). The answer is the stored report; the "
     "overlay and defect map are at `overlay_url` and `defect_map_url`.",
     responses={404: {"description": "Golden sample not found"},
-               503: {"description": "Busy: retry after the Retry-After seconds"}},
+               503: {"description": BUSY}},
     openapi_extra=multipart_body({
         "images": photos_property("One or more unit photos; the first is compared."),
         "unit_label": text_field("Optional: the unit's serial number or label.", "unit 0042"),
@@ -74,15 +74,17 @@ def _inspection_public(session, inspection: Inspection, golden: Golden) -> Inspe
 async def inspect_unit(golden_id: str, request: Request, service: ServiceDep,
                        tenant_id: TenantDep) -> InspectionPublic:
     golden = await run_in_threadpool(_load_golden, service, tenant_id, golden_id)
-    form = await read_form(request, file_fields=frozenset({"images"}),
-                           max_file_bytes=service.settings.max_upload_bytes)
-    uploads = required_photos(form, "images", "send the unit photo as images=@unit.jpg")
-    unit_label = optional_text(form, "unit_label")
-    lot_id = optional_text(form, "lot_id")
-    if lot_id is not None:
-        await run_in_threadpool(check_lot, service, tenant_id, golden, lot_id)
-    inspection_id = await service.pool.run(inspect_job, service, tenant_id, golden, uploads,
-                                           unit_label, lot_id)
+    # The admission budget (service.work) from the upload's first byte to the stored record.
+    async with service.pool.admit() as admission:
+        form = await read_form(request, file_fields=frozenset({"images"}),
+                               max_file_bytes=service.settings.max_upload_bytes)
+        uploads = required_photos(form, "images", "send the unit photo as images=@unit.jpg")
+        unit_label = optional_text(form, "unit_label")
+        lot_id = optional_text(form, "lot_id")
+        if lot_id is not None:
+            await run_in_threadpool(check_lot, service, tenant_id, golden, lot_id)
+        inspection_id = await admission.run(inspect_job, service, tenant_id, golden, uploads,
+                                            unit_label, lot_id)
     return await run_in_threadpool(_read_inspection, service, tenant_id, inspection_id)
 
 
@@ -180,18 +182,23 @@ def get_aligned(inspection_id: str, session: SessionDep, tenant_id: TenantDep,
     return stored_png(service, inspection.aligned_sha256)
 
 
-@router.get("/v1/inspections/{inspection_id}/images/{position}", response_class=Response,
+@router.get("/v1/inspections/{inspection_id}/images/{position}", response_class=FileResponse,
             summary="Download a unit photo, re-encoded",
             description="The photo's pixels as displayed (EXIF orientation applied), encoded "
             "anew: PNG for PNG/TIFF uploads, JPEG q95 otherwise, without metadata. The uploaded "
             "bytes are kept unaltered; `images[].sha256` of the inspection names them.",
-            responses={404: {"description": INSPECTION_NOT_FOUND}})
-def get_inspection_image(inspection_id: str, position: Position, session: SessionDep,
-                         tenant_id: TenantDep, service: ServiceDep) -> Response:
-    inspection, _ = inspection_for_tenant(session, tenant_id, inspection_id)
-    image = session.get(InspectionImage, {"inspection_seq": inspection.seq, "position": position})
-    if image is None:
-        raise HTTPException(404, f"Inspection has no image at position {position}")
+            responses={404: {"description": INSPECTION_NOT_FOUND}, 503: {"description": BUSY}})
+async def get_inspection_image(inspection_id: str, position: Position, tenant_id: TenantDep,
+                               service: ServiceDep) -> FileResponse:
+    def stored_image() -> InspectionImage:
+        with service.sessions() as session:
+            inspection, _ = inspection_for_tenant(session, tenant_id, inspection_id)
+            image = session.get(InspectionImage, {"inspection_seq": inspection.seq,
+                                                  "position": position})
+        if image is None:
+            raise HTTPException(404, f"Inspection has no image at position {position}")
+        return image
+
+    image = await run_in_threadpool(stored_image)
     # Never the uploaded bytes as-is (service.reencode says why).
-    data, media_type = reencoded_photo(service.blobs.path(image.sha256), image.format)
-    return Response(data, media_type=media_type, headers=IMMUTABLE)
+    return await reencoded_photo(service, image.sha256, image.format)

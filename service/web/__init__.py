@@ -43,7 +43,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(WebError)
     async def _web_error(request: Request, exc: WebError) -> Response:
         if request.headers.get("accept", "").startswith("application/json"):
-            return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+            return JSONResponse({"detail": exc.message}, status_code=exc.status_code,
+                                headers=exc.headers)
         visitor = await run_in_threadpool(current_visitor, request.app.state.service, request)
-        return render(request, "error.html", visitor, exc.status_code, message=exc.message,
-                      status=exc.status_code)
+        response = render(request, "error.html", visitor, exc.status_code, message=exc.message,
+                          status=exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response

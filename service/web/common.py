@@ -8,10 +8,12 @@ the API's (:mod:`service.http_errors`).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import urllib.parse
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -20,15 +22,18 @@ from fastapi.templating import Jinja2Templates
 from service.aql import DEFAULT_AQL
 from service.db import Golden
 from service.deps import ServiceDep
-from service.errors import NotFound, ServiceError
-from service.http_errors import http_status
+from service.errors import Busy, NotFound, ServiceError
+from service.http_errors import error_headers, http_status
 from service.operations import Service
 from service.pagination import decode_cursor
 from service.queries import golden_for_tenant
 from service.uploads import Form, read_form
 from service.web import present
 from service.web.sessions import Visitor, csrf_ok, visitor_for
+from service.work import Admission
 from vision.numbers import format_number
+
+T = TypeVar("T")
 
 __all__ = [
     "LOT_DEFAULTS",
@@ -37,9 +42,11 @@ __all__ = [
     "SignInRequired",
     "VisitorDep",
     "WebError",
+    "admitted",
     "check_csrf",
     "current_visitor",
     "done",
+    "expensive",
     "form_failure",
     "form_fields",
     "golden_or_404",
@@ -76,15 +83,42 @@ class SignInRequired(Exception):
 
 
 class WebError(Exception):
-    """Answered with the error page: status and a message that says what to do."""
+    """Answered with the error page: status, a message that says what to do, and headers
+    (Retry-After when the server is busy)."""
 
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(self, status_code: int, message: str,
+                 headers: dict[str, str] | None = None) -> None:
         self.status_code = status_code
         self.message = message
+        self.headers = headers
 
     @classmethod
     def from_service_error(cls, error: ServiceError) -> WebError:
-        return cls(http_status(error), page_message(error.message))
+        return cls(http_status(error), page_message(error.message), error_headers(error))
+
+
+@contextlib.asynccontextmanager
+async def admitted(service: Service) -> AsyncIterator[Admission]:
+    """A place in the admission budget (service.work) for a page's expensive work; when the
+    budget is full, the error page (503 with Retry-After)."""
+    entered = False
+    try:
+        async with service.pool.admit() as admission:
+            entered = True
+            yield admission
+    except Busy as exc:
+        if entered:
+            raise
+        raise WebError.from_service_error(exc) from None
+
+
+async def expensive(service: Service, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in a place of its own in the admission budget; its ServiceError (a full
+    budget: 503 with Retry-After) as the error page."""
+    try:
+        return await service.pool.run(fn, *args)
+    except ServiceError as exc:
+        raise WebError.from_service_error(exc) from None
 
 
 # The API names the request's field first ("images[0] (mug.gif): ...", "spec: roi ..."), which
@@ -234,12 +268,16 @@ def form_fields(form: Form, names) -> dict[str, str]:
 
 
 def form_failure(request: Request, status: int, message: str, template: str,
-                 visitor: Visitor, **context) -> Response:
-    """The form again with `message` above it, or ``{"detail": message}`` for the script."""
+                 visitor: Visitor, headers: dict[str, str] | None = None,
+                 **context) -> Response:
+    """The form again with `message` above it, or ``{"detail": message}`` for the script;
+    `headers` go with either (Retry-After of a busy server)."""
     message = page_message(message)
     if wants_json(request):
-        return JSONResponse({"detail": message}, status_code=status)
-    return render(request, template, visitor, status, error=message, **context)
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    response = render(request, template, visitor, status, error=message, **context)
+    response.headers.update(headers or {})
+    return response
 
 
 async def read_upload_form(request: Request, service: Service, visitor: Visitor) -> Form:

@@ -21,9 +21,10 @@ from service.aql import LEVELS
 from service.db import Golden, GoldenImage, Inspection, Lot
 from service.deps import ServiceDep
 from service.errors import ServiceError
-from service.http_errors import http_status
+from service.http_errors import error_headers, http_status
 from service.operations import (
     Service,
+    cached_thumbnail,
     golden_picture_png,
     golden_thumbnail,
     inspect_job,
@@ -39,7 +40,9 @@ from service.web.common import (
     PAGE_SIZE,
     FormProblem,
     VisitorDep,
+    admitted,
     done,
+    expensive,
     form_failure,
     form_fields,
     golden_or_404,
@@ -49,6 +52,7 @@ from service.web.common import (
     render,
 )
 from service.web.sessions import Visitor
+from service.work import Admission
 
 __all__ = ["SEAL_DEFAULTS", "golden_context", "router", "spec_from_fields"]
 
@@ -146,12 +150,19 @@ def _photos(form: Form) -> list:
 
 @router.post("/goldens")
 async def seal(request: Request, service: ServiceDep, visitor: VisitorDep) -> Response:
+    # The admission budget (service.work) from the upload's first byte to the stored golden.
+    async with admitted(service) as admission:
+        return await _seal(request, service, visitor, admission)
+
+
+async def _seal(request: Request, service: Service, visitor: Visitor,
+                admission: Admission) -> Response:
     form = await read_upload_form(request, service, visitor)
     values = {**SEAL_DEFAULTS, **form_fields(form, SEAL_DEFAULTS)}
 
-    def failure(status: int, message: str) -> Response:
+    def failure(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
         return form_failure(request, status, message, "golden_new.html", visitor,
-                             values=values, nav="goldens")
+                             headers, values=values, nav="goldens")
 
     uploads = _photos(form)
     try:
@@ -165,14 +176,14 @@ async def seal(request: Request, service: ServiceDep, visitor: VisitorDep) -> Re
             if len(values[field]) > 200:
                 raise FormProblem(f"The {field} is {len(values[field])} characters long; keep "
                                   "it to 200.")
-        spec = spec_from_fields(values)
+        spec = await admission.run(spec_from_fields, values)
     except FormProblem as exc:
         return failure(422, str(exc))
     try:
-        golden_id = await service.pool.run(seal_job, service, visitor.tenant_id, uploads, spec,
-                                           values["name"], values["sku"])
+        golden_id = await admission.run(seal_job, service, visitor.tenant_id, uploads, spec,
+                                        values["name"], values["sku"])
     except ServiceError as exc:
-        return failure(http_status(exc), exc.message)
+        return failure(http_status(exc), exc.message, error_headers(exc))
     return done(request, f"/goldens/{golden_id}")
 
 
@@ -244,12 +255,19 @@ def golden_page(golden_id: str, request: Request, service: ServiceDep,
 async def inspect(golden_id: str, request: Request, service: ServiceDep,
                   visitor: VisitorDep) -> Response:
     context = await run_in_threadpool(golden_context, service, visitor, golden_id)
+    # The admission budget (service.work) from the upload's first byte to the stored record.
+    async with admitted(service) as admission:
+        return await _inspect(request, service, visitor, context, admission)
+
+
+async def _inspect(request: Request, service: Service, visitor: Visitor, context: dict,
+                   admission: Admission) -> Response:
     form = await read_upload_form(request, service, visitor)
     values = form_fields(form, ("unit_label", "lot_id"))
 
-    def failure(status: int, message: str) -> Response:
-        return form_failure(request, status, message, "golden.html", visitor, values=values,
-                             **context)
+    def failure(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        return form_failure(request, status, message, "golden.html", visitor, headers,
+                             values=values, **context)
 
     uploads = _photos(form)
     if not uploads:
@@ -263,29 +281,36 @@ async def inspect(golden_id: str, request: Request, service: ServiceDep,
             # The API's rule, before any work: a lot id must name an open lot of this golden.
             await run_in_threadpool(check_lot, service, visitor.tenant_id, context["golden"],
                                     values["lot_id"])
-        inspection_id = await service.pool.run(
+        inspection_id = await admission.run(
             inspect_job, service, visitor.tenant_id, context["golden"], uploads,
             values["unit_label"] or None, values["lot_id"] or None)
     except ServiceError as exc:
-        return failure(http_status(exc), exc.message)
+        return failure(http_status(exc), exc.message, error_headers(exc))
     return done(request, f"/inspections/{inspection_id}")
 
 
-@router.get("/goldens/{golden_id}/picture.png")
-def golden_picture(golden_id: str, service: ServiceDep, visitor: VisitorDep) -> Response:
+def _golden_row(service: Service, visitor: Visitor, golden_id: str) -> Golden:
     with service.sessions() as session:
-        golden = golden_or_404(session, visitor, golden_id)
+        return golden_or_404(session, visitor, golden_id)
+
+
+@router.get("/goldens/{golden_id}/picture.png")
+async def golden_picture(golden_id: str, service: ServiceDep, visitor: VisitorDep) -> Response:
+    golden = await run_in_threadpool(_golden_row, service, visitor, golden_id)
     if golden.picture_sha256 is not None:
         return stored_png(service, golden.picture_sha256)
-    return Response(golden_picture_png(service, golden), media_type="image/png",
-                    headers=IMMUTABLE)
+    # Sealed before the picture was stored: made from the photo, an expensive step.
+    return Response(await expensive(service, golden_picture_png, service, golden),
+                    media_type="image/png", headers=IMMUTABLE)
 
 
 @router.get("/goldens/{golden_id}/thumb.webp")
-def golden_thumb(golden_id: str, service: ServiceDep, visitor: VisitorDep) -> FileResponse:
+async def golden_thumb(golden_id: str, service: ServiceDep, visitor: VisitorDep
+                       ) -> FileResponse:
     """The lists' small picture: a file made once, cached by the browser (a golden never
     changes; sealing again makes a new golden)."""
-    with service.sessions() as session:
-        golden = golden_or_404(session, visitor, golden_id)
-    return FileResponse(golden_thumbnail(service, golden), media_type="image/webp",
-                        headers=IMMUTABLE)
+    golden = await run_in_threadpool(_golden_row, service, visitor, golden_id)
+    path = await run_in_threadpool(cached_thumbnail, service, golden)
+    if path is None:  # sealed before thumbnails were: made now, an expensive step
+        path = await expensive(service, golden_thumbnail, service, golden)
+    return FileResponse(path, media_type="image/webp", headers=IMMUTABLE)

@@ -9,24 +9,24 @@ from __future__ import annotations
 import datetime as dt
 import urllib.parse
 
-import cv2
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from service.db import Golden, Inspection, InspectionImage
 from service.deps import ServiceDep
-from service.errors import NotFound
-from service.operations import Service
+from service.errors import NotFound, ServiceError
+from service.operations import Service, cached_heat_png, heat_png
 from service.pagination import encode_cursor
 from service.queries import inspection_for_tenant, lot_summary
-from service.reencode import reencoded_photo
-from service.responses import IMMUTABLE, stored_png
+from service.responses import IMMUTABLE, reencoded_photo, stored_png
 from service.web import present
 from service.web.common import (
     PAGE_SIZE,
     VisitorDep,
     WebError,
+    expensive,
     golden_or_404,
     like,
     page_cursor,
@@ -146,26 +146,29 @@ def aligned_picture(inspection_id: str, service: ServiceDep, visitor: VisitorDep
 
 
 @router.get("/inspections/{inspection_id}/heat.png")
-def heat_picture(inspection_id: str, service: ServiceDep, visitor: VisitorDep) -> Response:
-    from vision.render import heat_rgba  # the overlay's colouring, on its own
-
-    inspection = _inspection_row(service, visitor, inspection_id)
-    defect_map = cv2.imread(str(service.blobs.path(inspection.defect_map_sha256)),
-                            cv2.IMREAD_UNCHANGED)
-    rgba = heat_rgba(defect_map)
-    ok, png = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA),
-                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise RuntimeError("OpenCV could not encode the heat map")
-    return Response(png.tobytes(), media_type="image/png", headers=IMMUTABLE)
+async def heat_picture(inspection_id: str, service: ServiceDep, visitor: VisitorDep
+                       ) -> FileResponse:
+    """The defect map in the overlay's colours: a file made on its first request."""
+    inspection = await run_in_threadpool(_inspection_row, service, visitor, inspection_id)
+    path = cached_heat_png(service, inspection.defect_map_sha256)
+    if path is None:
+        path = await expensive(service, heat_png, service, inspection.defect_map_sha256)
+    return FileResponse(path, media_type="image/png", headers=IMMUTABLE)
 
 
 @router.get("/inspections/{inspection_id}/photo")
-def unit_photo(inspection_id: str, service: ServiceDep, visitor: VisitorDep) -> Response:
+async def unit_photo(inspection_id: str, service: ServiceDep, visitor: VisitorDep
+                     ) -> FileResponse:
     """The compared unit photo (shown when the unit could not be aligned), re-encoded: the
     uploaded bytes are never served as they came (service/reencode.py says why)."""
-    with service.sessions() as session:
-        inspection, _ = _inspection_or_404(session, visitor, inspection_id)
-        image = session.get(InspectionImage, {"inspection_seq": inspection.seq, "position": 0})
-    data, media_type = reencoded_photo(service.blobs.path(image.sha256), image.format)
-    return Response(data, media_type=media_type, headers=IMMUTABLE)
+    def primary() -> InspectionImage:
+        with service.sessions() as session:
+            inspection, _ = _inspection_or_404(session, visitor, inspection_id)
+            return session.get(InspectionImage, {"inspection_seq": inspection.seq,
+                                                 "position": 0})
+
+    image = await run_in_threadpool(primary)
+    try:
+        return await reencoded_photo(service, image.sha256, image.format)
+    except ServiceError as exc:
+        raise WebError.from_service_error(exc) from None

@@ -22,25 +22,30 @@ from the leading bytes), ``_header`` (the file or bytes in, the header through P
 ``_structure`` (container checks that catch truncation and damage before a decoder would
 paper over them), ``_pixels`` (the per-format decoders, 8-bit conversion, orientation),
 ``_errors`` (:class:`ImageDecodeError` and its standard wordings) and ``_load`` (the entry
-points :func:`load_image` and :func:`read_image_size`, and the limits they apply).
+points :func:`load_image`, :func:`check_image` (every check without decoding) and
+:func:`read_image_size`, and the limits they apply: pixels, and decoded bytes per photo).
 """
 
 from vision.decode._errors import ImageDecodeError
 from vision.decode._load import (
+    DECODED_BYTES_PER_PIXEL,
     DEFAULT_MAX_PIXELS,
     MAX_ASPECT,
     MIN_SIDE,
+    check_image,
     load_image,
     read_image_size,
 )
 from vision.decode._sniff import SUPPORTED_FORMATS, sniff_format
 
 __all__ = [
+    "DECODED_BYTES_PER_PIXEL",
     "DEFAULT_MAX_PIXELS",
     "MAX_ASPECT",
     "MIN_SIDE",
     "SUPPORTED_FORMATS",
     "ImageDecodeError",
+    "check_image",
     "load_image",
     "read_image_size",
     "sniff_format",

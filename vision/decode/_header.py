@@ -37,6 +37,7 @@ class _Header:
     width: int
     height: int
     orientation: int
+    bytes_per_pixel: int  # of the decoder's full-size output, before the 8-bit RGB conversion
 
     @property
     def oriented_size(self) -> tuple[int, int]:
@@ -110,7 +111,25 @@ def read_header(data: bytes, label: str) -> tuple[_Header, Image.Image]:
         width = int(image.tag_v2.get(256, width))
         height = int(image.tag_v2.get(257, height))
     orientation = read_orientation(image, fmt)
-    return _Header(fmt, width, height, orientation), image
+    return _Header(fmt, width, height, orientation, _bytes_per_pixel(data, fmt, image)), image
+
+
+# PNG colour types -> samples per pixel (palette PNGs decode to three samples).
+_PNG_SAMPLES = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
+
+
+def _bytes_per_pixel(data: bytes, fmt: str, image: Image.Image) -> int:
+    """Bytes per pixel of the decoded full-size image, from the header alone: samples per pixel
+    times bytes per sample, as the file stores them (a 16-bit RGBA PNG decodes to 8)."""
+    if fmt == "png":
+        bit_depth, colour_type = data[24], data[25]
+        return _PNG_SAMPLES.get(colour_type, 4) * (2 if bit_depth > 8 else 1)
+    if fmt == "tiff":
+        samples = int(image.tag_v2.get(277, 1) or 1)
+        bits = image.tag_v2.get(258, (8,))
+        bits = max(bits) if isinstance(bits, tuple | list) and bits else int(bits or 8)
+        return max(1, samples) * max(1, -(-int(bits) // 8))
+    return len(image.getbands())
 
 
 def _register_heif(label: str) -> None:

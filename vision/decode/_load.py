@@ -10,7 +10,7 @@ import numpy as np
 from vision.decode._errors import REEXPORT, ImageDecodeError
 from vision.decode._header import read_header, read_source
 from vision.decode._pixels import apply_orientation, decode_jpeg, decode_png, decode_with_pil
-from vision.decode._structure import check_structure
+from vision.decode._structure import check_png_data, check_structure
 
 #: The per-photo pixel cap every entry point defaults to.
 DEFAULT_MAX_PIXELS = 80_000_000
@@ -21,6 +21,9 @@ MIN_SIDE = 16
 #: Largest ratio of the long to the short side: a strip is not a product photo, and at the
 #: analysis resolution (long side 1024 px) its short side would be too thin for SSIM's window.
 MAX_ASPECT = 20
+
+#: Decoded bytes per pixel that the default decode budget allows at the pixel cap: 8-bit RGB.
+DECODED_BYTES_PER_PIXEL = 3
 
 _REDUCE_FACTORS = (1, 2, 4, 8)
 
@@ -55,11 +58,45 @@ def read_image_size(
     return header.oriented_size
 
 
+def check_image(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    name: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decoded_bytes: int | None = None,
+) -> tuple[str, tuple[int, int]]:
+    """Check an image as :func:`load_image` would, without decoding a pixel.
+
+    Runs every check that needs no pixel: the format, the header, the size limits
+    (``max_pixels``, ``max_decoded_bytes``, :data:`MIN_SIDE`, :data:`MAX_ASPECT`) and the
+    container walk that finds truncation (and, for PNG, damage its checksums show). Damage
+    that only decoding finds (a zlib or entropy-coded stream that is short or broken under a
+    valid checksum) is not found.
+
+    Returns
+    -------
+    tuple
+        ``(format, (width, height))``: the sniffed format name and the oriented size.
+
+    Raises
+    ------
+    ImageDecodeError
+        As :func:`load_image`, for every problem found without decoding.
+    """
+    max_decoded_bytes = _limits(max_pixels, max_decoded_bytes)
+    data, label = read_source(source, name)
+    header, _ = _checked_header(data, label, max_pixels, max_decoded_bytes)
+    if header.format == "png":
+        check_png_data(data, label, inflate=False)
+    return header.format, header.oriented_size
+
+
 def load_image(
     source: str | os.PathLike[str] | bytes,
     *,
     name: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decoded_bytes: int | None = None,
     reduce: int = 1,
 ) -> np.ndarray:
     """Decode an image file into an oriented RGB uint8 array.
@@ -75,6 +112,12 @@ def load_image(
         Largest accepted ``width * height`` as stored in the header, checked before any pixel is
         decoded so a decompression bomb cannot exhaust memory. The default,
         :data:`DEFAULT_MAX_PIXELS`, admits 48 MP and 50 MP phone sensors with room to spare.
+    max_decoded_bytes : int, optional
+        Largest accepted ``width * height * bytes per pixel`` of the decoder's output (samples
+        per pixel times bytes per sample, read from the header), also checked before decoding:
+        the decode's time and memory grow with it, so a 16-bit RGBA PNG (8 bytes per pixel)
+        costs nearly three times an 8-bit RGB photo of the same size. Default:
+        :data:`DECODED_BYTES_PER_PIXEL` times ``max_pixels``, i.e. 8-bit RGB at the pixel cap.
     reduce : {1, 2, 4, 8}, optional
         Decode at ``1/reduce`` of the size; each side becomes ``ceil(side / reduce)``.
 
@@ -88,7 +131,8 @@ def load_image(
     ------
     ImageDecodeError
         If the file is missing or a directory, empty, not a supported format, truncated,
-        corrupt, larger than ``max_pixels``, or smaller than :data:`MIN_SIDE` on either side.
+        corrupt, larger than ``max_pixels`` or ``max_decoded_bytes``, or smaller than
+        :data:`MIN_SIDE` on either side.
     ValueError
         If ``reduce`` or ``max_pixels`` is invalid (a programming error, not a bad file).
 
@@ -111,10 +155,54 @@ def load_image(
     """
     if reduce not in _REDUCE_FACTORS:
         raise ValueError(f"reduce must be one of {_REDUCE_FACTORS}, got {reduce!r}")
-    if max_pixels < MIN_SIDE * MIN_SIDE:
-        raise ValueError(f"max_pixels must be at least {MIN_SIDE * MIN_SIDE}, got {max_pixels!r}")
+    max_decoded_bytes = _limits(max_pixels, max_decoded_bytes)
 
     data, label = read_source(source, name)
+    header, pil_image = _checked_header(data, label, max_pixels, max_decoded_bytes)
+    orientation = header.orientation
+    if header.format == "jpeg":
+        rgb = decode_jpeg(data, reduce, label)
+    else:
+        if header.format == "png":
+            rgb = decode_png(data, label)
+        else:
+            rgb, orientation = decode_with_pil(pil_image, header.format, label, len(data))
+        if reduce > 1:
+            height, width = rgb.shape[:2]
+            size = (math.ceil(width / reduce), math.ceil(height / reduce))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    rgb = apply_orientation(rgb, orientation)
+
+    width, height = header.oriented_size
+    expected = (math.ceil(height / reduce), math.ceil(width / reduce))
+    if rgb.shape[:2] != expected:
+        # Would mean the decoder disagrees with the header; never return a surprising size.
+        raise ImageDecodeError(
+            label,
+            f"the decoded image is {rgb.shape[1]} x {rgb.shape[0]} pixels but the header says "
+            f"{expected[1]} x {expected[0]}",
+            REEXPORT,
+        )
+    return np.ascontiguousarray(rgb)
+
+
+def _limits(max_pixels: int, max_decoded_bytes: int | None) -> int:
+    if max_pixels < MIN_SIDE * MIN_SIDE:
+        raise ValueError(f"max_pixels must be at least {MIN_SIDE * MIN_SIDE}, got {max_pixels!r}")
+    if max_decoded_bytes is None:
+        return DECODED_BYTES_PER_PIXEL * max_pixels
+    if max_decoded_bytes < 1:
+        raise ValueError(f"max_decoded_bytes must be positive, got {max_decoded_bytes!r}")
+    return max_decoded_bytes
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 10**7 else f"{n / 1e6:.2g} MB"
+
+
+def _checked_header(data: bytes, label: str, max_pixels: int, max_decoded_bytes: int):
+    """The header, once every limit that needs no pixel has passed (the checks
+    :func:`load_image` runs before decoding, and :func:`check_image` runs alone)."""
     header, pil_image = read_header(data, label)
 
     pixels = header.width * header.height
@@ -143,29 +231,16 @@ def load_image(
             "photograph the whole product, or crop less",
         )
 
-    check_structure(data, header.format, label)
-    orientation = header.orientation
-    if header.format == "jpeg":
-        rgb = decode_jpeg(data, reduce, label)
-    else:
-        if header.format == "png":
-            rgb = decode_png(data, label)
-        else:
-            rgb, orientation = decode_with_pil(pil_image, header.format, label, len(data))
-        if reduce > 1:
-            height, width = rgb.shape[:2]
-            size = (math.ceil(width / reduce), math.ceil(height / reduce))
-            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    rgb = apply_orientation(rgb, orientation)
-
-    width, height = header.oriented_size
-    expected = (math.ceil(height / reduce), math.ceil(width / reduce))
-    if rgb.shape[:2] != expected:
-        # Would mean the decoder disagrees with the header; never return a surprising size.
+    decoded_bytes = pixels * header.bytes_per_pixel
+    if decoded_bytes > max_decoded_bytes:
+        width, height = header.oriented_size
         raise ImageDecodeError(
             label,
-            f"the decoded image is {rgb.shape[1]} x {rgb.shape[0]} pixels but the header says "
-            f"{expected[1]} x {expected[0]}",
-            REEXPORT,
+            f"decoding it takes {_megabytes(decoded_bytes)} ({width:,} x {height:,} pixels at "
+            f"{header.bytes_per_pixel} bytes each), more than the limit of "
+            f"{_megabytes(max_decoded_bytes)}",
+            "save it with 8 bits per channel and no alpha (JPEG, or an 8-bit RGB PNG), or "
+            "downscale it",
         )
-    return np.ascontiguousarray(rgb)
+    check_structure(data, header.format, label)
+    return header, pil_image

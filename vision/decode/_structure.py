@@ -102,8 +102,10 @@ def _check_isobmff_boxes(data: bytes, fmt: str, label: str) -> None:
         raise truncated(label, fmt, size)
 
 
-def check_png_data(data: bytes, label: str) -> None:
-    """Verify the critical chunks' CRCs and inflate the image data, discarding the output.
+def check_png_data(data: bytes, label: str, *, inflate: bool = True) -> None:
+    """Verify the critical chunks' CRCs and inflate the image data, discarding the output
+    (`inflate` False: the checksums only, which cost one pass over the file's bytes, not over
+    the decoded image's).
 
     libpng's default error handler, which OpenCV keeps, prints "libpng error: ..." to the
     process's stderr before giving up, and redirecting file descriptor 2 around the call is not
@@ -126,14 +128,14 @@ def check_png_data(data: bytes, label: str) -> None:
             if crc != int.from_bytes(data[end : end + 4], "big"):
                 kind = chunk_type.decode("ascii")
                 raise corrupt(label, "png", f"the checksum of its {kind} chunk does not match")
-        if chunk_type == b"IDAT" and produced <= expected and not inflater.eof:
+        if inflate and chunk_type == b"IDAT" and produced <= expected and not inflater.eof:
             produced = _inflate_counting(inflater, memoryview(data)[pos + 8 : end], produced,
                                          expected, label)
         if chunk_type == b"IEND":
             break
         pos = end + 4
     # More data than the rows need is only a warning for libpng; less is an error.
-    if produced < expected:
+    if inflate and produced < expected:
         raise corrupt(label, "png", "its compressed image data ends early")
 
 
