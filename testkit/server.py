@@ -63,6 +63,14 @@ def serving(port: int, data_dir: Path, settings: dict[str, str] | None = None
     """`sealcheck serve` on 127.0.0.1:`port`, SQLite and photos in `data_dir`, ready to answer;
     yields (base URL, API key of tenant "bench") and stops the server afterwards. `settings`:
     more ``SEALCHECK_*`` environment variables for the server."""
+    with serving_process(port, data_dir, settings) as (base, key, _):
+        yield base, key
+
+
+@contextlib.contextmanager
+def serving_process(port: int, data_dir: Path, settings: dict[str, str] | None = None
+                    ) -> Iterator[tuple[str, str, subprocess.Popen]]:
+    """:func:`serving`, also yielding the server's process (its pid for /proc readings)."""
     env = dict(os.environ, SEALCHECK_DATA_DIR=str(data_dir), **(settings or {}))
     env.pop("SEALCHECK_DATABASE_URL", None)
     key = subprocess.run([SEALCHECK, "keys", "create", "--tenant", "bench"], env=env,
@@ -73,7 +81,7 @@ def serving(port: int, data_dir: Path, settings: dict[str, str] | None = None
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_ready(base, server)
-            yield base, key
+            yield base, key, server
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)

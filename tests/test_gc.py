@@ -88,3 +88,37 @@ def test_cli_gc_reports_and_refuses_a_bad_age(tmp_path):
                                  capture_output=True, text=True, timeout=120)
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
         assert "--older-than" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_photo_s_reencoding_and_thumbnail_go_with_it_and_stay_while_it_is_named(request,
+                                                                                  tmp_path):
+    settings = settings_for("sqlite", tmp_path, request)
+    key = new_key(settings)
+    golden, _, _ = photo_pair()
+    with TestClient(create_app(settings)) as client:
+        golden_id = client.post("/v1/goldens", headers=auth(key), data={"name": "g",
+                                "sku": "G-1"}, files={"images": ("g.jpg", golden,
+                                                                 "image/jpeg")}).json()["id"]
+        assert client.get(f"/v1/goldens/{golden_id}/images/0",
+                          headers=auth(key)).status_code == 200
+    blobs = BlobStore(settings.data_dir)
+    named = {path for _, path in blobs.derived_files()}
+    assert {p.name.split(".", 1)[1] for p in named} == {"display.jpg", "thumb.webp"}
+    # A killed upload's photo that was downloaded before (its re-encoding made), and a
+    # re-encoding whose photo an earlier collector removed.
+    orphan = blobs.put(b"orphan photo")
+    orphan_derived = blobs.put_derived(orphan, "display.jpg", b"its re-encoding")
+    stray = blobs.put_derived("ab" * 32, "display.png", b"a re-encoding of nothing")
+    _age_everything(blobs, 2 * DAY)
+    engine = make_engine(settings.database_url)
+    try:
+        dry = collect_garbage(engine, blobs, dt.timedelta(hours=1), dry_run=True)
+        assert (dry.removed, dry.removed_derived) == (1, 2) and orphan_derived.exists()
+        done = collect_garbage(engine, blobs, dt.timedelta(hours=1))
+    finally:
+        engine.dispose()
+    assert (done.removed, done.removed_derived) == (1, 2)
+    assert done.removed_bytes == len(b"orphan photo") + len(b"its re-encoding") + len(
+        b"a re-encoding of nothing")
+    assert not orphan_derived.exists() and not stray.exists()
+    assert {path for _, path in blobs.derived_files()} == named

@@ -8,8 +8,9 @@ TIFF, HEIF/HEIC (through pillow-heif) and AVIF (through Pillow's own AVIF plugin
 built with libavif). GIF, BMP, SVG, PDF and HTML are refused: GIF and BMP are not what phones
 produce and GIF's 256-colour palette destroys the colour detail that sealcheck measures.
 
-Decoders: JPEG and PNG go through OpenCV (libjpeg-turbo with SIMD, DCT-domain reduced decode;
-libpng with CRC checks and true 16-bit output), the other formats through Pillow. Pillow also
+Decoders: JPEG, PNG and WebP go through OpenCV (libjpeg-turbo with SIMD, DCT-domain reduced
+decode; libpng with CRC checks and true 16-bit output; libwebp straight into the array), the other
+formats through Pillow. Pillow also
 reads every header, because it parses the size and the EXIF block without decoding pixels, which
 lets the pixel cap run before any pixel memory is allocated.
 

@@ -9,7 +9,13 @@ import numpy as np
 
 from vision.decode._errors import REEXPORT, ImageDecodeError
 from vision.decode._header import read_header, read_source
-from vision.decode._pixels import apply_orientation, decode_jpeg, decode_png, decode_with_pil
+from vision.decode._pixels import (
+    apply_orientation,
+    decode_jpeg,
+    decode_png,
+    decode_webp,
+    decode_with_pil,
+)
 from vision.decode._structure import check_png_data, check_structure
 
 #: The per-photo pixel cap every entry point defaults to.
@@ -165,6 +171,8 @@ def load_image(
     else:
         if header.format == "png":
             rgb = decode_png(data, label)
+        elif header.format == "webp":
+            rgb = decode_webp(data, label)
         else:
             rgb, orientation = decode_with_pil(pil_image, header.format, label, len(data))
         if reduce > 1:
