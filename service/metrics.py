@@ -27,12 +27,14 @@ class Metrics:
             "Time per pipeline stage (decode, prepare_golden, register, ..., encode_png, store)",
             ["stage"], buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.queue_depth = Gauge(
-            "sealcheck_queue_depth", "Pipeline jobs waiting for a worker",
+            "sealcheck_queue_depth", "Admitted requests beyond the workers (waiting or uploading)",
             registry=self.registry)
         self.in_flight = Gauge(
-            "sealcheck_pipeline_jobs", "Pipeline jobs running or waiting", registry=self.registry)
+            "sealcheck_pipeline_jobs", "Places taken in the admission budget (service.work): "
+            "comparisons, uploads, spec parsing, photo re-encodes", registry=self.registry)
         self.rejected = Counter(
-            "sealcheck_queue_rejected_total", "Requests answered 503 because the queue was full",
+            "sealcheck_queue_rejected_total",
+            "Requests answered 503 because the admission budget was full",
             registry=self.registry)
         self.golden_cache = Counter(
             "sealcheck_golden_cache_total", "Prepared-golden cache look-ups", ["result"],

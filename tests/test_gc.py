@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -23,6 +24,17 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 DAY = 86400
 
 
+@contextlib.contextmanager
+def _sealed(settings):
+    """The running app, a key, and a golden sealed from one photo."""
+    key = new_key(settings)
+    with TestClient(create_app(settings)) as client:
+        golden_id = client.post("/v1/goldens", headers=auth(key), data={"name": "g",
+                                "sku": "G-1"}, files={"images": ("g.jpg", photo_pair()[0],
+                                                                 "image/jpeg")}).json()["id"]
+        yield client, key, golden_id
+
+
 def _age_everything(blobs: BlobStore, seconds: float) -> None:
     past = time.time() - seconds
     for _, path in blobs.files():
@@ -33,12 +45,8 @@ def _age_everything(blobs: BlobStore, seconds: float) -> None:
 def test_old_unreferenced_files_go_and_everything_named_or_recent_stays(backend, request,
                                                                         tmp_path):
     settings = settings_for(backend, tmp_path, request)
-    key = new_key(settings)
-    golden, unit, _ = photo_pair()
-    with TestClient(create_app(settings)) as client:
-        golden_id = client.post("/v1/goldens", headers=auth(key), data={"name": "g",
-                                "sku": "G-1"}, files={"images": ("g.jpg", golden,
-                                                                 "image/jpeg")}).json()["id"]
+    _, unit, _ = photo_pair()
+    with _sealed(settings) as (client, key, golden_id):
         assert client.post(f"/v1/goldens/{golden_id}/inspections", headers=auth(key),
                            files={"images": ("u.jpg", unit, "image/jpeg")}).status_code == 201
     blobs = BlobStore(settings.data_dir)
@@ -93,12 +101,7 @@ def test_cli_gc_reports_and_refuses_a_bad_age(tmp_path):
 def test_a_photo_s_reencoding_and_thumbnail_go_with_it_and_stay_while_it_is_named(request,
                                                                                   tmp_path):
     settings = settings_for("sqlite", tmp_path, request)
-    key = new_key(settings)
-    golden, _, _ = photo_pair()
-    with TestClient(create_app(settings)) as client:
-        golden_id = client.post("/v1/goldens", headers=auth(key), data={"name": "g",
-                                "sku": "G-1"}, files={"images": ("g.jpg", golden,
-                                                                 "image/jpeg")}).json()["id"]
+    with _sealed(settings) as (client, key, golden_id):
         assert client.get(f"/v1/goldens/{golden_id}/images/0",
                           headers=auth(key)).status_code == 200
     blobs = BlobStore(settings.data_dir)
