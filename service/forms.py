@@ -5,8 +5,11 @@ Checked before any file is written, so a refused request stores nothing.
 
 from __future__ import annotations
 
+from concurrent.futures.process import BrokenProcessPool
+
 from service.errors import BadInput
 from service.uploads import Form, Upload
+from service.work import Admission
 
 __all__ = ["SPEC_EXAMPLE", "optional_text", "parse_spec_field", "required_photos",
            "required_text"]
@@ -41,11 +44,20 @@ def required_photos(form: Form, name: str, hint: str) -> list[Upload]:
     return uploads
 
 
-def parse_spec_field(text: str | None):  # -> vision.spec.Spec
-    """The spec sheet sent as a form field (JSON or YAML); empty or absent: the defaults."""
+async def parse_spec_field(text: str | None, admission: Admission):  # -> vision.spec.Spec
+    """The spec sheet sent as a form field (JSON or YAML); empty or absent: the defaults.
+
+    Parsed in the admission budget's helper process (service.work): PyYAML is pure Python, and
+    a 250 KB spec took 1.5 s of the GIL, which a thread would take from the event loop.
+    """
     from vision.spec import SpecError, parse_spec
 
     try:
-        return parse_spec(text if text is not None and text.strip() else {})
+        if text is None or not text.strip():
+            return parse_spec({})
+        return await admission.run_in_process(parse_spec, text)
     except SpecError as exc:
         raise BadInput(f"spec: {exc}") from None
+    except BrokenProcessPool:
+        raise BadInput("spec: the spec sheet could not be parsed (its parser ran out of "
+                       "memory or was stopped); a spec sheet is a few lines, send that") from None

@@ -3,8 +3,9 @@
 Everything expensive a client can ask for passes one bounded gate, :class:`PipelinePool`:
 comparisons, sealing and inspections (from the first byte of their upload, which is held in
 memory, to the stored record), parsing a spec sheet (a 250 KB YAML takes seconds of pure
-Python), and re-encoding a photo or thumbnail that is not on disk yet (an 80 MP photo is
-~0.8 GB while it is re-encoded). A request takes one place in the budget for all of its work;
+Python, so it runs in a helper process: in a thread it would hold the GIL, and so the event
+loop), and re-encoding a photo or thumbnail that is not on disk yet (an 80 MP photo is ~0.8 GB
+while it is re-encoded). A request takes one place in the budget for all of its work;
 when all ``workers + queue_size`` places are taken the service answers 503 with Retry-After
 at once, before reading the upload, instead of piling up memory and requests. Health checks,
 pages and stored files (sent from disk) never touch the gate and stay fast.
@@ -26,6 +27,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import multiprocessing
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -41,12 +43,19 @@ T = TypeVar("T")
 class Admission:
     """One admitted request's place in the budget: its expensive steps run through it."""
 
-    def __init__(self, executor: concurrent.futures.Executor) -> None:
-        self._executor = executor
+    def __init__(self, pool: PipelinePool) -> None:
+        self._pool = pool
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on a worker thread, once one is free."""
-        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+        return await asyncio.wrap_future(self._pool._executor.submit(fn, *args))
+
+    async def run_in_process(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in one of the pool's helper processes (one per worker): for pure-Python
+        work (a YAML spec sheet) that would hold the GIL, and so the event loop, for seconds.
+        `fn`, its arguments and its result must pickle; the processes start on first use, and
+        again after one died (the calls that saw it die raise BrokenProcessPool)."""
+        return await self._pool._in_process(fn, *args)
 
 
 class PipelinePool:
@@ -63,6 +72,7 @@ class PipelinePool:
             workers, thread_name_prefix="sealcheck-pipeline")
         self._jobs = 0  # touched only on the event loop's thread, so no lock
         self._metrics = metrics
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
 
     @property
     def jobs(self) -> int:
@@ -83,7 +93,7 @@ class PipelinePool:
         self._jobs += 1
         self._publish()
         try:
-            yield Admission(self._executor)
+            yield Admission(self)
         finally:
             self._jobs -= 1
             self._publish()
@@ -93,8 +103,24 @@ class PipelinePool:
         async with self.admit() as admission:
             return await admission.run(fn, *args)
 
+    async def _in_process(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._processes is None:
+            # spawn: a fork of a threaded server could copy a lock held by another thread.
+            self._processes = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"))
+        processes = self._processes
+        try:
+            return await asyncio.wrap_future(processes.submit(fn, *args))
+        except concurrent.futures.process.BrokenProcessPool:
+            if self._processes is processes:
+                self._processes = None
+                processes.shutdown(wait=False, cancel_futures=True)
+            raise
+
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=True, cancel_futures=True)
 
 
 class KeyedOnce:

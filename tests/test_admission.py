@@ -174,3 +174,31 @@ def test_a_photo_whose_decode_costs_more_than_the_budget_is_refused(app):
     assert app.post("/v1/goldens", headers=auth(app.key), data={"name": "n", "sku": "ADM-4"},
                     files={"images": ("plain.png", rgb_png.tobytes(), "image/png")}
                     ).status_code == 201
+
+
+def test_work_in_the_helper_process_survives_the_process_dying():
+    """Spec sheets are parsed in a helper process (PyYAML would hold the GIL, and so the event
+    loop); a parser that dies fails its own call only, and the next call gets a new one."""
+    import asyncio
+    import os
+    from concurrent.futures.process import BrokenProcessPool
+
+    from service.metrics import Metrics
+    from service.work import PipelinePool
+    from vision.spec import SpecError, parse_spec
+
+    async def scenario() -> None:
+        pool = PipelinePool(workers=1, queue_size=0, metrics=Metrics())
+        try:
+            async with pool.admit() as admission:
+                spec = await admission.run_in_process(parse_spec, "tolerances:\n  ssim_min: 0.7")
+                assert spec.tolerances.ssim_min == 0.7
+                with pytest.raises(SpecError, match="neither valid JSON nor valid YAML"):
+                    await admission.run_in_process(parse_spec, "roi: [1, 2")
+                with pytest.raises(BrokenProcessPool):
+                    await admission.run_in_process(os._exit, 3)
+                assert await admission.run_in_process(abs, -3) == 3
+        finally:
+            pool.shutdown()
+
+    asyncio.run(scenario())

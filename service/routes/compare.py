@@ -40,6 +40,6 @@ async def compare_once(request: Request, service: ServiceDep, tenant_id: TenantD
         form = await read_form(request, file_fields=frozenset({"golden", "unit"}),
                                max_file_bytes=service.settings.max_upload_bytes)
         golden, unit = _one_photo(form, "golden"), _one_photo(form, "unit")
-        spec = await admission.run(parse_spec_field, form.text("spec"))
+        spec = await parse_spec_field(form.text("spec"), admission)
         report = await admission.run(compare_job, service, golden, unit, spec)
     return CompareResult(report=report)

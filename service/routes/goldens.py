@@ -62,7 +62,7 @@ async def seal_golden(request: Request, service: ServiceDep, tenant_id: TenantDe
         uploads = required_photos(form, "images", "send the golden photos as images=@golden.jpg")
         name = required_text(form, "name", "give the golden sample a name (name=...)")
         sku = required_text(form, "sku", "give the product code (sku=...)")
-        spec = await admission.run(parse_spec_field, form.text("spec"))
+        spec = await parse_spec_field(form.text("spec"), admission)
         golden_id = await admission.run(seal_job, service, tenant_id, uploads, spec, name, sku)
     return await run_in_threadpool(_read_golden, service, tenant_id, golden_id)
 
