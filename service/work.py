@@ -87,8 +87,8 @@ class PipelinePool:
         """Hold one place for the block (its upload and every job it runs), or raise Busy."""
         if self._jobs >= self.capacity:
             self._metrics.rejected.inc()
-            raise Busy(f"the server is busy ({self._jobs} comparisons, uploads or photo "
-                       "encodings running or queued); retry after a few seconds",
+            raise Busy(f"the server is busy (all {self.capacity} places for comparisons, "
+                       "uploads and photo encodings are taken); retry after a few seconds",
                        retry_after=self.RETRY_AFTER)
         self._jobs += 1
         self._publish()
