@@ -16,6 +16,7 @@ from service.operations import golden_picture_png, seal_job
 from service.pagination import decode_cursor, encode_cursor
 from service.queries import GOLDEN_NOT_FOUND, golden_for_tenant
 from service.reencode import reencoded_photo
+from service.replay import IdempotencyKeyHeader, answer_once, form_fingerprint
 from service.responses import IMMUTABLE
 from service.routes.common import (
     Position,
@@ -53,16 +54,22 @@ def golden_public(session, golden: Golden) -> GoldenPublic:
                           "MUG-330-RED"),
     }, ["images", "name", "sku"]),
 )
-async def seal_golden(request: Request, service: ServiceDep, tenant_id: TenantDep
-                      ) -> GoldenPublic:
+async def seal_golden(request: Request, service: ServiceDep, tenant_id: TenantDep,
+                      idempotency_key: IdempotencyKeyHeader = None) -> GoldenPublic:
     form = await read_form(request, file_fields=frozenset({"images"}),
                            max_file_bytes=service.settings.max_upload_bytes)
     uploads = required_photos(form, "images", "send the golden photos as images=@golden.jpg")
     name = required_text(form, "name", "give the golden sample a name (name=...)")
     sku = required_text(form, "sku", "give the product code (sku=...)")
     spec = parse_spec_field(form.text("spec"))
-    golden_id = await service.pool.run(seal_job, service, tenant_id, uploads, spec, name, sku)
-    return await run_in_threadpool(_read_golden, service, tenant_id, golden_id)
+
+    async def seal() -> GoldenPublic:
+        golden_id = await service.pool.run(seal_job, service, tenant_id, uploads, spec, name,
+                                           sku)
+        return await run_in_threadpool(_read_golden, service, tenant_id, golden_id)
+
+    return await answer_once(service, tenant_id, idempotency_key,
+                             form_fingerprint(request, form), seal)
 
 
 def _read_golden(service, tenant_id: str, golden_id: str) -> GoldenPublic:

@@ -23,6 +23,7 @@ from service.queries import (
     lot_summary,
 )
 from service.reencode import reencoded_photo
+from service.replay import IdempotencyKeyHeader, answer_once, form_fingerprint
 from service.responses import IMMUTABLE, stored_png
 from service.routes.common import (
     Position,
@@ -72,18 +73,24 @@ def _inspection_public(session, inspection: Inspection, golden: Golden) -> Inspe
     }, ["images"]),
 )
 async def inspect_unit(golden_id: str, request: Request, service: ServiceDep,
-                       tenant_id: TenantDep) -> InspectionPublic:
+                       tenant_id: TenantDep, idempotency_key: IdempotencyKeyHeader = None
+                       ) -> InspectionPublic:
     golden = await run_in_threadpool(_load_golden, service, tenant_id, golden_id)
     form = await read_form(request, file_fields=frozenset({"images"}),
                            max_file_bytes=service.settings.max_upload_bytes)
     uploads = required_photos(form, "images", "send the unit photo as images=@unit.jpg")
     unit_label = optional_text(form, "unit_label")
     lot_id = optional_text(form, "lot_id")
-    if lot_id is not None:
-        await run_in_threadpool(check_lot, service, tenant_id, golden, lot_id)
-    inspection_id = await service.pool.run(inspect_job, service, tenant_id, golden, uploads,
-                                           unit_label, lot_id)
-    return await run_in_threadpool(_read_inspection, service, tenant_id, inspection_id)
+
+    async def inspect() -> InspectionPublic:
+        if lot_id is not None:
+            await run_in_threadpool(check_lot, service, tenant_id, golden, lot_id)
+        inspection_id = await service.pool.run(inspect_job, service, tenant_id, golden,
+                                               uploads, unit_label, lot_id)
+        return await run_in_threadpool(_read_inspection, service, tenant_id, inspection_id)
+
+    return await answer_once(service, tenant_id, idempotency_key,
+                             form_fingerprint(request, form), inspect)
 
 
 def _load_golden(service, tenant_id: str, golden_id: str) -> Golden:

@@ -31,6 +31,7 @@ from service.operations import (
 )
 from service.pagination import encode_cursor
 from service.queries import check_lot, lot_public
+from service.replay import IdempotencyKeyHeader, answer_once, form_fingerprint
 from service.responses import IMMUTABLE, stored_png
 from service.uploads import Form
 from service.web import present
@@ -139,13 +140,18 @@ def spec_from_fields(fields: dict[str, str]):
         raise FormProblem(f"Spec: {exc}.") from None
 
 
+# The CSRF token rides in the form but is no part of what the form asks for.
+_NOT_THE_REQUEST = frozenset({"csrf_token"})
+
+
 def _photos(form: Form) -> list:
     # A file input left empty still sends a part, with no file name and no bytes.
     return [u for u in form.files.get("images", []) if u.filename or len(u.data)]
 
 
 @router.post("/goldens")
-async def seal(request: Request, service: ServiceDep, visitor: VisitorDep) -> Response:
+async def seal(request: Request, service: ServiceDep, visitor: VisitorDep,
+               idempotency_key: IdempotencyKeyHeader = None) -> Response:
     form = await read_upload_form(request, service, visitor)
     values = {**SEAL_DEFAULTS, **form_fields(form, SEAL_DEFAULTS)}
 
@@ -168,12 +174,17 @@ async def seal(request: Request, service: ServiceDep, visitor: VisitorDep) -> Re
         spec = spec_from_fields(values)
     except FormProblem as exc:
         return failure(422, str(exc))
+
+    async def seal_once() -> Response:
+        golden_id = await service.pool.run(seal_job, service, visitor.tenant_id, uploads,
+                                           spec, values["name"], values["sku"])
+        return done(request, f"/goldens/{golden_id}")
+
     try:
-        golden_id = await service.pool.run(seal_job, service, visitor.tenant_id, uploads, spec,
-                                           values["name"], values["sku"])
+        return await answer_once(service, visitor.tenant_id, idempotency_key,
+                                 form_fingerprint(request, form, _NOT_THE_REQUEST), seal_once)
     except ServiceError as exc:
         return failure(http_status(exc), exc.message)
-    return done(request, f"/goldens/{golden_id}")
 
 
 def golden_context(service: Service, visitor: Visitor, golden_id: str) -> dict:
@@ -242,7 +253,8 @@ def golden_page(golden_id: str, request: Request, service: ServiceDep,
 
 @router.post("/goldens/{golden_id}/inspections")
 async def inspect(golden_id: str, request: Request, service: ServiceDep,
-                  visitor: VisitorDep) -> Response:
+                  visitor: VisitorDep, idempotency_key: IdempotencyKeyHeader = None
+                  ) -> Response:
     context = await run_in_threadpool(golden_context, service, visitor, golden_id)
     form = await read_upload_form(request, service, visitor)
     values = form_fields(form, ("unit_label", "lot_id"))
@@ -258,7 +270,8 @@ async def inspect(golden_id: str, request: Request, service: ServiceDep,
         if len(values[field]) > 200:
             return failure(422, f"The {label} is {len(values[field])} characters long; keep "
                            "it to 200.")
-    try:
+
+    async def inspect_once() -> Response:
         if values["lot_id"]:
             # The API's rule, before any work: a lot id must name an open lot of this golden.
             await run_in_threadpool(check_lot, service, visitor.tenant_id, context["golden"],
@@ -266,9 +279,14 @@ async def inspect(golden_id: str, request: Request, service: ServiceDep,
         inspection_id = await service.pool.run(
             inspect_job, service, visitor.tenant_id, context["golden"], uploads,
             values["unit_label"] or None, values["lot_id"] or None)
+        return done(request, f"/inspections/{inspection_id}")
+
+    try:
+        return await answer_once(service, visitor.tenant_id, idempotency_key,
+                                 form_fingerprint(request, form, _NOT_THE_REQUEST),
+                                 inspect_once)
     except ServiceError as exc:
         return failure(http_status(exc), exc.message)
-    return done(request, f"/inspections/{inspection_id}")
 
 
 @router.get("/goldens/{golden_id}/picture.png")
