@@ -1,6 +1,7 @@
-"""Storage failures on a real small file system (a tmpfs mounted for the test): a full disk and a
-read-only one answer 507/503 with one line, /readyz says not-ready until storage works again,
-what was acknowledged before stays whole, and no file is left that no row names."""
+"""Storage failures, real ones: a small file system (a tmpfs mounted for the test) that fills up
+or turns read-only, and PostgreSQL whose connections are cut. They answer 507/503 with one line
+and Retry-After, /readyz says not-ready until storage works again, what was acknowledged before
+stays whole, and no file is left that no row names."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from service.app import create_app
@@ -16,6 +18,7 @@ from service.db import make_engine, referenced_blobs
 from service.settings import Settings
 from service.storage import BlobStore
 from testkit.photos import jpeg, photo_pair
+from testkit.proxy import TcpProxy
 from testkit.service import BACKENDS, auth, dangling_files, new_key, row_counts, settings_for
 from testkit.small_fs import fill, mounted_tmpfs, remounted
 
@@ -136,3 +139,56 @@ def test_a_read_only_disk_answers_503_until_it_is_writable_again(backend, reques
             assert _inspect(client, key, golden_id, "writable").status_code == 201
         assert dangling_files(settings) == []
         assert _stored_files(data_dir) == _named_files(settings)
+
+
+def test_photos_written_before_a_failed_commit_are_removed(request, tmp_path):
+    """The database's own disk fills (SQLite on a small file system, photos elsewhere): the
+    photos and pictures are written, the commit fails, and the request removes its files."""
+    with mounted_tmpfs(tmp_path / "db-disk", "4m") as db_dir:
+        settings = Settings(data_dir=tmp_path / "data",
+                            database_url=f"sqlite:///{db_dir / 'sealcheck.db'}")
+        key = new_key(settings)
+        with TestClient(create_app(settings)) as client:
+            golden_id = _seal(client, key).json()["id"]
+            files_before, rows_before = _stored_files(settings.data_dir), row_counts(settings)
+            fill(db_dir / "filler")
+            refused = _inspect(client, key, golden_id, "commit fails", 70)
+            assert refused.status_code == 507, refused.text
+            assert "database's storage is full" in _one_line(refused)
+            assert client.get("/readyz").status_code == 503
+            assert _stored_files(settings.data_dir) == files_before
+            assert row_counts(settings) == rows_before
+            (db_dir / "filler").unlink()
+            assert client.get("/readyz").status_code == 200
+            assert _inspect(client, key, golden_id, "commit works", 70).status_code == 201
+        assert _stored_files(settings.data_dir) == _named_files(settings)
+        assert dangling_files(settings) == []
+
+
+def test_a_database_that_goes_away_answers_503_until_it_is_back(request, tmp_path):
+    """PostgreSQL behind a proxy that cuts every connection: requests answer 503 with one line,
+    /readyz is not ready, and both recover when the database is reachable again."""
+    url = sa.engine.make_url(request.getfixturevalue("postgres_schema_url")())
+    proxy = TcpProxy((url.host, url.port or 5432))
+    settings = Settings(data_dir=tmp_path, database_url=url.set(port=proxy.port)
+                        .render_as_string(hide_password=False))
+    key = new_key(settings)
+    try:
+        with TestClient(create_app(settings)) as client:
+            golden_id = _seal(client, key).json()["id"]
+            files_before = _stored_files(tmp_path)
+            proxy.cut()
+            for refused in (_inspect(client, key, golden_id, "database gone", 75),
+                            client.post("/v1/lots", headers=auth(key),
+                                        json={"golden_id": golden_id, "lot_size": 50})):
+                assert refused.status_code == 503, refused.text
+                assert "database is unavailable" in _one_line(refused)
+                assert refused.headers["Retry-After"]
+            assert client.get("/readyz").status_code == 503
+            assert _stored_files(tmp_path) == files_before
+            proxy.restore()
+            assert client.get("/readyz").status_code == 200
+            assert _inspect(client, key, golden_id, "database back", 75).status_code == 201
+        assert dangling_files(settings) == []
+    finally:
+        proxy.close()
