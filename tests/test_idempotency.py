@@ -14,7 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from service.db import IdempotentRequest, make_engine
+from service.db import make_engine
 from testkit.photos import photo_pair
 from testkit.server import free_port
 from testkit.service import (
@@ -142,6 +142,8 @@ def test_a_refused_request_keeps_no_answer_and_a_bad_key_is_refused(api, key, go
 
 
 def test_sealcheck_gc_expires_keys_after_24_hours(api, key, golden_id, cli, monkeypatch):
+    from service.db import IdempotentRequest
+
     retry = str(uuid.uuid4())
     first = _open_lot(api, key, golden_id, **{"Idempotency-Key": retry})
     engine = make_engine(api.settings.database_url)
