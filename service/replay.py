@@ -37,7 +37,8 @@ IdempotencyKeyHeader = Annotated[str | None, Header(
     "you retry it. The same key and body within 24 h answer the first answer again (status "
     "and body) and create nothing new; the same key with another body answers 422; while the "
     "first is still running, a retry waits for its answer (409 with Retry-After after 60 s). "
-    "Printable ASCII, 1-255 characters.",
+    "A repeated answer carries `Idempotent-Replayed: true`. Printable ASCII, 1-255 "
+    "characters.",
     examples=["5f0c7a52-3d4e-4a8e-9d59-0c6f1f3c2b7e"])]
 
 _POLL_SECONDS = 0.2

@@ -108,7 +108,8 @@ class StorageHealth:
 
 
 def _probe_file(root: Path) -> None:
-    probe = root / f".readyz-{os.getpid()}-{threading.get_ident()}"
+    # Under tmp/ as a .part file: BlobStore.open sweeps one that a crash left.
+    probe = root / "tmp" / f"readyz-{os.getpid()}-{threading.get_ident()}.part"
     try:
         with open(probe, "wb") as out:
             out.write(b"\0" * 4096)

@@ -82,6 +82,8 @@ def _list() -> int:
 
 
 def _revoke(key_id: str) -> int:
+    import sqlalchemy as sa
+
     from service.auth import revoke_key
     from service.db import make_sessionmaker
 
@@ -89,6 +91,10 @@ def _revoke(key_id: str) -> int:
     try:
         with make_sessionmaker(engine)() as session:
             revoked = revoke_key(session, key_id.strip())
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0]
+        raise UsageError(f"the database refused the change ({reason}); nothing was revoked, "
+                         "try again once it can be written") from None
     finally:
         engine.dispose()
     if revoked is None:
