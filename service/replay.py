@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -42,6 +43,8 @@ IdempotencyKeyHeader = Annotated[str | None, Header(
     examples=["5f0c7a52-3d4e-4a8e-9d59-0c6f1f3c2b7e"])]
 
 _POLL_SECONDS = 0.2
+
+log = logging.getLogger("sealcheck")
 
 
 def form_fingerprint(request: Request, form: Form, ignore: frozenset[str] = frozenset()
@@ -115,5 +118,10 @@ async def _run_and_keep(service: Service, tenant_id: str, key: str,
         return response
     answer = StoredAnswer(response.status_code, response.media_type,
                           response.headers.get("location"), bytes(response.body).decode())
-    await run_in_threadpool(store_answer, service.sessions, tenant_id, key, answer)
+    try:
+        await run_in_threadpool(store_answer, service.sessions, tenant_id, key, answer)
+    except Exception as exc:
+        # The record exists: this client gets its answer all the same. Its retries wait or
+        # get 409 until the claim's lease ends (service.idempotency.CLAIM_LEASE).
+        log.warning("the answer for Idempotency-Key %r was not kept: %s", key, exc)
     return response

@@ -6,6 +6,7 @@ stays whole, and no file is left that no row names."""
 from __future__ import annotations
 
 import json
+import time
 
 import cv2
 import numpy as np
@@ -192,3 +193,19 @@ def test_a_database_that_goes_away_answers_503_until_it_is_back(request, tmp_pat
         assert dangling_files(settings) == []
     finally:
         proxy.close()
+
+
+def test_a_failed_request_removes_its_new_files_but_not_one_another_upload_reused(tmp_path):
+    from service.storage import NewFiles
+
+    blobs = BlobStore(tmp_path)
+    blobs.open()
+    kept_before = blobs.put(b"stored by an earlier request")
+    mine, shared = NewFiles(), NewFiles()
+    new = blobs.put(b"only this request's photo", new_files=mine)
+    assert blobs.put(b"stored by an earlier request", new_files=mine) == kept_before
+    reused = blobs.put(b"a photo another upload sends too", new_files=mine)
+    time.sleep(0.01)
+    blobs.put(b"a photo another upload sends too", new_files=shared)  # touches it: in use
+    assert mine.remove() == 1
+    assert not blobs.exists(new) and blobs.exists(kept_before) and blobs.exists(reused)
