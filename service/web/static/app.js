@@ -119,6 +119,7 @@ function enhanceRoi(form) {
     fields.w.value = Math.abs(b.x - a.x);
     fields.h.value = Math.abs(b.y - a.y);
     show();
+    form.dispatchEvent(new Event("change"));  // another region: another submission
   }
   source.addEventListener("change", function () {
     const file = source.files && source.files[0];
@@ -147,6 +148,7 @@ function enhanceRoi(form) {
   $("[data-roi-clear]", form).addEventListener("click", function () {
     Object.values(fields).forEach(function (input) { input.value = ""; });
     show();
+    form.dispatchEvent(new Event("change"));
   });
 }
 
