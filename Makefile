@@ -47,12 +47,14 @@ eval: install
 # Issue 10's long runs (~12 min): 16 clients for 2 min after warm-up, then kill -9 during
 # 50 concurrent uploads on SQLite and PostgreSQL. Batch exactly-once: tests/test_rescore_kill.py.
 # Issue 25 (~1 min each): 1100 slow and idle connections against a soft file limit of 1024;
-# photo downloads, extra photos, decode cost and spec sheets.
+# photo downloads, extra photos, decode cost and spec sheets; a full disk (a tmpfs; needs
+# root) and retried POSTs with one Idempotency-Key.
 reliability: install
 	$(BIN)/python benchmarks/load_test.py
 	$(BIN)/python benchmarks/crash_test.py
 	$(BIN)/python benchmarks/slow_clients.py
 	$(BIN)/python benchmarks/photo_downloads.py --json bench-out/photo_downloads.json
+	$(BIN)/python benchmarks/storage_and_retries.py
 
 # Known vulnerabilities in the installed dependencies. Needs PyPI's JSON API or api.osv.dev:
 # on the workplace's machines neither answers, and --strict then fails instead of passing

@@ -17,7 +17,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from service.db import make_engine, make_sessionmaker, migrate
@@ -28,6 +28,7 @@ from service.operations import Service
 from service.routes import compare, goldens, health, inspections, lots
 from service.settings import Settings
 from service.storage import BlobStore
+from service.storage_guard import storage_unavailable
 from service.web import install as install_web_pages
 from service.work import GoldenCache, PipelinePool
 from vision import defect_model
@@ -101,6 +102,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_detail(exc)}, status_code=422)
 
+    @app.exception_handler(OSError)
+    @app.exception_handler(OperationalError)
+    async def _storage(request: Request, exc: Exception) -> JSONResponse:
+        storage = storage_unavailable(exc)
+        if storage is None:
+            raise exc  # a bug, not an outage: InternalErrorMiddleware answers it
+        # Disk full, read-only, database gone: 507/503, and /readyz not ready until it works.
+        log.warning("storage failure on %s %s: %s", request.method, request.url.path, exc)
+        request.app.state.service.storage.failed(storage)
+        return error_response(storage)
+
     @app.exception_handler(DataError)
     async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
         # The database refused a value the client sent (PostgreSQL takes no NUL character in
@@ -113,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def _refused(request: Request, exc: ServiceError) -> JSONResponse:
+        # A StorageUnavailable from the operations was already recorded for /readyz.
         # Operations and queries say what went wrong; service.http_errors says which status.
         return error_response(exc)
 

@@ -8,6 +8,8 @@ cost on every request; and an unsalted hash can be looked up through a unique in
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -15,11 +17,14 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service.db import ApiKey, Tenant
+from service.db import ApiKey, Tenant, WebSession, utcnow
 
-__all__ = ["KEY_PREFIX", "create_key", "hash_key", "tenant_for_key"]
+__all__ = ["KEY_PREFIX", "KeyInfo", "RevokedKey", "create_key", "hash_key", "list_keys",
+           "revoke_key", "tenant_for_key"]
 
 KEY_PREFIX = "sck_"  # makes a leaked key easy to recognise (secret scanners, logs)
+# last_used_at is written at most this often per key: a request reads, it should rarely write.
+LAST_USED_RESOLUTION = dt.timedelta(hours=1)
 
 
 def hash_key(key: str) -> str:
@@ -49,9 +54,60 @@ def tenant_for_key(session: Session, key: str) -> Tenant | None:
     """
     presented = hash_key(key)
     row = session.execute(
-        sa.select(Tenant, ApiKey.key_hash).join(ApiKey, ApiKey.tenant_id == Tenant.id)
-        .where(ApiKey.key_hash == presented)
+        sa.select(Tenant, ApiKey.key_hash, ApiKey.id, ApiKey.last_used_at)
+        .join(ApiKey, ApiKey.tenant_id == Tenant.id).where(ApiKey.key_hash == presented)
     ).first()
     if row is None or not hmac.compare_digest(row[1].encode(), presented.encode()):
         return None
+    now = utcnow()
+    if row[3] is None or row[3] < now - LAST_USED_RESOLUTION:
+        _note_use(session, row[2], now)
     return row[0]
+
+
+def _note_use(session: Session, key_id: str, now: dt.datetime) -> None:
+    # Best effort: a full disk or a busy database must not refuse a valid key.
+    try:
+        session.execute(sa.update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+        session.commit()
+    except sa.exc.SQLAlchemyError:
+        session.rollback()
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown of a key: never the key, which is not stored."""
+
+    id: str
+    tenant: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class RevokedKey:
+    id: str
+    tenant: str
+    sessions_ended: int
+
+
+def list_keys(session: Session) -> list[KeyInfo]:
+    """Every key, by tenant and then age."""
+    rows = session.execute(
+        sa.select(ApiKey.id, Tenant.name, ApiKey.created_at, ApiKey.last_used_at)
+        .join(Tenant, Tenant.id == ApiKey.tenant_id)
+        .order_by(Tenant.name, ApiKey.created_at, ApiKey.id))
+    return [KeyInfo(*row) for row in rows]
+
+
+def revoke_key(session: Session, key_id: str) -> RevokedKey | None:
+    """Delete the key and end its web sessions (explicitly: a database opened without
+    foreign-key enforcement, as SQLite is by default, would not cascade); None if unknown."""
+    row = session.execute(sa.select(ApiKey.id, Tenant.name).join(
+        Tenant, Tenant.id == ApiKey.tenant_id).where(ApiKey.id == key_id)).first()
+    if row is None:
+        return None
+    ended = session.execute(sa.delete(WebSession).where(WebSession.api_key_id == key_id))
+    session.execute(sa.delete(ApiKey).where(ApiKey.id == key_id))
+    session.commit()
+    return RevokedKey(row[0], row[1], ended.rowcount)

@@ -23,6 +23,8 @@ __all__ = [
     "Base",
     "Golden",
     "GoldenImage",
+    "HealthProbe",
+    "IdempotentRequest",
     "Inspection",
     "InspectionImage",
     "InspectionReport",
@@ -85,6 +87,9 @@ class ApiKey(Base):
     # SHA-256 hex of the key; the key itself is never stored (see service.auth).
     key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Refreshed at most hourly (service.auth), so a request does not write on every call;
+    # null for keys unused since revision 0005.
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Golden(Base):
@@ -209,6 +214,35 @@ class InspectionReport(Base):
     score: Mapped[float] = mapped_column(sa.Float)
     report: Mapped[dict] = mapped_column(sa.JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+class IdempotentRequest(Base):
+    """A POST sent with an ``Idempotency-Key`` header, and its first answer (service.idempotency).
+
+    The primary key (tenant, key) is what makes two requests with one key create one thing: the
+    second insert fails while the first is in flight or done. ``status_code`` is null while the
+    first request runs; then it and ``body`` hold the answer every retry gets back.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 of route and body
+    status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    media_type: Mapped[str | None] = mapped_column(sa.String(100))
+    location: Mapped[str | None] = mapped_column(sa.String(2000))  # a web form's redirect
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class HealthProbe(Base):
+    """One row that /readyz rewrites after a storage error, to see that commits work again."""
+
+    __tablename__ = "health_probe"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    written_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
 
 # Every column that names a stored file (service.storage): the garbage collector keeps these,
 # and the tests check that each one names a file that exists.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-__all__ = ["BadInput", "Busy", "Conflict", "NotFound", "ServiceError"]
+__all__ = ["BadInput", "Busy", "Conflict", "InFlight", "NotFound", "ServiceError",
+           "StorageUnavailable"]
 
 BadInputReason = Literal["malformed", "too_large", "unsupported", "invalid"]
 
@@ -58,4 +59,27 @@ class Busy(ServiceError):
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InFlight(Conflict):
+    """Another request with the same Idempotency-Key is still running: retry after a while."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StorageUnavailable(ServiceError):
+    """The data directory or the database cannot store anything now; nothing was stored.
+
+    `full`: out of space (disk full, quota), which the operator fixes by freeing space; else the
+    storage refuses or is gone (read-only file system, I/O error, database unreachable).
+    """
+
+    kind = "storage"
+
+    def __init__(self, message: str, *, full: bool, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.full = full
         self.retry_after = retry_after

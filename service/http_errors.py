@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Scope
 
-from service.errors import BadInput, Busy, ServiceError
+from service.errors import BadInput, ServiceError, StorageUnavailable
 
 __all__ = ["InternalErrorMiddleware", "error_headers", "error_response", "http_status"]
 
@@ -28,13 +28,14 @@ _BAD_INPUT_STATUS = {"malformed": 400, "too_large": 413, "unsupported": 415, "in
 def http_status(error: ServiceError) -> int:
     if isinstance(error, BadInput):
         return _BAD_INPUT_STATUS[error.reason]
+    if isinstance(error, StorageUnavailable):
+        return 507 if error.full else 503  # 507 Insufficient Storage (RFC 4918)
     return _STATUS.get(error.kind, 500)
 
 
 def error_headers(error: ServiceError) -> dict[str, str] | None:
-    if isinstance(error, Busy):
-        return {"Retry-After": str(error.retry_after)}
-    return None
+    retry_after = getattr(error, "retry_after", None)  # Busy, InFlight, StorageUnavailable
+    return None if retry_after is None else {"Retry-After": str(retry_after)}
 
 
 def error_response(error: ServiceError) -> JSONResponse:

@@ -27,7 +27,8 @@ from service.db import Golden, GoldenImage, Inspection, InspectionImage
 from service.errors import BadInput
 from service.metrics import Metrics
 from service.settings import Settings
-from service.storage import BlobStore
+from service.storage import BlobStore, NewFiles
+from service.storage_guard import StorageHealth, Writes, guarded_writes
 from service.uploads import Upload
 from service.work import GoldenCache, PipelinePool
 
@@ -100,6 +101,8 @@ class Service:
     goldens: GoldenCache
     metrics: Metrics
     io: concurrent.futures.ThreadPoolExecutor  # fsyncs and PNG encoding beside the pipeline
+    # The last storage failure, until /readyz sees storage work again (service.storage_guard).
+    storage: StorageHealth = dataclasses.field(default_factory=StorageHealth)
 
 
 @dataclasses.dataclass
@@ -188,14 +191,21 @@ def _encode_png(image: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
-def _store_images(service: Service, images: list[Decoded]) -> None:
+def _store_images(service: Service, images: list[Decoded], new_files: NewFiles) -> None:
     for image in images:
-        service.blobs.put(bytes(image.upload.data), image.sha256)
+        service.blobs.put(bytes(image.upload.data), image.sha256, new_files=new_files)
 
 
 def seal_job(service: Service, tenant_id: str, uploads: list[Upload], spec, name: str,
              sku: str) -> str:
-    """Decode, prepare, store and record a golden; return its id."""
+    """Decode, prepare, store and record a golden; return its id. If it fails, the files it
+    wrote are removed, and a storage failure is raised as StorageUnavailable."""
+    with guarded_writes(service.io, service.storage) as writes:
+        return _seal(service, writes, tenant_id, uploads, spec, name, sku)
+
+
+def _seal(service: Service, writes: Writes, tenant_id: str, uploads: list[Upload], spec,
+          name: str, sku: str) -> str:
     from vision.prepare import prepare_golden
 
     metrics = service.metrics
@@ -203,16 +213,17 @@ def seal_job(service: Service, tenant_id: str, uploads: list[Upload], spec, name
         images = decode_uploads(uploads, field="images", max_pixels=service.settings.max_pixels)
     primary = images[0]
     check_roi(spec, primary.size)
-    stored = service.io.submit(_store_images, service, images)  # overlaps the preparation
+    stored = writes.submit(_store_images, service, images, writes.files)  # during preparation
     with _stage(metrics, "prepare_golden"):
         sealed = SealedGolden(prepare_golden(primary.rgb, photo_size=primary.size))
     # The web pages' golden picture, from the analysis copy the preparation already made;
     # encoded and written while the photos finish writing.
-    picture = service.io.submit(lambda: service.blobs.put(_encode_png(sealed.picture)))
+    picture = writes.submit(lambda: service.blobs.put(_encode_png(sealed.picture),
+                                                      new_files=writes.files))
     with _stage(metrics, "store"):
         stored.result()
         picture_sha = picture.result()
-        _store_thumbnail(service, picture_sha, sealed.picture)
+        _store_thumbnail(service, picture_sha, sealed.picture, writes.files)
         golden = _insert_golden(service.sessions, tenant_id, images, spec, name, sku,
                                 picture_sha256=picture_sha)
     service.goldens.put(golden.id, sealed)
@@ -277,7 +288,8 @@ def golden_picture_png(service: Service, golden: Golden) -> bytes:
     return _encode_png(shrink_to_long_side(rgb, PICTURE_LONG_SIDE)[0])
 
 
-def _store_thumbnail(service: Service, source_sha256: str, rgb: np.ndarray) -> Path:
+def _store_thumbnail(service: Service, source_sha256: str, rgb: np.ndarray,
+                     new_files: NewFiles | None = None) -> Path:
     from imaging.resample import shrink_to_long_side
 
     small = shrink_to_long_side(rgb, THUMBNAIL_LONG_SIDE)[0]
@@ -285,7 +297,8 @@ def _store_thumbnail(service: Service, source_sha256: str, rgb: np.ndarray) -> P
                               _THUMBNAIL_PARAMS)
     if not ok:
         raise RuntimeError("OpenCV could not encode a WebP thumbnail")
-    return service.blobs.put_derived(source_sha256, "thumb.webp", buffer.tobytes())
+    return service.blobs.put_derived(source_sha256, "thumb.webp", buffer.tobytes(),
+                                     new_files=new_files)
 
 
 def _thumbnail_source(service: Service, golden: Golden) -> str:
@@ -335,7 +348,15 @@ def heat_png(service: Service, defect_map_sha256: str) -> Path:
 
 def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[Upload],
                 unit_label: str | None, lot_id: str | None) -> str:
-    """Compare the unit's primary photo with the sealed golden, store everything; return id."""
+    """Compare the unit's primary photo with the sealed golden, store everything; return id.
+    If it fails, the files it wrote are removed, and a storage failure is raised as
+    StorageUnavailable."""
+    with guarded_writes(service.io, service.storage) as writes:
+        return _inspect(service, writes, tenant_id, golden, uploads, unit_label, lot_id)
+
+
+def _inspect(service: Service, writes: Writes, tenant_id: str, golden: Golden,
+             uploads: list[Upload], unit_label: str | None, lot_id: str | None) -> str:
     from vision import render
     from vision.compare import compare
     from vision.spec import parse_spec
@@ -344,7 +365,7 @@ def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[
     with _stage(metrics, "decode"):
         images = decode_uploads(uploads, field="images", max_pixels=service.settings.max_pixels)
     # The photos are valid from here on: write them while the pipeline runs.
-    stored = service.io.submit(_store_images, service, images)
+    stored = writes.submit(_store_images, service, images, writes.files)
     sealed = sealed_golden(service, golden)
     comparison = compare(sealed.prepared, images[0].rgb, parse_spec(golden.spec),
                          unit_photo_size=images[0].size,
@@ -352,17 +373,18 @@ def inspect_job(service: Service, tenant_id: str, golden: Golden, uploads: list[
     metrics.observe_stages(comparison.report.timings_ms)
     with _stage(metrics, "encode_png"):
         def store_png(picture: np.ndarray | None) -> str | None:
-            return None if picture is None else service.blobs.put(_encode_png(picture))
+            return None if picture is None else service.blobs.put(_encode_png(picture),
+                                                                  new_files=writes.files)
 
         # The pictures at the analysis size (PICTURE_LONG_SIDE), drawn by vision.render as
         # the CLI's are. The aligned unit is resampled, encoded and written beside the
         # overlay's drawing and the other two encodes: OpenCV, zlib and file I/O release the GIL.
         sources, report = comparison.sources, comparison.report
-        aligning = service.io.submit(
+        aligning = writes.submit(
             lambda: store_png(render.aligned_unit(sources, at="analysis")))
         pictures = render.draw_pictures(sources, report.defects.regions, report.roi,
                                         at="analysis", with_aligned=False)
-        pngs = [service.io.submit(store_png, picture)
+        pngs = [writes.submit(store_png, picture)
                 for picture in (pictures.overlay, pictures.defect_map)]
         overlay_sha, defect_map_sha = (f.result() for f in pngs)
         aligned_sha = aligning.result()

@@ -5,7 +5,9 @@ final name, fsync of the directory. So a name that exists always holds the compl
 after a crash, and the service writes every file *before* the database row that names it is
 committed: a row never points at a missing file. The converse is allowed: a crash between the
 file and the commit leaves an unreferenced file (harmless; same name if the upload is retried),
-which ``sealcheck gc`` (service/gc.py) removes once it is old enough.
+which ``sealcheck gc`` (service/gc.py) removes once it is old enough. A request that fails
+after writing its files removes the ones it created itself (:class:`NewFiles`), so a full disk
+or a lost database leaves none behind.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["BlobStore", "fsync_dir", "replaced_atomically"]
+__all__ = ["BlobStore", "NewFiles", "fsync_dir", "replaced_atomically"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -54,6 +57,36 @@ def replaced_atomically(path: Path, mode: str = "wb", *, temp_dir: Path | None =
     fsync_dir(path.parent)
 
 
+class NewFiles:
+    """The files one request created, to be removed when its row is never committed.
+
+    Each is kept with its modification time: a file that another upload has touched since
+    (:meth:`BlobStore.put` touches a file it reuses) may be about to be named by that upload's
+    row, so it stays, for ``sealcheck gc`` to judge later. The writes run on several threads.
+    """
+
+    def __init__(self) -> None:
+        self._files: list[tuple[Path, int]] = []
+        self._lock = threading.Lock()
+
+    def add(self, path: Path) -> None:
+        mtime_ns = path.stat().st_mtime_ns
+        with self._lock:
+            self._files.append((path, mtime_ns))
+
+    def remove(self) -> int:
+        """Delete the files no one else has touched since; return how many went."""
+        removed = 0
+        with self._lock:
+            files, self._files = self._files, []
+        for path, mtime_ns in files:
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime_ns == mtime_ns:
+                    path.unlink()
+                    removed += 1
+        return removed
+
+
 class BlobStore:
     """Files under ``root/blobs/ab/cd/<sha256>``; temporary files under ``root/tmp``.
 
@@ -82,8 +115,12 @@ class BlobStore:
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
 
-    def put(self, data: bytes, sha256: str | None = None) -> str:
-        """Store `data` durably and return its SHA-256 (hex); a no-op when already stored."""
+    def put(self, data: bytes, sha256: str | None = None, *,
+            new_files: NewFiles | None = None) -> str:
+        """Store `data` durably and return its SHA-256 (hex); a no-op when already stored.
+
+        A file created here (not one that was already stored) is added to `new_files`.
+        """
         sha256 = sha256 or hashlib.sha256(data).hexdigest()
         final = self.path(sha256)
         if final.is_file():
@@ -94,19 +131,24 @@ class BlobStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         with replaced_atomically(final, temp_dir=self._tmp, prefix="tmp", suffix=".part") as out:
             out.write(data)
+        if new_files is not None:
+            new_files.add(final)
         return sha256
 
     def derived_path(self, source_sha256: str, kind: str) -> Path:
         """Where the `kind` derivative of a stored file is (or will be) kept."""
         return self._derived / source_sha256[:2] / source_sha256[2:4] / f"{source_sha256}.{kind}"
 
-    def put_derived(self, source_sha256: str, kind: str, data: bytes) -> Path:
+    def put_derived(self, source_sha256: str, kind: str, data: bytes, *,
+                    new_files: NewFiles | None = None) -> Path:
         """Store a derivative of a stored file, atomically; return its path."""
         final = self.derived_path(source_sha256, kind)
         final.parent.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
         with replaced_atomically(final, temp_dir=self._tmp, prefix="tmp", suffix=".part") as out:
             out.write(data)
+        if new_files is not None:
+            new_files.add(final)
         return final
 
     def derived_files(self):

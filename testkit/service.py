@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -83,6 +84,16 @@ def row_counts(settings: Settings) -> dict[str, int]:
         engine.dispose()
 
 
+def database_scalar(settings: Settings, statement):
+    """One value read from the app's database (a count, say), on a connection of its own."""
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(statement)
+    finally:
+        engine.dispose()
+
+
 def file_count(data_dir: Path) -> int:
     return sum(1 for p in (data_dir / "blobs").rglob("*") if p.is_file()) \
         if (data_dir / "blobs").exists() else 0
@@ -132,3 +143,14 @@ def start_server(settings: Settings, port: int, log: Path) -> subprocess.Popen:
         time.sleep(0.1)
     process.kill()
     raise AssertionError("server did not become ready in 60 s:\n" + log.read_text()[-3000:])
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM, as a service manager stops it; killed if it does not stop within 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

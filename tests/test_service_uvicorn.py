@@ -18,7 +18,15 @@ import pytest
 
 from testkit.photos import photo_pair, sha256
 from testkit.server import SEALCHECK, free_port
-from testkit.service import BACKENDS, auth, dangling_files, server_env, settings_for, start_server
+from testkit.service import (
+    BACKENDS,
+    auth,
+    dangling_files,
+    server_env,
+    settings_for,
+    start_server,
+    stop_server,
+)
 
 
 def _create_key(settings, tenant: str) -> str:
@@ -29,16 +37,6 @@ def _create_key(settings, tenant: str) -> str:
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("sck_"), done.stdout  # the key alone
     return lines[0]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _seal(base: str, key: str) -> str:
@@ -101,7 +99,7 @@ def test_kill_9_during_uploads_loses_no_acknowledged_inspection(backend, tmp_pat
         assert 2 <= len(acknowledged) < len(units), "the kill must land during the uploads"
         assert max(health_ms) < 1000, health_ms  # health checks stay fast under load
     finally:
-        _stop(server)
+        stop_server(server)
 
     assert dangling_files(settings) == []
     server = start_server(settings, port, tmp_path / "server.log")
@@ -129,4 +127,4 @@ def test_kill_9_during_uploads_loses_no_acknowledged_inspection(backend, tmp_pat
         if backend == "sqlite":  # the default database: SQLite in WAL mode, in the data dir
             assert (tmp_path / "sealcheck.db-wal").exists()
     finally:
-        _stop(server)
+        stop_server(server)

@@ -12,11 +12,12 @@ __all__ = ["add_parser", "run"]
 def add_parser(commands) -> None:
     """The ``gc`` command's arguments."""
     parser = commands.add_parser(
-        "gc", help="remove stored files that no record names",
+        "gc", help="remove stored files that no record names, and expired Idempotency-Keys",
         description="Remove files in the data directory that no row names: what uploads "
         "killed before their commit leave behind. Only files older than --older-than go, "
         "because a running server or batch job writes each file just before the row that "
-        "names it. Uses the same SEALCHECK_* settings as 'sealcheck serve'.",
+        "names it. Also forget Idempotency-Keys older than 24 h (a retry after that creates "
+        "anew). Uses the same SEALCHECK_* settings as 'sealcheck serve'.",
     )
     parser.add_argument("--older-than", default="1h", metavar="AGE",
                         help="only files at least this old: a number with s, m, h or d "
@@ -41,6 +42,7 @@ def _duration(text: str):  # -> datetime.timedelta
 
 def run(args: argparse.Namespace) -> int:
     from service.gc import collect_garbage
+    from service.idempotency import expire_keys
     from service.storage import BlobStore
 
     older_than = _duration(args.older_than)
@@ -49,10 +51,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = collect_garbage(engine, BlobStore(settings.data_dir), older_than,
                                  dry_run=args.dry_run)
+        expired = 0 if args.dry_run else expire_keys(engine)
     finally:
         engine.dispose()
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {result.removed} unreferenced file(s), {result.removed_bytes} bytes; "
           f"left {result.recent} younger than {args.older_than}; {result.kept} in use; "
           f"{result.removed_derived} derived file(s) (thumbnails, re-encoded photos) with them")
+    if not args.dry_run:
+        print(f"expired {expired} Idempotency-Key(s) older than 24 h")
     return 0

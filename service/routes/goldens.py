@@ -15,6 +15,7 @@ from service.forms import SPEC_EXAMPLE, parse_spec_field, required_photos, requi
 from service.operations import golden_picture_png, seal_job
 from service.pagination import decode_cursor, encode_cursor
 from service.queries import GOLDEN_NOT_FOUND, golden_for_tenant
+from service.replay import IdempotencyKeyHeader, answer_once, form_fingerprint
 from service.responses import IMMUTABLE, reencoded_photo, stored_png
 from service.routes.common import (
     BUSY,
@@ -53,8 +54,8 @@ def golden_public(session, golden: Golden) -> GoldenPublic:
                           "MUG-330-RED"),
     }, ["images", "name", "sku"]),
 )
-async def seal_golden(request: Request, service: ServiceDep, tenant_id: TenantDep
-                      ) -> GoldenPublic:
+async def seal_golden(request: Request, service: ServiceDep, tenant_id: TenantDep,
+                      idempotency_key: IdempotencyKeyHeader = None) -> GoldenPublic:
     # The admission budget (service.work) from the upload's first byte to the stored golden.
     async with service.pool.admit() as admission:
         form = await read_form(request, file_fields=frozenset({"images"}),
@@ -63,8 +64,14 @@ async def seal_golden(request: Request, service: ServiceDep, tenant_id: TenantDe
         name = required_text(form, "name", "give the golden sample a name (name=...)")
         sku = required_text(form, "sku", "give the product code (sku=...)")
         spec = await parse_spec_field(form.text("spec"), admission)
-        golden_id = await admission.run(seal_job, service, tenant_id, uploads, spec, name, sku)
-    return await run_in_threadpool(_read_golden, service, tenant_id, golden_id)
+
+        async def seal() -> GoldenPublic:
+            golden_id = await admission.run(seal_job, service, tenant_id, uploads, spec, name,
+                                            sku)
+            return await run_in_threadpool(_read_golden, service, tenant_id, golden_id)
+
+        return await answer_once(service, tenant_id, idempotency_key,
+                                 form_fingerprint(request, form), seal)
 
 
 def _read_golden(service, tenant_id: str, golden_id: str) -> GoldenPublic:

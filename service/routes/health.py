@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,20 +18,17 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-def _database_ok(service) -> str | None:
-    try:
-        with service.engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # any failure means "not ready"; say which
-        return f"database: {exc.__class__.__name__}"
-    if not service.blobs.root.is_dir():
-        return f"data directory {service.blobs.root} is missing"
-    return None
+def _storage_problem(service) -> str | None:
+    return service.storage.check(service.engine, service.blobs,
+                                 room_bytes=service.settings.max_upload_bytes)
 
 
-@router.get("/readyz", summary="The database and data directory are reachable")
+@router.get("/readyz", summary="The database and data directory can store a request",
+            description="503 while the database is unreachable, the data directory cannot be "
+            "written, or after a storage failure (disk full, read-only) until there is room "
+            "for the largest upload and the database commits again.")
 async def readyz(service: ServiceDep) -> JSONResponse:
-    problem = await run_in_threadpool(_database_ok, service)
+    problem = await run_in_threadpool(_storage_problem, service)
     if problem:
         return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
     return JSONResponse({"status": "ok", "pipeline_jobs": service.pool.jobs,

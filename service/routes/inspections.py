@@ -22,6 +22,7 @@ from service.queries import (
     inspection_for_tenant,
     lot_summary,
 )
+from service.replay import IdempotencyKeyHeader, answer_once, form_fingerprint
 from service.responses import reencoded_photo, stored_png
 from service.routes.common import (
     BUSY,
@@ -72,7 +73,8 @@ def _inspection_public(session, inspection: Inspection, golden: Golden) -> Inspe
     }, ["images"]),
 )
 async def inspect_unit(golden_id: str, request: Request, service: ServiceDep,
-                       tenant_id: TenantDep) -> InspectionPublic:
+                       tenant_id: TenantDep, idempotency_key: IdempotencyKeyHeader = None
+                       ) -> InspectionPublic:
     golden = await run_in_threadpool(_load_golden, service, tenant_id, golden_id)
     # The admission budget (service.work) from the upload's first byte to the stored record.
     async with service.pool.admit() as admission:
@@ -81,11 +83,16 @@ async def inspect_unit(golden_id: str, request: Request, service: ServiceDep,
         uploads = required_photos(form, "images", "send the unit photo as images=@unit.jpg")
         unit_label = optional_text(form, "unit_label")
         lot_id = optional_text(form, "lot_id")
-        if lot_id is not None:
-            await run_in_threadpool(check_lot, service, tenant_id, golden, lot_id)
-        inspection_id = await admission.run(inspect_job, service, tenant_id, golden, uploads,
-                                            unit_label, lot_id)
-    return await run_in_threadpool(_read_inspection, service, tenant_id, inspection_id)
+
+        async def inspect() -> InspectionPublic:
+            if lot_id is not None:
+                await run_in_threadpool(check_lot, service, tenant_id, golden, lot_id)
+            inspection_id = await admission.run(inspect_job, service, tenant_id, golden,
+                                                uploads, unit_label, lot_id)
+            return await run_in_threadpool(_read_inspection, service, tenant_id, inspection_id)
+
+        return await answer_once(service, tenant_id, idempotency_key,
+                                 form_fingerprint(request, form), inspect)
 
 
 def _load_golden(service, tenant_id: str, golden_id: str) -> Golden:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from service.aql import AqlError, lot_plan
 from service.db import Golden, Lot
-from service.deps import SessionDep, TenantDep
+from service.deps import ServiceDep, SessionDep, TenantDep
 from service.pagination import decode_cursor, encode_cursor
 from service.queries import LOT_NOT_FOUND, golden_for_tenant, lot_for_tenant, lot_public
+from service.replay import IdempotencyKeyHeader, answer_once, json_fingerprint
 from service.schemas import LotCreate, LotList, LotPublic
 
 router = APIRouter(prefix="/v1/lots", tags=["lots"])
@@ -25,18 +27,29 @@ router = APIRouter(prefix="/v1/lots", tags=["lots"])
              "Inspections join the lot with `lot_id` set to the lot's id.",
              responses={404: {"description": "Golden sample not found"},
                         422: {"description": "An AQL or level the tables do not cover"}})
-def create_lot(body: LotCreate, session: SessionDep, tenant_id: TenantDep) -> LotPublic:
-    golden = golden_for_tenant(session, tenant_id, body.golden_id)
-    try:
-        plan = lot_plan(body.lot_size, body.level, body.aql)
-    except AqlError as exc:
-        raise HTTPException(422, str(exc)) from None
-    lot = Lot(tenant_id=tenant_id, golden_seq=golden.seq, reference=body.reference,
-              lot_size=body.lot_size, level=plan.level,
-              aql={name: p.aql for name, p in plan.plans.items()}, plan=plan.as_dict())
-    session.add(lot)
-    session.commit()
-    return lot_public(session, lot, golden)
+async def create_lot(body: LotCreate, request: Request, service: ServiceDep,
+                     tenant_id: TenantDep, idempotency_key: IdempotencyKeyHeader = None
+                     ) -> LotPublic:
+    async def create() -> LotPublic:
+        return await run_in_threadpool(_create_lot, service, tenant_id, body)
+
+    return await answer_once(service, tenant_id, idempotency_key,
+                             json_fingerprint(request, body), create)
+
+
+def _create_lot(service, tenant_id: str, body: LotCreate) -> LotPublic:
+    with service.sessions() as session:
+        golden = golden_for_tenant(session, tenant_id, body.golden_id)
+        try:
+            plan = lot_plan(body.lot_size, body.level, body.aql)
+        except AqlError as exc:
+            raise HTTPException(422, str(exc)) from None
+        lot = Lot(tenant_id=tenant_id, golden_seq=golden.seq, reference=body.reference,
+                  lot_size=body.lot_size, level=plan.level,
+                  aql={name: p.aql for name, p in plan.plans.items()}, plan=plan.as_dict())
+        session.add(lot)
+        session.commit()
+        return lot_public(session, lot, golden)
 
 
 @router.get("", response_model=LotList, summary="List lots, newest first")

@@ -32,6 +32,7 @@ from service.operations import (
 )
 from service.pagination import encode_cursor
 from service.queries import check_lot, lot_public
+from service.replay import IdempotencyKeyHeader, answer_once, form_fingerprint
 from service.responses import IMMUTABLE, stored_png
 from service.uploads import Form
 from service.web import present
@@ -143,20 +144,25 @@ def spec_from_fields(fields: dict[str, str]):
         raise FormProblem(f"Spec: {exc}.") from None
 
 
+# The CSRF token rides in the form but is no part of what the form asks for.
+_NOT_THE_REQUEST = frozenset({"csrf_token"})
+
+
 def _photos(form: Form) -> list:
     # A file input left empty still sends a part, with no file name and no bytes.
     return [u for u in form.files.get("images", []) if u.filename or len(u.data)]
 
 
 @router.post("/goldens")
-async def seal(request: Request, service: ServiceDep, visitor: VisitorDep) -> Response:
+async def seal(request: Request, service: ServiceDep, visitor: VisitorDep,
+               idempotency_key: IdempotencyKeyHeader = None) -> Response:
     # The admission budget (service.work) from the upload's first byte to the stored golden.
     async with admitted(service) as admission:
-        return await _seal(request, service, visitor, admission)
+        return await _seal(request, service, visitor, admission, idempotency_key)
 
 
-async def _seal(request: Request, service: Service, visitor: Visitor,
-                admission: Admission) -> Response:
+async def _seal(request: Request, service: Service, visitor: Visitor, admission: Admission,
+                idempotency_key: str | None) -> Response:
     form = await read_upload_form(request, service, visitor)
     values = {**SEAL_DEFAULTS, **form_fields(form, SEAL_DEFAULTS)}
 
@@ -179,12 +185,17 @@ async def _seal(request: Request, service: Service, visitor: Visitor,
         spec = await admission.run(spec_from_fields, values)
     except FormProblem as exc:
         return failure(422, str(exc))
-    try:
+
+    async def seal_once() -> Response:
         golden_id = await admission.run(seal_job, service, visitor.tenant_id, uploads, spec,
                                         values["name"], values["sku"])
+        return done(request, f"/goldens/{golden_id}")
+
+    try:
+        return await answer_once(service, visitor.tenant_id, idempotency_key,
+                                 form_fingerprint(request, form, _NOT_THE_REQUEST), seal_once)
     except ServiceError as exc:
         return failure(http_status(exc), exc.message, error_headers(exc))
-    return done(request, f"/goldens/{golden_id}")
 
 
 def golden_context(service: Service, visitor: Visitor, golden_id: str) -> dict:
@@ -253,15 +264,16 @@ def golden_page(golden_id: str, request: Request, service: ServiceDep,
 
 @router.post("/goldens/{golden_id}/inspections")
 async def inspect(golden_id: str, request: Request, service: ServiceDep,
-                  visitor: VisitorDep) -> Response:
+                  visitor: VisitorDep, idempotency_key: IdempotencyKeyHeader = None
+                  ) -> Response:
     context = await run_in_threadpool(golden_context, service, visitor, golden_id)
     # The admission budget (service.work) from the upload's first byte to the stored record.
     async with admitted(service) as admission:
-        return await _inspect(request, service, visitor, context, admission)
+        return await _inspect(request, service, visitor, context, admission, idempotency_key)
 
 
 async def _inspect(request: Request, service: Service, visitor: Visitor, context: dict,
-                   admission: Admission) -> Response:
+                   admission: Admission, idempotency_key: str | None) -> Response:
     form = await read_upload_form(request, service, visitor)
     values = form_fields(form, ("unit_label", "lot_id"))
 
@@ -276,7 +288,8 @@ async def _inspect(request: Request, service: Service, visitor: Visitor, context
         if len(values[field]) > 200:
             return failure(422, f"The {label} is {len(values[field])} characters long; keep "
                            "it to 200.")
-    try:
+
+    async def inspect_once() -> Response:
         if values["lot_id"]:
             # The API's rule, before any work: a lot id must name an open lot of this golden.
             await run_in_threadpool(check_lot, service, visitor.tenant_id, context["golden"],
@@ -284,9 +297,14 @@ async def _inspect(request: Request, service: Service, visitor: Visitor, context
         inspection_id = await admission.run(
             inspect_job, service, visitor.tenant_id, context["golden"], uploads,
             values["unit_label"] or None, values["lot_id"] or None)
+        return done(request, f"/inspections/{inspection_id}")
+
+    try:
+        return await answer_once(service, visitor.tenant_id, idempotency_key,
+                                 form_fingerprint(request, form, _NOT_THE_REQUEST),
+                                 inspect_once)
     except ServiceError as exc:
         return failure(http_status(exc), exc.message, error_headers(exc))
-    return done(request, f"/inspections/{inspection_id}")
 
 
 def _golden_row(service: Service, visitor: Visitor, golden_id: str) -> Golden:

@@ -13,8 +13,6 @@ a missing browser is a failure.
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
 import time
 import uuid
 
@@ -25,7 +23,7 @@ import pytest
 
 from testkit.photos import photo_pair
 from testkit.server import free_port
-from testkit.service import auth, new_key, settings_for, start_server
+from testkit.service import auth, new_key, settings_for, start_server, stop_server
 from tests.web.conftest import SCREENSHOTS, SIZES, browser_or_skip
 
 MIN_TAP_PX = 44  # WCAG 2.5.5 / platform guidelines for a thumb
@@ -47,12 +45,7 @@ def server(tmp_path_factory, request):
     try:
         yield {"base": f"http://127.0.0.1:{port}", "key": key, "files": files, "roi": roi}
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 @pytest.fixture(scope="module")

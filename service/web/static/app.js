@@ -4,8 +4,19 @@
 
 function $(selector, root) { return (root || document).querySelector(selector); }
 
+// A random key for one submission of a form (crypto.randomUUID needs HTTPS; a factory LAN
+// page may be plain HTTP, where getRandomValues still works).
+function newIdempotencyKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+}
+
 // Uploads with progress: the form is sent by XHR so the phone shows how far the photos got,
 // then a waiting state while the server compares. Errors keep the form (and the photos).
+// Each submission carries an Idempotency-Key, the same one when the same form is sent again
+// after a lost answer, so the server makes one record however often it arrives; changing
+// the form makes it another submission, with a new key.
 function enhanceUpload(form) {
   const status = $("[data-upload-status]", form);
   const bar = $("[data-upload-progress]", form);
@@ -13,13 +24,19 @@ function enhanceUpload(form) {
   const waiting = $("[data-waiting]", form);
   const error = $("[data-upload-error]", form);
   const submit = $("[data-submit]", form);
+  let idempotencyKey = null;
+  function forgetKey() { idempotencyKey = null; }
+  form.addEventListener("input", forgetKey);
+  form.addEventListener("change", forgetKey);
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     if (!form.reportValidity()) return;
+    if (!idempotencyKey) idempotencyKey = newIdempotencyKey();
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
+    xhr.setRequestHeader("Idempotency-Key", idempotencyKey);
     error.hidden = true;
     status.hidden = false;
     waiting.hidden = true;
@@ -102,6 +119,7 @@ function enhanceRoi(form) {
     fields.w.value = Math.abs(b.x - a.x);
     fields.h.value = Math.abs(b.y - a.y);
     show();
+    form.dispatchEvent(new Event("change"));  // another region: another submission
   }
   source.addEventListener("change", function () {
     const file = source.files && source.files[0];
@@ -130,6 +148,7 @@ function enhanceRoi(form) {
   $("[data-roi-clear]", form).addEventListener("click", function () {
     Object.values(fields).forEach(function (input) { input.value = ""; });
     show();
+    form.dispatchEvent(new Event("change"));
   });
 }
 
