@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from service.db import make_engine, make_sessionmaker, migrate
 from service.errors import ServiceError
 from service.http_errors import InternalErrorMiddleware, error_response
+from service.limits import BodyLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
 from service.operations import Service
 from service.routes import compare, goldens, health, inspections, lots
@@ -137,6 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # A bug, not bad input (bad input raises ServiceError or HTTPException): logged, answered
     # 500 without the traceback; inside the metrics, which count the 500.
     app.add_middleware(InternalErrorMiddleware)
+    # Outside the routes and the 500s (an answer to a body left unread closes the connection),
+    # inside the metrics: a body cut off at its cap is counted as a 413.
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _document_error_answers(app)
     return app

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_AQL",
     "DEFECT_CLASSES",
     "LEVELS",
+    "MAX_LOT_SIZE",
     "AqlError",
     "ClassPlan",
     "LotPlan",
@@ -37,6 +38,9 @@ LEVELS = ("S-1", "S-2", "S-3", "S-4", "I", "II", "III")
 DEFECT_CLASSES = ("critical", "major", "minor")  # most serious first
 # The defaults of third-party inspection firms (the reference's last rule).
 DEFAULT_AQL: dict[str, float] = {"critical": 0.0, "major": 2.5, "minor": 4.0}
+# Table I is open-ended; a lot count beyond this is a typing error, and it must fit the
+# database's integer column.
+MAX_LOT_SIZE = 100_000_000
 
 # Table I: (largest lot size of the row, code letters for S-1, S-2, S-3, S-4, I, II, III).
 # The last row has no upper bound ("500001 and over").
@@ -138,6 +142,9 @@ def _check_lot_size(lot_size: int) -> None:
     if lot_size < 2:
         raise AqlError(f"lot size must be at least 2 units (ISO 2859-1 Table I starts at 2), "
                        f"got {lot_size}")
+    if lot_size > MAX_LOT_SIZE:
+        raise AqlError(f"lot size must be at most {MAX_LOT_SIZE:,} units; split a larger "
+                       "shipment into lots")
 
 
 def _check_level(level: str) -> str:

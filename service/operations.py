@@ -359,7 +359,7 @@ def _inspect(service: Service, writes: Writes, tenant_id: str, golden: Golden,
              uploads: list[Upload], unit_label: str | None, lot_id: str | None) -> str:
     from vision import render
     from vision.compare import compare
-    from vision.spec import parse_spec
+    from vision.spec import stored_spec
 
     metrics = service.metrics
     with _stage(metrics, "decode"):
@@ -367,7 +367,7 @@ def _inspect(service: Service, writes: Writes, tenant_id: str, golden: Golden,
     # The photos are valid from here on: write them while the pipeline runs.
     stored = writes.submit(_store_images, service, images, writes.files)
     sealed = sealed_golden(service, golden)
-    comparison = compare(sealed.prepared, images[0].rgb, parse_spec(golden.spec),
+    comparison = compare(sealed.prepared, images[0].rgb, stored_spec(golden.spec),
                          unit_photo_size=images[0].size,
                          render_images=False)
     metrics.observe_stages(comparison.report.timings_ms)

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.aql import MAX_LOT_SIZE
 from vision.report import Report
 
 __all__ = [
@@ -125,7 +126,7 @@ class LotCreate(BaseModel):
     """A lot to judge by AQL sampling (ISO 2859-1, single sampling, normal inspection)."""
 
     golden_id: str = Field(description="The sealed golden the lot's units are inspected against.")
-    lot_size: int = Field(ge=2, le=100_000_000, description="Units in the lot.")
+    lot_size: int = Field(ge=2, le=MAX_LOT_SIZE, description="Units in the lot.")
     level: Literal["S-1", "S-2", "S-3", "S-4", "I", "II", "III"] = Field(
         "II", description="Inspection level; General Level II unless agreed otherwise.")
     aql: dict[Literal["critical", "major", "minor"], float] = Field(

@@ -21,6 +21,7 @@ from vision.decode import DEFAULT_MAX_PIXELS, MIN_SIDE
 __all__ = ["Settings", "SettingsError", "debug_requested", "default_workers"]
 
 _MB = 1024 * 1024
+_PHOTOS_PER_REQUEST = 4  # at the per-file cap; the default request cap (+ 1 MB of fields)
 _MIN_PIXELS = MIN_SIDE * MIN_SIDE  # the smallest photo the decoder accepts at all
 
 
@@ -68,6 +69,8 @@ class Settings:
     data_dir: Path = Path("data")
     database_url: str = ""  # empty: SQLite file ``sealcheck.db`` inside data_dir
     max_upload_bytes: int = 25 * _MB  # per uploaded file, enforced while the body streams in
+    # A photo upload's whole body (service.limits); None: four photos at max_upload_bytes.
+    max_request_bytes: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS  # per photo, checked from the header before decoding
     workers: int = dataclasses.field(default_factory=default_workers)  # pipeline threads
     queue_size: int | None = None  # requests that may wait for a worker; None: twice the workers
@@ -89,6 +92,14 @@ class Settings:
                                f"sqlite:///{(self.data_dir / 'sealcheck.db').resolve()}")
         if self.queue_size is None:
             object.__setattr__(self, "queue_size", 2 * self.workers)
+        if self.max_request_bytes is None:
+            object.__setattr__(self, "max_request_bytes",
+                               _PHOTOS_PER_REQUEST * self.max_upload_bytes + _MB)
+        if self.max_request_bytes < self.max_upload_bytes:
+            raise SettingsError(
+                f"SEALCHECK_MAX_REQUEST_BYTES ({self.max_request_bytes}) is below "
+                f"SEALCHECK_MAX_UPLOAD_BYTES ({self.max_upload_bytes}): a photo at the "
+                "per-file limit could never be uploaded; raise the first or lower the second")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +119,7 @@ class Settings:
             data_dir=data_dir,
             database_url=database_url,
             max_upload_bytes=_int(env, "SEALCHECK_MAX_UPLOAD_BYTES", 25 * _MB, 1024),
+            max_request_bytes=_optional_int(env, "SEALCHECK_MAX_REQUEST_BYTES", 1024),
             workers=_int(env, "SEALCHECK_WORKERS", default_workers(), 1),
             queue_size=(_int(env, "SEALCHECK_QUEUE_SIZE", 0, 0)
                         if (env.get("SEALCHECK_QUEUE_SIZE") or "").strip() else None),

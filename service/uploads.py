@@ -1,9 +1,10 @@
 """Multipart uploads read as they stream in, with the size cap applied per file on the way.
 
 Starlette's own form parser limits text fields but not files, and would spool an oversized
-photo to disk before anyone could refuse it; here a part that passes the cap stops the upload
-at once (BadInput, too large: 413). Parts are kept in memory: each is at most
-``max_file_bytes`` and the photo has to be in memory to be hashed and decoded anyway.
+photo to disk before anyone could refuse it; here a part that passes the cap, or one part too
+many, stops the upload at once (BadInput, too large: 413). Parts are kept in memory: each is
+at most ``max_file_bytes``, the whole body at most the route's cap (service.limits), and the
+photo has to be in memory to be hashed and decoded anyway.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from service.errors import BadInput
 
-__all__ = ["Form", "Upload", "read_form"]
+__all__ = ["MAX_PHOTOS", "Form", "Upload", "read_form"]
 
 _MAX_FIELD_BYTES = 256 * 1024  # spec sheets and labels; far above any real one
-_MAX_PARTS = 32
+MAX_PHOTOS = 16  # file parts per request: a golden's views, a unit's
+_MAX_FIELDS = 24  # text parts: the web page's seal form has 16
+_MAX_HEADER_BYTES = 8 * 1024  # one header line of a part (its name and file name)
 _MB = 1024 * 1024
 
 
@@ -47,9 +50,12 @@ def _size(n: int) -> str:
 class _Collector:
     """python-multipart callbacks that build the parts and enforce the limits."""
 
-    def __init__(self, file_fields: frozenset[str], max_file_bytes: int) -> None:
+    def __init__(self, file_fields: frozenset[str], max_file_bytes: int, max_files: int
+                 ) -> None:
         self.file_fields = file_fields
         self.max_file_bytes = max_file_bytes
+        self.max_files = max_files
+        self.files = self.fields = 0
         self.parts: list[tuple[str, str | None, bytearray]] = []
         self._header_field = bytearray()
         self._header_value = bytearray()
@@ -61,17 +67,21 @@ class _Collector:
         self.complete = False
 
     def on_part_begin(self) -> None:
-        if len(self.parts) >= _MAX_PARTS:
-            raise BadInput(f"too many parts in the upload (more than {_MAX_PARTS} photos and "
-                           "fields); send fewer photos per request", "too_large")
         self._headers = {}
         self._data = bytearray()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
+        self._check_header()
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
+        self._check_header()
+
+    def _check_header(self) -> None:
+        if len(self._header_field) + len(self._header_value) > _MAX_HEADER_BYTES:
+            raise BadInput(f"a multipart part has a header longer than {_MAX_HEADER_BYTES:,} "
+                           "bytes; let your HTTP client build the multipart body", "too_large")
 
     def on_header_end(self) -> None:
         self._headers[bytes(self._header_field).decode("latin-1").lower()] = bytes(
@@ -95,6 +105,16 @@ class _Collector:
                            "rename the file", "malformed")
         is_file = self._filename is not None or self._name in self.file_fields
         self._limit = self.max_file_bytes if is_file else _MAX_FIELD_BYTES
+        # Counted when the part's headers are in, before a byte of it is kept.
+        self.files += is_file
+        self.fields += not is_file
+        if self.files > self.max_files:
+            raise BadInput(f"too many parts in the upload: more than {self.max_files} photos; "
+                           f"send at most {self.max_files} per request", "too_large")
+        if self.fields > _MAX_FIELDS:
+            raise BadInput(f"too many parts in the upload: more than {_MAX_FIELDS} text "
+                           "fields; send only the fields the form has (see /docs)",
+                           "too_large")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         self._data += data[start:end]
@@ -116,11 +136,11 @@ class _Collector:
 
 
 async def read_form(request: Request, *, file_fields: frozenset[str],
-                    max_file_bytes: int) -> Form:
+                    max_file_bytes: int, max_files: int = MAX_PHOTOS) -> Form:
     """Parse a ``multipart/form-data`` body; parts named in `file_fields` are files.
 
     Raises BadInput: unsupported for another content type, malformed for a malformed body,
-    too large as soon as one file passes `max_file_bytes`.
+    too large as soon as one file passes `max_file_bytes` or the files `max_files`.
     """
     content_type, options = parse_options_header(request.headers.get("content-type"))
     if content_type != b"multipart/form-data":
@@ -131,7 +151,7 @@ async def read_form(request: Request, *, file_fields: frozenset[str],
     if not boundary:
         raise BadInput("the multipart/form-data Content-Type has no boundary; let your HTTP "
                        "client build the multipart body", "malformed")
-    collector = _Collector(file_fields, max_file_bytes)
+    collector = _Collector(file_fields, max_file_bytes, max_files)
     callbacks = {name: getattr(collector, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end",
         "on_headers_finished", "on_part_data", "on_part_end", "on_end")}

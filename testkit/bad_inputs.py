@@ -281,6 +281,16 @@ def more_bad_specs() -> list[BadInput]:
                  ("extra inputs are not permitted", "invalid spec"), role="spec"),
         BadInput("spec-roi-empty", "roi_empty.json", b'{"roi": [10, 10, 0, 5]}',
                  ("roi",), role="spec"),
+        # Python reads at most 4300 digits into an int: a bare ValueError, a 500 before.
+        BadInput("spec-integer-thousands-of-digits", "digits.json",
+                 b'{"tolerances": {"max_defects": ' + b"9" * 5000 + b"}}",
+                 ("thousands of digits",), role="spec"),
+        # Accepted once, stored, and every inspection of the golden overflowed (a 500).
+        BadInput("spec-roi-400-digits", "roi_digits.json",
+                 b'{"roi": [0, 0, 1' + b"0" * 400 + b', 100]}', ("roi numbers must be",),
+                 role="spec"),
+        BadInput("spec-yaml-impossible-date", "date.yaml", b"tolerances: 2026-13-45\n",
+                 ("cannot be read",), role="spec"),
     ]
 
 

@@ -47,12 +47,18 @@ __all__ = [
     "Spec",
     "SpecError",
     "Tolerances",
+    "INT_MAX",
     "load_spec",
     "parse_spec",
+    "stored_spec",
 ]
 
 # Defect classes of ISO 2859-1 inspection, most serious first.
 DefectClass = Literal["critical", "major", "minor"]
+
+INT_MAX = 2**31 - 1
+"""The largest whole number a spec takes (OpenCV's int): beyond any photo's side, area or
+region count. A larger ROI once overflowed the float maths of every inspection."""
 
 
 class SpecError(ValueError):
@@ -74,10 +80,10 @@ class Tolerances(BaseModel):
         description="Lowest mean SSIM of the registered luminance over the ROI.",
     )
     max_defects: int = Field(
-        0, ge=0, description="Number of defect regions a unit may have and still pass.",
+        0, ge=0, le=INT_MAX, description="Number of defect regions a unit may have and still pass.",
     )
     min_defect_area_px: int = Field(
-        150, ge=0,
+        150, ge=0, le=INT_MAX,
         description="Defect regions smaller than this many golden pixels are not counted.",
     )
     dimension_mm: float | None = Field(
@@ -211,6 +217,9 @@ class Spec(BaseModel):
                 raise ValueError(f"roi width and height must be positive, got w={w}, h={h}")
             if x < 0 or y < 0:
                 raise ValueError(f"roi must start inside the image, got x={x}, y={y}")
+            if max(roi) > INT_MAX:
+                raise ValueError(f"roi numbers must be at most {INT_MAX} (golden pixels); "
+                                 "give the region inside the golden photo")
         return roi
 
 
@@ -241,6 +250,14 @@ def parse_spec(data: dict | str | bytes | None) -> Spec:
             # Both parsers recurse per nesting level: "[[[[..." would otherwise be a crash.
             raise SpecError("spec is nested too deeply to be a spec sheet; a spec has at "
                             "most three levels (severity.delta_e00.major)") from None
+        except ValueError as exc:
+            # Python reads at most 4300 digits into an int (CVE-2020-10735) and both parsers
+            # raise a bare ValueError past that; YAML also for a date that is none (2026-13-45).
+            if "digits" in str(exc):
+                raise SpecError("spec has a number with thousands of digits; no tolerance or "
+                                f"region needs more than {len(str(INT_MAX))}") from None
+            raise SpecError(f"spec has a value that cannot be read ({exc}); write numbers "
+                            "as numbers and leave out what is not a spec field") from None
         if data is None:
             return Spec()
     if not isinstance(data, dict):
@@ -249,6 +266,26 @@ def parse_spec(data: dict | str | bytes | None) -> Spec:
         return Spec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(f"invalid spec: {_describe(exc)}") from None
+
+
+def stored_spec(data: dict) -> Spec:
+    """A spec as it was stored with a sealed golden (``Spec.model_dump``).
+
+    Goldens sealed before :data:`INT_MAX` bounded the whole numbers may hold larger ones;
+    each is read as INT_MAX, which judges the same: an ROI beyond the photo is clipped to the
+    photo either way, and no photo has that many regions or pixels.
+    """
+    return parse_spec(_clamped(data))
+
+
+def _clamped(value):
+    if isinstance(value, dict):
+        return {key: _clamped(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clamped(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(-INT_MAX, min(INT_MAX, value))
+    return value
 
 
 def load_spec(path: str | Path) -> Spec:

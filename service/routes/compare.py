@@ -38,7 +38,7 @@ async def compare_once(request: Request, service: ServiceDep, tenant_id: TenantD
     # The admission budget (service.work) from the upload's first byte to the report.
     async with service.pool.admit() as admission:
         form = await read_form(request, file_fields=frozenset({"golden", "unit"}),
-                               max_file_bytes=service.settings.max_upload_bytes)
+                               max_file_bytes=service.settings.max_upload_bytes, max_files=2)
         golden, unit = _one_photo(form, "golden"), _one_photo(form, "unit")
         spec = await parse_spec_field(form.text("spec"), admission)
         report = await admission.run(compare_job, service, golden, unit, spec)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.aql import DEFAULT_AQL
 from service.db import Golden
@@ -44,6 +45,7 @@ __all__ = [
     "WebError",
     "admitted",
     "check_csrf",
+    "check_text_fields",
     "current_visitor",
     "done",
     "expensive",
@@ -53,6 +55,7 @@ __all__ = [
     "like",
     "page_cursor",
     "page_message",
+    "read_small_form",
     "read_upload_form",
     "redirect",
     "render",
@@ -70,6 +73,9 @@ templates.env.filters["number"] = format_number  # the rounding of the reasons a
 templates.env.globals["region_words"] = present.region_words
 
 PAGE_SIZE = 24
+_SMALL_FORM_FIELDS = 16  # the lot form has 7
+_SMALL_FORM_FIELD_BYTES = 8 * 1024  # a page address, an API key, a lot's reference
+_OVER_A_CAP = re.compile(r"too many|exceeded", re.I)  # python-multipart's words
 # The "Open a lot" form's fields and defaults (service/web/lot_pages.py handles it).
 LOT_DEFAULTS = {"lot_size": "", "level": "II", "reference": "",
                 **{f"aql_{name}": f"{value:g}" for name, value in DEFAULT_AQL.items()}}
@@ -212,19 +218,67 @@ def done(request: Request, url: str) -> Response:
     return redirect(url)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_of(scheme: str, netloc: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of an origin, the scheme's default port filled in; None if the
+    text is no host[:port]."""
+    scheme = scheme.lower()
+    try:
+        parsed = urllib.parse.urlsplit(f"//{netloc}")
+        port = parsed.port
+    except ValueError:  # a port that is no number or out of range
+        return None
+    if not parsed.hostname or parsed.username is not None or parsed.password is not None:
+        return None
+    return scheme, parsed.hostname, port if port is not None else _DEFAULT_PORTS.get(scheme)
+
+
 def same_origin(request: Request) -> bool:
-    """False for a POST that a browser says came from another site (Origin header)."""
+    """False for a POST that a browser says came from another site (Origin header): scheme,
+    host and port must all be this server's (http://host is another origin than
+    https://host). Behind a proxy that ends TLS, uvicorn takes the scheme from the proxy's
+    X-Forwarded-Proto (FORWARDED_ALLOW_IPS must name the proxy)."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None
     parsed = urllib.parse.urlsplit(origin)
-    return parsed.netloc == request.headers.get("host", "")
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+        return False  # an Origin header is scheme://host[:port] and nothing else
+    theirs = _origin_of(parsed.scheme, parsed.netloc)
+    ours = _origin_of(request.url.scheme, request.headers.get("host", ""))
+    return theirs is not None and theirs == ours
 
 
 def check_csrf(request: Request, visitor: Visitor, presented: str | None) -> None:
     if not same_origin(request) or not csrf_ok(visitor, presented):
         raise WebError(403, "This form has expired or did not come from this site. Go back, "
                        "reload the page and send it again.")
+
+
+def check_text_fields(fields: dict[str, str]) -> None:
+    """Refuse a form whose text holds a NUL character, before any work is done: PostgreSQL
+    refuses it only at the commit, after the photos were compared and written."""
+    for name, value in fields.items():
+        if "\x00" in value:
+            raise WebError(422, f"The form's field “{name[:40]}” contains a NUL character; "
+                           "type the text again (do not paste binary data).")
+
+
+async def read_small_form(request: Request) -> dict[str, str]:
+    """A form of a few short text fields (sign-in, sign-out, a lot): no files, small caps
+    (the body itself is capped by service.limits before it is read)."""
+    try:
+        form = await request.form(max_files=0, max_fields=_SMALL_FORM_FIELDS,
+                                  max_part_size=_SMALL_FORM_FIELD_BYTES)
+    except StarletteHTTPException as exc:  # python-multipart's refusals, as 400
+        raise WebError(413 if _OVER_A_CAP.search(str(exc.detail)) else 400,
+                       "This form takes a few short text fields and no files; open the page "
+                       "again and send the form from it.") from None
+    fields = {name: value for name, value in form.items() if isinstance(value, str)}
+    check_text_fields(fields)
+    return fields
 
 
 def safe_next(next_url: str | None) -> str:
@@ -296,4 +350,5 @@ async def read_upload_form(request: Request, service: Service, visitor: Visitor)
         raise WebError.from_service_error(exc) from None
     if header_token is None:
         check_csrf(request, visitor, form.text("csrf_token"))
+    check_text_fields(form.fields)
     return form

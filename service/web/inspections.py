@@ -60,14 +60,21 @@ def report_page(inspection_id: str, request: Request, service: ServiceDep,
         nav="history")
 
 
-def _parse_day(text: str, label: str) -> dt.datetime | None:
+def _parse_day(text: str, label: str, *, after: bool = False) -> dt.datetime | None:
+    """The start of the day `text` names (of the next day, `after`); None: no bound (no day
+    given, or the day after the last one a date can name)."""
     if not text:
         return None
     try:
-        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise WebError(400, f"{label} must be a date like 2026-11-27; got '{text[:40]}'.") \
             from None
+    if after:
+        if day == dt.date.max:  # "until 9999-12-31": every inspection is before its end
+            return None
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
 @router.get("/inspections")
@@ -77,7 +84,7 @@ def history_page(request: Request, service: ServiceDep, visitor: VisitorDep,
     after = page_cursor(cursor)
     if verdict and verdict not in VERDICTS:
         raise WebError(400, f"Verdict must be one of {', '.join(VERDICTS)}, or any.")
-    start, end = _parse_day(since, "From"), _parse_day(until, "Until")
+    start, end = _parse_day(since, "From"), _parse_day(until, "Until", after=True)
     sku = sku.strip()[:200]
     query = (sa.select(Inspection, Golden).join(Golden, Golden.seq == Inspection.golden_seq)
              .where(Inspection.tenant_id == visitor.tenant_id))
@@ -98,7 +105,7 @@ def history_page(request: Request, service: ServiceDep, visitor: VisitorDep,
         if start is not None:
             query = query.where(Inspection.created_at >= start)
         if end is not None:  # the whole day given
-            query = query.where(Inspection.created_at < end + dt.timedelta(days=1))
+            query = query.where(Inspection.created_at < end)
         if after is not None:
             query = query.where(Inspection.seq < after)
         rows = session.execute(query.order_by(Inspection.seq.desc())

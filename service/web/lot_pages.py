@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.aql import DEFECT_CLASSES, AqlError, lot_plan
+from service.aql import DEFECT_CLASSES, MAX_LOT_SIZE, AqlError, lot_plan
 from service.db import Inspection, Lot
 from service.deps import ServiceDep
 from service.errors import NotFound
@@ -24,6 +24,7 @@ from service.web.common import (
     check_csrf,
     done,
     golden_or_404,
+    read_small_form,
     render,
     wants_json,
 )
@@ -37,8 +38,11 @@ router = APIRouter(include_in_schema=False)
 def _plan_from_fields(fields: dict[str, str]):
     """The lot's plan and AQLs from the form; ValueError with the message to show."""
     text = fields["lot_size"]
-    if not text.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int()); aql.lot_plan says
+    # what is out of range (thousands of digits are not even read).
+    if not (text.isascii() and text.isdigit()):
         raise ValueError("Enter the lot size as a whole number of units, e.g. 3000.")
+    lot_size = int(text) if len(text) <= 12 else MAX_LOT_SIZE + 1
     aql = {}
     for name in DEFECT_CLASSES:
         raw = fields[f"aql_{name}"]
@@ -47,7 +51,7 @@ def _plan_from_fields(fields: dict[str, str]):
         except ValueError:
             raise ValueError(f"The {name} AQL {raw!r} is not a number.") from None
     try:
-        return lot_plan(int(text), fields["level"], aql), aql
+        return lot_plan(lot_size, fields["level"], aql), aql
     except AqlError as exc:
         raise ValueError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
 
@@ -55,9 +59,9 @@ def _plan_from_fields(fields: dict[str, str]):
 @router.post("/goldens/{golden_id}/lots")
 async def open_lot(golden_id: str, request: Request, service: ServiceDep,
                    visitor: VisitorDep) -> Response:
-    form = await request.form()
-    check_csrf(request, visitor, str(form.get("csrf_token") or ""))
-    fields = {name: str(form.get(name) or default).strip()
+    form = await read_small_form(request)
+    check_csrf(request, visitor, form.get("csrf_token", ""))
+    fields = {name: (form.get(name) or default).strip()
               for name, default in LOT_DEFAULTS.items()}
     context = await run_in_threadpool(golden_context, service, visitor, golden_id)
     try:

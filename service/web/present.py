@@ -142,7 +142,10 @@ def percent_box(box, size: tuple[int, int]) -> tuple[float, float, float, float]
     if box is None:
         return None
     gw, gh = size
-    x, y, w, h = box
+    # Clipped to the picture, as the comparison clips it (a stored golden's ROI may reach
+    # far beyond: the outline would not fit in a float).
+    x, y = min(box[0], gw), min(box[1], gh)
+    w, h = min(box[2], gw - x), min(box[3], gh - y)
     return (round(100 * x / gw, 3), round(100 * y / gh, 3), round(100 * w / gw, 3),
             round(100 * h / gh, 3))
 

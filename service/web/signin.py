@@ -11,6 +11,7 @@ from service.web.common import (
     WebError,
     check_csrf,
     current_visitor,
+    read_small_form,
     redirect,
     render,
     safe_next,
@@ -45,9 +46,9 @@ async def signin(request: Request, service: ServiceDep) -> Response:
     if not same_origin(request):
         raise WebError(403, "The sign-in form did not come from this site. Open the sign-in "
                        "page and try again.")
-    form = await request.form()
-    api_key = str(form.get("api_key") or "").strip()
-    next_url = safe_next(str(form.get("next") or ""))
+    form = await read_small_form(request)
+    api_key = form.get("api_key", "").strip()
+    next_url = safe_next(form.get("next", ""))
     if not api_key:
         return render(request, "signin.html", None, 422, next=next_url,
                       error="Enter your API key (it starts with sck_).")
@@ -68,10 +69,15 @@ async def signin(request: Request, service: ServiceDep) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request, service: ServiceDep) -> Response:
+    # Refused from another site even without a session: a cross-site POST gets no answer
+    # but this one, signed in or not.
+    if not same_origin(request):
+        raise WebError(403, "The sign-out form did not come from this site. Open a page of "
+                       "this site and sign out from there.")
     visitor = await run_in_threadpool(current_visitor, service, request)
     if visitor is not None:
-        form = await request.form()
-        check_csrf(request, visitor, str(form.get("csrf_token") or ""))
+        form = await read_small_form(request)
+        check_csrf(request, visitor, form.get("csrf_token", ""))
 
         def ended() -> None:
             with service.sessions() as session:
