@@ -281,3 +281,31 @@ def test_the_origin_check_compares_scheme_host_and_port(app, origin, same):
     answer = browser.post("/signin", data={"api_key": app.key, "next": "/goldens"},
                           headers={"Origin": origin})
     assert answer.status_code == (303 if same else 403), (origin, answer.status_code)
+
+
+def test_behind_a_tls_proxy_the_origin_check_takes_the_forwarded_scheme(edge_server):
+    """uvicorn trusts X-Forwarded-Proto from 127.0.0.1 (FORWARDED_ALLOW_IPS): a page served
+    over https by the proxy posts with an https Origin, which then matches."""
+    base, port = edge_server["base"], edge_server["port"]
+    form = {"api_key": edge_server["key"], "next": "/goldens"}
+    origin = {"Origin": f"https://127.0.0.1:{port}"}
+    proxied = httpx.post(f"{base}/signin", data=form, follow_redirects=False,
+                         headers={**origin, "X-Forwarded-Proto": "https"})
+    assert proxied.status_code == 303, proxied.text[:300]
+    assert "secure" in proxied.headers["set-cookie"].lower()
+    direct = httpx.post(f"{base}/signin", data=form, follow_redirects=False, headers=origin)
+    assert direct.status_code == 403
+
+
+def test_the_request_cap_setting_is_read_and_checked_at_start():
+    from service.settings import SettingsError
+
+    assert Settings.from_env({}).max_request_bytes == 101 * _MB
+    assert Settings.from_env({"SEALCHECK_MAX_UPLOAD_BYTES": str(_MB)}).max_request_bytes \
+        == 5 * _MB
+    assert Settings.from_env({"SEALCHECK_MAX_REQUEST_BYTES": "30000000"}) \
+        .max_request_bytes == 30_000_000
+    with pytest.raises(SettingsError, match="SEALCHECK_MAX_REQUEST_BYTES .* is below"):
+        Settings.from_env({"SEALCHECK_MAX_REQUEST_BYTES": str(_MB)})
+    with pytest.raises(SettingsError, match="SEALCHECK_MAX_REQUEST_BYTES must be a whole"):
+        Settings.from_env({"SEALCHECK_MAX_REQUEST_BYTES": "100MB"})

@@ -17,9 +17,9 @@ def add_parser(commands) -> None:
         description="Run the HTTP API (OpenAPI at /docs). Settings come from SEALCHECK_* "
         "environment variables: SEALCHECK_DATABASE_URL (default: SQLite under "
         "SEALCHECK_DATA_DIR), SEALCHECK_DATA_DIR (default ./data), SEALCHECK_MAX_UPLOAD_BYTES, "
-        "SEALCHECK_MAX_PIXELS, SEALCHECK_WORKERS, SEALCHECK_QUEUE_SIZE, "
-        "SEALCHECK_GOLDEN_CACHE_SIZE, SEALCHECK_HEADER_TIMEOUT, SEALCHECK_READ_TIMEOUT, "
-        "SEALCHECK_KEEPALIVE_TIMEOUT, SEALCHECK_MAX_CONNECTIONS.",
+        "SEALCHECK_MAX_REQUEST_BYTES, SEALCHECK_MAX_PIXELS, SEALCHECK_WORKERS, "
+        "SEALCHECK_QUEUE_SIZE, SEALCHECK_GOLDEN_CACHE_SIZE, SEALCHECK_HEADER_TIMEOUT, "
+        "SEALCHECK_READ_TIMEOUT, SEALCHECK_KEEPALIVE_TIMEOUT, SEALCHECK_MAX_CONNECTIONS.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on "
                         "(default 127.0.0.1)")
