@@ -150,7 +150,7 @@ class Scorer:
         from vision.compare import compare
         from vision.decode import ImageDecodeError
         from vision.load import load_for_report
-        from vision.spec import SpecError, parse_spec
+        from vision.spec import SpecError, stored_spec
 
         golden, unit = task["golden"], task["unit"]
         data: dict[str, bytes] = {}
@@ -167,7 +167,9 @@ class Scorer:
             raise InputError("; ".join(problems))
         golden_data, unit_data = data["golden"], data["unit"]
         try:
-            spec = parse_spec(task["spec"]) if task["spec"] is not None else None
+            # A dict: a manifest's spec as parsed (parse_spec), or a stored golden's, which
+            # may come from before the spec's numbers were bounded.
+            spec = stored_spec(task["spec"]) if task["spec"] is not None else None
             prepared = self._prepared(golden_data, hashes["golden"], golden["path"],
                                       golden.get("stored", False))
             unit_rgb, unit_size = load_for_report(
