@@ -311,3 +311,13 @@ def test_the_request_cap_setting_is_read_and_checked_at_start():
         Settings.from_env({"SEALCHECK_MAX_REQUEST_BYTES": str(_MB)})
     with pytest.raises(SettingsError, match="SEALCHECK_MAX_REQUEST_BYTES must be a whole"):
         Settings.from_env({"SEALCHECK_MAX_REQUEST_BYTES": "100MB"})
+
+
+def test_web_lists_and_pages_answer_a_nul_with_a_page_not_a_database_error(app):
+    for page, params, status in (("/goldens", {"sku": "a\x00"}, 400),
+                                 ("/inspections", {"sku": "a\x00"}, 400),
+                                 ("/inspections", {"golden": "a\x00"}, 404),
+                                 ("/goldens/a%00b", {}, 404)):
+        answer = app.browser.get(page, params=params)
+        assert answer.status_code == status, (page, params, answer.status_code)
+        assert answer.headers["content-type"].startswith("text/html"), (page, params)

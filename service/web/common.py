@@ -61,6 +61,7 @@ __all__ = [
     "render",
     "require_visitor",
     "safe_next",
+    "search_text",
     "same_origin",
     "templates",
     "wants_json",
@@ -306,8 +307,18 @@ def page_cursor(cursor: str | None) -> int | None:
             from None
 
 
+def search_text(text: str) -> str:
+    """A list's search box: trimmed to 200 characters; a NUL refused here with the page's
+    400 (PostgreSQL would refuse it in the query, as a bare 422)."""
+    if "\x00" in text:
+        raise WebError(400, "The search text contains a NUL character; type it again.")
+    return text.strip()[:200]
+
+
 def golden_or_404(session, visitor: Visitor, golden_id: str) -> Golden:
     try:
+        if "\x00" in golden_id:  # no id has one; PostgreSQL would refuse it in the query
+            raise NotFound(golden_id)
         return golden_for_tenant(session, visitor.tenant_id, golden_id)
     except NotFound:
         raise WebError(404, "Golden sample not found. It may belong to another account, or "

@@ -51,6 +51,7 @@ from service.web.common import (
     page_cursor,
     read_upload_form,
     render,
+    search_text,
 )
 from service.web.sessions import Visitor
 from service.work import Admission
@@ -64,7 +65,7 @@ router = APIRouter(include_in_schema=False)
 def goldens_page(request: Request, service: ServiceDep, visitor: VisitorDep,
                  sku: str = "", cursor: str | None = None) -> HTMLResponse:
     after = page_cursor(cursor)
-    sku = sku.strip()[:200]
+    sku = search_text(sku)
     query = sa.select(Golden).where(Golden.tenant_id == visitor.tenant_id)
     if sku:
         query = query.where(Golden.sku.ilike(like(sku), escape="\\"))

@@ -31,6 +31,7 @@ from service.web.common import (
     like,
     page_cursor,
     render,
+    search_text,
 )
 from service.web.sessions import Visitor
 
@@ -85,7 +86,7 @@ def history_page(request: Request, service: ServiceDep, visitor: VisitorDep,
     if verdict and verdict not in VERDICTS:
         raise WebError(400, f"Verdict must be one of {', '.join(VERDICTS)}, or any.")
     start, end = _parse_day(since, "From"), _parse_day(until, "Until", after=True)
-    sku = sku.strip()[:200]
+    sku = search_text(sku)
     query = (sa.select(Inspection, Golden).join(Golden, Golden.seq == Inspection.golden_seq)
              .where(Inspection.tenant_id == visitor.tenant_id))
     with service.sessions() as session:
