@@ -134,7 +134,9 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["method"], scope["path"])
+        path, root = scope["path"], scope.get("root_path", "")
+        limit = self.limit_for(scope["method"], path[len(root):] if path.startswith(root)
+                               else path)  # behind --root-path, the app's own path
         declared, has_body = _declared_length(scope)
         if limit.refuse_declared and declared is not None and declared > limit.max_bytes:
             await _answer_too_large(send, limit)  # not a byte of the body read

@@ -15,6 +15,7 @@ from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from service.errors import BadInput
+from service.limits import size_text
 
 __all__ = ["MAX_PHOTOS", "Form", "Upload", "read_form"]
 
@@ -22,7 +23,6 @@ _MAX_FIELD_BYTES = 256 * 1024  # spec sheets and labels; far above any real one
 MAX_PHOTOS = 16  # file parts per request: a golden's views, a unit's
 _MAX_FIELDS = 24  # text parts: the web page's seal form has 16
 _MAX_HEADER_BYTES = 8 * 1024  # one header line of a part (its name and file name)
-_MB = 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -41,10 +41,6 @@ class Form:
 
     def text(self, name: str) -> str | None:
         return self.fields.get(name)
-
-
-def _size(n: int) -> str:
-    return f"{n / _MB:.0f} MB" if n >= _MB else f"{n:,} bytes"
 
 
 class _Collector:
@@ -123,9 +119,9 @@ class _Collector:
             if self._limit == self.max_file_bytes:
                 raise BadInput(
                     f"{what}: the file is larger than the limit of "
-                    f"{_size(self.max_file_bytes)} per file; send a smaller photo (JPEG at "
+                    f"{size_text(self.max_file_bytes)} per file; send a smaller photo (JPEG at "
                     "quality 90 is plenty) or raise SEALCHECK_MAX_UPLOAD_BYTES", "too_large")
-            raise BadInput(f"field '{self._name}' is larger than {_size(_MAX_FIELD_BYTES)}; a "
+            raise BadInput(f"field '{self._name}' is larger than {size_text(_MAX_FIELD_BYTES)}; a "
                            "spec or label is never that big", "too_large")
 
     def on_part_end(self) -> None:
