@@ -9,8 +9,8 @@ megabytes (and there the form reader, service.uploads, names a photo over its ow
 
 Any answer sent while the client is still sending its body (a 413, but also a 401 before an
 upload's photos were read) closes the connection: otherwise the server would read the rest of
-the body, only to throw it away. Clients that send the whole body before reading the answer
-still get it (curl, httpx and requests read the answer after a failed write).
+the body, only to throw it away. The close lingers briefly (service/server.py), so that a
+client still sending reads the answer instead of a reset.
 """
 
 from __future__ import annotations

@@ -11,7 +11,12 @@ answers. Three small pieces close that, each where uvicorn gives no hook:
 1. :class:`_TimedH11Protocol`, uvicorn's h11 protocol with two timers: a deadline for a
    request's line and headers (not extended by more bytes, so dripping one byte at a time does
    not help) and a limit on pauses in a body. uvicorn's own keep-alive timeout still closes
-   idle connections between requests.
+   idle connections between requests. It also closes a connection whose request body is
+   still coming (after a 413 or an early 401, service/limits.py) by lingering: the answer
+   and a FIN go out, and what the client still sends is dropped for at most LINGER_SECONDS
+   and LINGER_BYTES before the socket closes. A plain close of a socket with unread bytes
+   makes the kernel send a reset, and a client still sending then loses the answer it was
+   about to read (curl: "Recv failure: Connection reset by peer"); nginx lingers likewise.
 2. :class:`_Listener`, the listening socket, whose ``accept()`` sheds a connection (a quick
    503, then close) when it would hold a descriptor in the top part of the file table, kept
    for the database, photos and pipeline, or when `max_connections` are open. It decides at
@@ -58,6 +63,10 @@ _SHED_ANSWER = (
 _SHED_DETAIL = json.dumps({"detail": "the server has too many open connections; retry in a "
                            "moment"}).encode()
 _SHED_PER_CALL = 256
+# The lingering close (above): enough for a client to read the answer and stop sending, little
+# enough that a client sending on is cut off well within 1 MB past its route's body cap.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 256 * 1024
 _ACCEPT_OUT_OF_RESOURCE = "socket.accept() out of system resource"  # asyncio's message
 
 
@@ -103,8 +112,34 @@ def connection_limits(settings: Settings) -> tuple[int, int]:
     return (wanted or fd_ceiling), fd_ceiling
 
 
+class _LingeringTransport:
+    """The connection's transport as uvicorn sees it, except that closing it while the
+    request's body is still coming lingers (:meth:`_TimedH11Protocol.linger`)."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _TimedH11Protocol) -> None:
+        self.raw = transport
+        self.protocol = protocol
+
+    def close(self) -> None:
+        protocol = self.protocol
+        if protocol.lingering:
+            return
+        if protocol.conn.their_state is h11.SEND_BODY and not (
+                protocol.lost or self.raw.is_closing()):
+            protocol.linger()
+        else:
+            self.raw.close()
+
+    def is_closing(self) -> bool:
+        return self.protocol.lingering or self.raw.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
 class _TimedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol plus a request-head deadline and a body pause limit."""
+    """uvicorn's h11 protocol plus a request-head deadline, a body pause limit and a
+    lingering close."""
 
     header_timeout: float = 10.0
     read_timeout: float = 15.0
@@ -113,25 +148,49 @@ class _TimedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
         self._timing: str | None = None  # "head" or "body"
+        self.lingering = self.lost = False
+        self._dropped = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = _LingeringTransport(transport, self)  # type: ignore[assignment]
         self._start("head")  # silence before the first request counts toward the deadline
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            self._dropped += len(data)
+            if self._dropped > LINGER_BYTES:  # still sending: cut off
+                self.transport.raw.close()
+            return
         super().data_received(data)
         self._follow(arrived=True)
+
+    def eof_received(self) -> None:
+        if self.lingering:  # the client is done sending: nothing more to wait for
+            self.transport.raw.close()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may start a pipelined request already received
         self._follow(arrived=False)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         self._stop()
         super().connection_lost(exc)
 
+    def linger(self) -> None:
+        """Close after the answer without a reset: send a FIN, drop what still arrives."""
+        self.lingering = True
+        self._stop()
+        raw = self.transport.raw
+        raw.write_eof()  # once the answer is written
+        self.flow.resume_reading()
+        self._timer = self.loop.call_later(LINGER_SECONDS, raw.close)
+
     def _follow(self, arrived: bool) -> None:
         """Set the timer for what the client owes now, from h11's view of the request."""
+        if self.lingering:
+            return
         state = self.conn.their_state
         if state is h11.IDLE and (arrived or self.conn.trailing_data[0]):
             if self._timing != "head":  # part of a head: a deadline, more bytes do not move it
@@ -164,7 +223,7 @@ class _TimedH11Protocol(H11Protocol):
         self._timer = self._timing = None
         # abort, not close: there is nothing to flush to a client that stopped sending, and the
         # descriptor must be freed now.
-        self.transport.abort()
+        self.transport.raw.abort()
 
 
 class _Listener(socket.socket):

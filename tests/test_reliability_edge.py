@@ -16,6 +16,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
+import subprocess
 
 import httpx
 import pytest
@@ -321,3 +323,21 @@ def test_web_lists_and_pages_answer_a_nul_with_a_page_not_a_database_error(app):
         answer = app.browser.get(page, params=params)
         assert answer.status_code == status, (page, params, answer.status_code)
         assert answer.headers["content-type"].startswith("text/html"), (page, params)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_uploading_a_photo_over_the_cap_reads_the_413_detail(edge_server, tmp_path):
+    """curl goes on sending after a 413 until it reads it; a plain close of the socket with
+    its bytes unread made the kernel reset the connection, and curl lost the answer (exit 56:
+    "Recv failure: Connection reset by peer"). The server now lingers before closing."""
+    photo = tmp_path / "big.jpg"
+    photo.write_bytes(b"\xff\xd8\xff" + bytes(20 * _MB))
+    for attempt in range(3):
+        done = subprocess.run(
+            ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-H",
+             f"Authorization: Bearer {edge_server['key']}", "-F", f"images=@{photo}",
+             "-F", "name=n", "-F", "sku=s", f"{edge_server['base']}/v1/goldens"],
+            capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (attempt, done.returncode, done.stderr)
+        body, status = done.stdout.rsplit("\n", 1)
+        assert status == "413" and "larger than the limit of 1 MB" in json.loads(body)["detail"]
