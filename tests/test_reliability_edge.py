@@ -299,6 +299,7 @@ def test_behind_a_tls_proxy_the_origin_check_takes_the_forwarded_scheme(edge_ser
     assert "close" not in proxied.headers.get("connection", "")
     direct = httpx.post(f"{base}/signin", data=form, follow_redirects=False, headers=origin)
     assert direct.status_code == 403
+    assert "X-Forwarded-Proto" in direct.text  # the page tells the administrator why
 
 
 def test_the_request_cap_setting_is_read_and_checked_at_start():

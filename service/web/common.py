@@ -53,6 +53,7 @@ __all__ = [
     "form_fields",
     "golden_or_404",
     "like",
+    "origin_hint",
     "page_cursor",
     "page_message",
     "read_small_form",
@@ -252,10 +253,22 @@ def same_origin(request: Request) -> bool:
     return theirs is not None and theirs == ours
 
 
+def origin_hint(request: Request) -> str:
+    """For a refused form whose Origin differs from this server only in its scheme: the usual
+    cause, a proxy that ends TLS without saying so; empty otherwise."""
+    origin = urllib.parse.urlsplit(request.headers.get("origin") or "")
+    if origin.scheme.lower() == "https" and request.url.scheme == "http" and \
+            (origin.hostname or "") == (request.url.hostname or ""):
+        return (" (For the site's administrator: the page came over https, but the server "
+                "saw http; the proxy that ends TLS must send X-Forwarded-Proto, from an "
+                "address in FORWARDED_ALLOW_IPS.)")
+    return ""
+
+
 def check_csrf(request: Request, visitor: Visitor, presented: str | None) -> None:
     if not same_origin(request) or not csrf_ok(visitor, presented):
         raise WebError(403, "This form has expired or did not come from this site. Go back, "
-                       "reload the page and send it again.")
+                       "reload the page and send it again." + origin_hint(request))
 
 
 def check_text_fields(fields: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ from service.web.common import (
     WebError,
     check_csrf,
     current_visitor,
+    origin_hint,
     read_small_form,
     redirect,
     render,
@@ -45,7 +46,7 @@ def signin_page(request: Request, service: ServiceDep, next: str | None = None) 
 async def signin(request: Request, service: ServiceDep) -> Response:
     if not same_origin(request):
         raise WebError(403, "The sign-in form did not come from this site. Open the sign-in "
-                       "page and try again.")
+                       "page and try again." + origin_hint(request))
     form = await read_small_form(request)
     api_key = form.get("api_key", "").strip()
     next_url = safe_next(form.get("next", ""))
@@ -73,7 +74,7 @@ async def signout(request: Request, service: ServiceDep) -> Response:
     # but this one, signed in or not.
     if not same_origin(request):
         raise WebError(403, "The sign-out form did not come from this site. Open a page of "
-                       "this site and sign out from there.")
+                       "this site and sign out from there." + origin_hint(request))
     visitor = await run_in_threadpool(current_visitor, service, request)
     if visitor is not None:
         form = await read_small_form(request)
