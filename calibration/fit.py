@@ -4,19 +4,25 @@ The correction maps a photo's 8-bit camera RGB to linear sRGB (D65) as the chart
 colours say it should be, so that CIELAB computed from a calibrated photo is the colour of the
 object, not of the lamp and the phone.
 
-- **Sampling**: the median of each patch's inner half (9 x 9 points through the card's
-  homography, on the full-resolution photo). Patches with a clipped channel (bright or black)
-  or a non-uniform inner half (a specular highlight, a shadow edge) are flagged and left out.
-- **Linearisation**: the sRGB decoding, or a power curve whose exponent is fitted on the six
-  neutral patches (phones that use a plain gamma of 1.9-2.5 instead of the sRGB curve). Per
-  channel gains are the matrix's business, so only the exponent is shared.
-- **Model**: a 3x3 matrix, or a root-polynomial of degree 2 (Finlayson, Mackiewicz & Hurlbert
-  2015: the terms R, G, B, sqrt(RG), sqrt(GB), sqrt(RB), which scale with exposure as the
-  matrix does). Weighted least squares, each patch's error relative to its luminance so dark
-  patches count as the eye counts them.
-- **Choice**: every (linearisation, model) pair is scored by its leave-one-out mean CIEDE2000
-  (each patch predicted by the fit to the other patches), not by its training error: with 24
-  patches a richer model always fits better and may still predict worse.
+1. **Sampling**: :mod:`calibration.sampling` (a trimmed mean of each patch's inner area, glare
+   and shadow rejected, each patch weighted by its own uniformity).
+2. **Linearisation** (tone curve): the sRGB decoding; a power curve whose one exponent is fitted
+   on the six neutral patches (phones with a plain gamma); or a curve per channel fitted on
+   the neutrals, log value against log code: a line (a gain and a power: a camera without
+   white balance) or a parabola from the darkest neutral up with a straight toe below it (a
+   phone's contrast curve, which no power follows).
+3. **Model**: per-channel gains (white balance only), a 3x3 matrix, a 3x3 matrix with an
+   offset (flare), or a root-polynomial of degree 2 (Finlayson, Mackiewicz & Hurlbert 2015:
+   R, G, B, sqrt(RG), sqrt(GB), sqrt(RB), which scale with exposure as the matrix does).
+   Weighted least squares: each patch's error relative to its luminance, so dark patches count
+   as the eye counts them, times its uniformity weight.
+4. **Choice**: every (tone curve, model) pair is scored by its exact leave-one-patch-out mean
+   CIEDE2000 on the photo itself: each patch predicted by the tone curve and model fitted
+   without it (the PRESS identity for the model; the curve refitted when the patch is a
+   neutral one). The candidates are taken from the fewest parameters to the most, and a richer
+   one replaces the choice only when its LOO is clearly lower (:func:`clearly_better`): with
+   24 patches a richer model always fits better and may still predict worse. That LOO is the
+   calibration's own accuracy (it feeds the report's colour uncertainty).
 
 References
 ----------
@@ -34,7 +40,8 @@ import cv2
 import numpy as np
 
 from calibration.charts import Chart
-from calibration.detect import CardDetection, sample_patch_grid
+from calibration.detect import CardDetection
+from calibration.sampling import PatchSamples, sample_patches
 from imaging.color import (
     D50,
     D65,
@@ -46,17 +53,23 @@ from imaging.color import (
     xyz_to_linear_rgb,
 )
 
-__all__ = ["ColourCorrection", "PatchSamples", "chart_linear_reference", "fit_correction",
-           "sample_patches", "calibrate_photo"]
+__all__ = ["ColourCorrection", "PatchSamples", "chart_linear_reference", "clearly_better",
+           "fit_correction", "sample_patches", "calibrate_photo"]
 
-ToneCurve = Literal["srgb", "gamma"]
-Model = Literal["matrix", "root-polynomial-2"]
+ToneCurve = Literal["srgb", "gamma", "per-channel", "per-channel-quadratic"]
+Model = Literal["diagonal", "matrix", "affine", "root-polynomial-2"]
 
-_CLIP_HIGH = 250  # 8-bit code: at or above, a channel may have clipped
-_CLIP_LOW = 2  # at or below, a channel is crushed to black
-_MAX_SPREAD = 0.12  # relative robust spread of a patch's inner half beyond which it is flagged
+# Free parameters of each tone curve and model: the order in which candidates are tried.
+_CURVE_PARAMS: dict[str, int] = {"srgb": 0, "gamma": 1, "per-channel": 6,
+                                 "per-channel-quadratic": 9}
+_MODEL_PARAMS: dict[str, int] = {"diagonal": 3, "matrix": 9, "affine": 12,
+                                 "root-polynomial-2": 18}
 _WARN_MEAN_DELTA_E = 3.0
 _MIN_PATCHES = 10  # fewer usable patches: no fit (a 3x3 matrix with margin for the check)
+_MIN_NEUTRALS = 4  # usable neutral patches a per-channel curve needs (two or three parameters)
+_BETTER_ABS = 0.15  # Delta-E00 a richer model's LOO must gain ...
+_BETTER_REL = 0.05  # ... and this fraction of the simpler one's
+_CODE_FLOOR = 0.5 / 255.0  # a zero code's place on a log scale
 
 
 def chart_linear_reference(chart: Chart) -> np.ndarray:
@@ -65,51 +78,17 @@ def chart_linear_reference(chart: Chart) -> np.ndarray:
     return xyz_to_linear_rgb(xyz)
 
 
-@dataclasses.dataclass(frozen=True)
-class PatchSamples:
-    """Each patch's robust colour, and which patches the fit may use."""
-
-    rgb8: np.ndarray  # (n, 3) float64, median 8-bit code values of the inner half
-    usable: np.ndarray  # (n,) bool
-    problems: tuple[str | None, ...]  # per patch: None, "clipped", "black" or "non-uniform"
-    # (n, 3) standard error of each median, 8-bit codes (pixel noise, print texture); None
-    # when the samples were not read from a photo
-    stderr: np.ndarray | None = None
-
-
-def sample_patches(rgb: np.ndarray, card: CardDetection, *, points: int = 9) -> PatchSamples:
-    """Median colour of the inner half of each patch, with clipped or uneven patches flagged.
-
-    `rgb` is the full-resolution photo `card` was found in (its coordinates).
-    """
-    chart = card.chart
-    half = chart.patch_size_mm / 4.0  # the inner half of the side: +/- a quarter
-    values, xy = sample_patch_grid(rgb, card.homography, chart, half, points,
-                                   border=cv2.BORDER_CONSTANT)
-    median = np.median(values, axis=1)
-    inside = ((xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] <= rgb.shape[1] - 1)
-              & (xy[:, 1] <= rgb.shape[0] - 1)).reshape(chart.n_patches, -1).all(axis=1)
-    luma = values @ np.array([0.299, 0.587, 0.114])
-    q25, q75 = np.percentile(luma, [25, 75], axis=1)
-    spread = (q75 - q25) / np.maximum(np.median(luma, axis=1), 8.0)
-    problems: list[str | None] = []
-    for i in range(chart.n_patches):
-        if not inside[i]:
-            problems.append("outside the photo")
-        elif (median[i] >= _CLIP_HIGH).any() or (values[i] >= 254).any(axis=1).mean() > 0.1:
-            problems.append("clipped")
-        elif (median[i] <= _CLIP_LOW).any():
-            problems.append("black")
-        elif spread[i] > _MAX_SPREAD:
-            problems.append("non-uniform")
-        else:
-            problems.append(None)
-    usable = np.array([p is None for p in problems])
-    # Standard error of a median: 1.2533 sigma / sqrt(n), sigma from the MAD. Neighbouring
-    # points are correlated (demosaicing, JPEG), so this is a lower bound.
-    mad = np.median(np.abs(values - median[:, None, :]), axis=1)
-    stderr = 1.2533 * 1.4826 * mad / np.sqrt(values.shape[1])
-    return PatchSamples(rgb8=median, usable=usable, problems=tuple(problems), stderr=stderr)
+def _linearise(codes: np.ndarray, tone_curve: str, gamma: float | None,
+               curve: np.ndarray | None) -> np.ndarray:
+    x = np.clip(np.asarray(codes, np.float64) / 255.0, 0.0, 1.0)
+    if tone_curve == "srgb":
+        return srgb_to_linear(x)
+    if tone_curve == "gamma":
+        return x**gamma
+    # curve[c] = (q, p, k, t0): log value = q (t - t0)^2 + p (t - t0) + k with t = log code,
+    # above t0; below it the line that continues the curve's slope there (the toe).
+    t = np.log(np.maximum(x, _CODE_FLOOR)) - curve[:, 3]
+    return np.exp(curve[:, 0] * np.maximum(t, 0.0) ** 2 + curve[:, 1] * t + curve[:, 2])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,12 +98,16 @@ class ColourCorrection:
     tone_curve: ToneCurve
     gamma: float | None  # the fitted exponent for "gamma"
     model: Model
-    matrix: np.ndarray  # (3, 3) or (6, 3): terms @ matrix = linear sRGB
+    matrix: np.ndarray  # (3, 3), (4, 3) ("affine") or (6, 3): terms @ matrix = linear sRGB
     residual_delta_e00: np.ndarray  # (n,) per patch; NaN for patches left out of the fit
     loo_delta_e00_mean: float  # leave-one-out mean CIEDE2000 (what chose the model)
     excluded: tuple[int, ...]  # patches left out (indices), see PatchSamples.problems
     # mean CIEDE2000 the patches' sampling noise (PatchSamples.stderr) moves a corrected colour
     noise_delta_e00: float = 0.0
+    # (3, 4) per channel for the per-channel curves: see _linearise
+    curve: np.ndarray | None = None
+    # (n, 3) CIELAB of each patch as predicted by the fit without it; NaN for left-out patches
+    loo_lab: np.ndarray | None = None
 
     @property
     def residual_mean(self) -> float:
@@ -143,36 +126,33 @@ class ColourCorrection:
         return None
 
     def linearise(self, codes: np.ndarray) -> np.ndarray:
-        """8-bit code values (any float shape) -> linear camera RGB."""
-        x = np.clip(np.asarray(codes, np.float64) / 255.0, 0.0, 1.0)
-        if self.tone_curve == "srgb":
-            return srgb_to_linear(x)
-        return x**self.gamma
+        """8-bit code values (any float shape, channels last) -> linear camera RGB."""
+        return _linearise(codes, self.tone_curve, self.gamma, self.curve)
 
     def lookup_table(self) -> np.ndarray:
-        """(256,) float32: code value -> linear camera value (the same for each channel)."""
+        """(256, 3) float32: code value -> linear camera value, per channel."""
         codes = np.repeat(np.arange(256.0)[:, None], 3, axis=1)
-        return self.linearise(codes)[:, 0].astype(np.float32)
+        return self.linearise(codes).astype(np.float32)
 
     def apply_to_linear(self, camera_linear: np.ndarray) -> np.ndarray:
         """Linear camera RGB (..., 3) -> calibrated linear sRGB, float32."""
         linear = np.asarray(camera_linear, np.float32)
         matrix = self.matrix.astype(np.float32)
-        if self.model == "matrix":
-            flat = linear.reshape(-1, 1, 3)
-            return cv2.transform(flat, matrix.T).reshape(linear.shape)
-        return (_root_terms(linear) @ matrix).astype(np.float32)
+        if self.model == "root-polynomial-2":
+            return (_root_terms(linear) @ matrix).astype(np.float32)
+        # cv2.transform: a (3, 3) matrix, or (3, 4) with the offset as the last column.
+        flat = linear.reshape(-1, 1, 3)
+        return cv2.transform(flat, matrix.T).reshape(linear.shape)
 
     def apply(self, rgb8: np.ndarray) -> np.ndarray:
         """An 8-bit RGB image (H, W, 3) -> calibrated linear sRGB float32 (H, W, 3).
 
-        A 256-entry table for the tone curve, then the matrix (cv2.transform, float32), so a
-        12 MP photo takes tens of milliseconds.
+        A 256-entry table per channel for the tone curve, then the matrix (cv2.transform,
+        float32), so a 12 MP photo takes tens of milliseconds.
         """
         if rgb8.dtype != np.uint8:
             raise ValueError(f"rgb8 must be uint8, got {rgb8.dtype}")
-        table = self.lookup_table()
-        linear = cv2.LUT(rgb8, np.repeat(table[None, :, None], 3, axis=2))
+        linear = cv2.LUT(rgb8, self.lookup_table()[None])
         return self.apply_to_linear(linear)
 
 
@@ -183,8 +163,12 @@ def _root_terms(linear: np.ndarray) -> np.ndarray:
     return np.stack([r, g, b, np.sqrt(r * g), np.sqrt(g * b), np.sqrt(r * b)], axis=-1)
 
 
-def _terms(linear: np.ndarray, model: Model) -> np.ndarray:
-    return linear if model == "matrix" else _root_terms(linear)
+def _terms(linear: np.ndarray, model: str) -> np.ndarray:
+    if model == "root-polynomial-2":
+        return _root_terms(linear)
+    if model == "affine":
+        return np.concatenate([linear, np.ones(linear.shape[:-1] + (1,))], axis=-1)
+    return linear
 
 
 def _fit_gamma(codes: np.ndarray, reference: np.ndarray, neutral: np.ndarray) -> float | None:
@@ -210,42 +194,59 @@ def _fit_gamma(codes: np.ndarray, reference: np.ndarray, neutral: np.ndarray) ->
     return float(1.0 / slope)
 
 
-def _polish_gamma(gamma: float, codes: np.ndarray, reference: np.ndarray,
-                  reference_lab: np.ndarray, weights: np.ndarray) -> float:
-    """Refine the exponent on all usable patches: the one whose 3x3 fit has the least Delta-E.
+def _fit_channel_curves(codes: np.ndarray, reference: np.ndarray, neutral: np.ndarray, *,
+                        quadratic: bool) -> np.ndarray | None:
+    """(3, 4) per channel (see :func:`_linearise`): log reference against log code on the
+    neutrals, a line (a gain and a power) or a parabola from the darkest neutral up (a phone's
+    contrast curve) with a straight toe below it.
 
-    The neutral patches alone pin the exponent only to a few per cent (six points, the darkest
-    noisy), and an exponent 2 % off bends saturated colours by several Delta-E00. One
-    parameter fitted on 24 patches does not overfit; the model choice that follows is still
-    made by leave-one-out error.
+    None when too few neutrals are usable or the curve's slope (the local exponent) leaves
+    0.5-6 between the darkest neutral and white: no camera's tone curve does that.
     """
-    x = np.clip(codes / 255.0, 0, 1)
-
-    def cost(exponent: float) -> float:
-        camera = x**exponent
-        matrix = _weighted_fit(camera, reference, weights)
-        return float(np.mean(ciede2000(linear_rgb_to_lab(camera @ matrix), reference_lab)))
-
-    # A coarse scan (the cost may have more than one dip), then a golden-section search.
-    coarse = np.clip(gamma + np.linspace(-0.3, 0.3, 7), 1.0, 3.5)
-    best = float(min(coarse, key=cost))
-    lo, hi = max(1.0, best - 0.1), min(3.5, best + 0.1)
-    ratio = (np.sqrt(5.0) - 1.0) / 2.0
-    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    cost_a, cost_b = cost(a), cost(b)
-    for _ in range(8):  # brackets to 0.2 * 0.618^8 = 0.004
-        if cost_a < cost_b:
-            hi, b, cost_b = b, a, cost_a
-            a = hi - ratio * (hi - lo)
-            cost_a = cost(a)
-        else:
-            lo, a, cost_a = a, b, cost_b
-            b = lo + ratio * (hi - lo)
-            cost_b = cost(b)
-    return float((lo + hi) / 2.0)
+    if neutral.sum() < _MIN_NEUTRALS:
+        return None
+    log_x = np.log(np.maximum(codes[neutral] / 255.0, _CODE_FLOOR))
+    log_y = np.log(np.maximum(reference[neutral], 1e-4))
+    t0 = log_x.min(axis=0) if quadratic else np.zeros(3)
+    curve = np.zeros((3, 4))
+    for c in range(3):
+        t = log_x[:, c] - t0[c]
+        design = np.stack([t**2, t, np.ones_like(t)], axis=1)[:, (0 if quadratic else 1):]
+        solution, *_ = np.linalg.lstsq(design, log_y[:, c], rcond=None)
+        curve[c, (0 if quadratic else 1):3] = solution
+    curve[:, 3] = t0
+    slopes = np.stack([curve[:, 1], curve[:, 1] - 2.0 * curve[:, 0] * t0])  # at t0 and white
+    if (slopes < 0.5).any() or (slopes > 6.0).any():
+        return None
+    return curve
 
 
-def _leave_one_out(terms: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _curve_fit(tone_curve: str, codes: np.ndarray, reference: np.ndarray,
+               neutral: np.ndarray) -> tuple[bool, float | None, np.ndarray | None]:
+    """(possible, gamma, curve) of one tone curve fitted on the `neutral` patches."""
+    if tone_curve == "srgb":
+        return True, None, None
+    if tone_curve == "gamma":
+        gamma = _fit_gamma(codes, reference, neutral)
+        return gamma is not None, gamma, None
+    curve = _fit_channel_curves(codes, reference, neutral,
+                                quadratic=tone_curve == "per-channel-quadratic")
+    return curve is not None, None, curve
+
+
+def _weighted_fit(terms: np.ndarray, target: np.ndarray, weights: np.ndarray,
+                  model: str) -> np.ndarray:
+    if model == "diagonal":
+        w2 = weights[:, None] ** 2
+        gains = (w2 * terms * target).sum(axis=0) / np.maximum((w2 * terms**2).sum(axis=0),
+                                                               1e-12)
+        return np.diag(gains)
+    w = weights[:, None]
+    matrix, *_ = np.linalg.lstsq(terms * w, target * w, rcond=None)
+    return matrix
+
+
+def _press(terms: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Each sample's prediction by the weighted fit to all the others, from one fit.
 
     For least squares the left-out residual is the in-sample residual over 1 - h_ii, with h the
@@ -259,14 +260,78 @@ def _leave_one_out(terms: np.ndarray, target: np.ndarray, weights: np.ndarray) -
     return target - residual / weights[:, None]
 
 
-def _weighted_fit(terms: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    w = weights[:, None]
-    matrix, *_ = np.linalg.lstsq(terms * w, target * w, rcond=None)
-    return matrix
+def _leave_one_out(terms: np.ndarray, target: np.ndarray, weights: np.ndarray,
+                   model: str) -> np.ndarray:
+    if model == "diagonal":  # three one-term fits
+        return np.stack([_press(terms[:, c:c + 1], target[:, c:c + 1], weights)[:, 0]
+                         for c in range(3)], axis=1)
+    return _press(terms, target, weights)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    """What every candidate is fitted to: the usable patches' codes, targets and weights."""
+
+    codes: np.ndarray  # (m, 3) usable patches only
+    reference: np.ndarray  # (m, 3) linear sRGB targets
+    reference_lab: np.ndarray
+    weights: np.ndarray
+    neutral: np.ndarray  # (m,) bool
+
+
+def _curve_folds(problem: _Problem, tone_curve: str
+                 ) -> tuple[float | None, np.ndarray | None, np.ndarray, dict[int, np.ndarray]
+                            ] | None:
+    """A tone curve fitted on all usable neutrals: (gamma, curve, linear camera RGB (m, 3),
+    {neutral patch i: linear camera RGB with the curve fitted without patch i}); None: the
+    curve cannot be fitted. Only the neutrals move the curve, so only they need refits."""
+    possible, gamma, curve = _curve_fit(tone_curve, problem.codes, problem.reference,
+                                        problem.neutral)
+    if not possible:
+        return None
+    camera = _linearise(problem.codes, tone_curve, gamma, curve)
+    folds = {}
+    if tone_curve != "srgb":
+        for i in np.flatnonzero(problem.neutral):
+            others = np.ones(len(camera), bool)
+            others[i] = False
+            fold_possible, fold_gamma, fold_curve = _curve_fit(
+                tone_curve, problem.codes, problem.reference, problem.neutral & others)
+            if not fold_possible:
+                return None
+            folds[int(i)] = _linearise(problem.codes, tone_curve, fold_gamma, fold_curve)
+    return gamma, curve, camera, folds
+
+
+def _candidate_loo(problem: _Problem, camera: np.ndarray, folds: dict[int, np.ndarray],
+                   model: str) -> np.ndarray | None:
+    """LOO-predicted linear sRGB (m, 3) of one model on one tone curve; None: too few patches.
+
+    The model's LOO by the PRESS identity on the curve fitted to all neutrals; a neutral
+    patch's own prediction refits the curve and the model without it.
+    """
+    terms = _terms(camera, model)
+    if len(terms) <= terms.shape[1] + 3:
+        return None
+    predicted = _leave_one_out(terms, problem.reference, problem.weights, model)
+    for i, fold_camera in folds.items():
+        others = np.ones(len(terms), bool)
+        others[i] = False
+        fold_terms = _terms(fold_camera, model)
+        matrix = _weighted_fit(fold_terms[others], problem.reference[others],
+                               problem.weights[others], model)
+        predicted[i] = fold_terms[i] @ matrix
+    return predicted
+
+
+def clearly_better(error: float, than: float) -> bool:
+    """A richer choice's error (Delta-E00) must beat a simpler one's by a margin, not by noise."""
+    return error < than - max(_BETTER_ABS, _BETTER_REL * than)
 
 
 def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | None:
-    """Fit every (tone curve, model) pair and keep the best by leave-one-out CIEDE2000.
+    """Fit every (tone curve, model) pair and keep the simplest whose leave-one-patch-out
+    CIEDE2000 no richer one clearly beats (see the module's notes).
 
     None when fewer than :data:`_MIN_PATCHES` patches are usable.
     """
@@ -275,43 +340,50 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
         return None
     reference = chart_linear_reference(chart)
     reference_lab = linear_rgb_to_lab(reference)
+    index = np.flatnonzero(usable)
     # Relative error: each patch weighted by 1 / its luminance (floored), as the eye sees it.
     weights = 1.0 / np.maximum(reference.mean(axis=1), 0.03)
+    if samples.uniformity is not None:
+        weights = weights * samples.uniformity
     neutral = np.array([n.startswith(("white", "neutral", "black")) for n in chart.patch_names])
-    index = np.flatnonzero(usable)
-    best: ColourCorrection | None = None
-    gamma = _fit_gamma(samples.rgb8, reference, neutral & usable)
-    if gamma is not None:
-        gamma = _polish_gamma(gamma, samples.rgb8[index], reference[index],
-                              reference_lab[index], weights[index])
-    curves: list[tuple[ToneCurve, float | None]] = [("srgb", None)]
-    if gamma is not None:
-        curves.append(("gamma", gamma))
-    for tone_curve, exponent in curves:
-        x = np.clip(samples.rgb8 / 255.0, 0, 1)
-        camera = srgb_to_linear(x) if tone_curve == "srgb" else x**exponent
-        for model in ("matrix", "root-polynomial-2"):
-            terms = _terms(camera, model)
-            if len(index) <= terms.shape[1] + 3:
-                continue
-            predicted = _leave_one_out(terms[index], reference[index], weights[index])
-            loo_mean = float(np.mean(ciede2000(linear_rgb_to_lab(predicted),
-                                               reference_lab[index])))
-            if best is not None and loo_mean >= best.loo_delta_e00_mean:
-                continue
-            matrix = _weighted_fit(terms[index], reference[index], weights[index])
-            residual = np.full(chart.n_patches, np.nan)
-            residual[index] = ciede2000(linear_rgb_to_lab(terms[index] @ matrix),
-                                        reference_lab[index])
-            best = ColourCorrection(
-                tone_curve=tone_curve, gamma=exponent, model=model, matrix=matrix,
-                residual_delta_e00=residual, loo_delta_e00_mean=round(loo_mean, 4),
-                excluded=tuple(int(i) for i in np.flatnonzero(~usable)),
-            )
-    if best is not None and samples.stderr is not None:
-        best = dataclasses.replace(best, noise_delta_e00=_noise_delta_e00(
-            best, samples.rgb8[index], samples.stderr[index]))
-    return best
+    problem = _Problem(codes=samples.rgb8[index], reference=reference[index],
+                       reference_lab=reference_lab[index], weights=weights[index],
+                       neutral=neutral[index])
+    curves = {c: _curve_folds(problem, c) for c in _CURVE_PARAMS}
+    candidates = sorted(((c, m) for c in _CURVE_PARAMS for m in _MODEL_PARAMS
+                         if curves[c] is not None),
+                        key=lambda cm: _CURVE_PARAMS[cm[0]] + _MODEL_PARAMS[cm[1]])
+    chosen = None
+    for tone_curve, model in candidates:
+        gamma, curve, camera, folds = curves[tone_curve]
+        predicted = _candidate_loo(problem, camera, folds, model)
+        if predicted is None:
+            continue
+        loo_lab = linear_rgb_to_lab(predicted)
+        loo = float(np.mean(ciede2000(loo_lab, problem.reference_lab)))
+        if chosen is None or clearly_better(loo, chosen[0]):
+            chosen = (loo, tone_curve, model, gamma, curve, loo_lab)
+    if chosen is None:
+        return None
+    loo, tone_curve, model, gamma, curve, loo_lab = chosen
+    terms = _terms(_linearise(problem.codes, tone_curve, gamma, curve), model)
+    matrix = _weighted_fit(terms, problem.reference, problem.weights, model)
+    if model == "diagonal":
+        matrix = np.diag(np.diag(matrix))
+    residual = np.full(chart.n_patches, np.nan)
+    residual[index] = ciede2000(linear_rgb_to_lab(terms @ matrix), problem.reference_lab)
+    all_loo_lab = np.full((chart.n_patches, 3), np.nan)
+    all_loo_lab[index] = loo_lab
+    correction = ColourCorrection(
+        tone_curve=tone_curve, gamma=gamma, model=model, matrix=matrix,
+        residual_delta_e00=residual, loo_delta_e00_mean=round(loo, 4),
+        excluded=tuple(int(i) for i in np.flatnonzero(~usable)), curve=curve,
+        loo_lab=all_loo_lab,
+    )
+    if samples.stderr is not None:
+        correction = dataclasses.replace(correction, noise_delta_e00=_noise_delta_e00(
+            correction, samples.rgb8[index], samples.stderr[index]))
+    return correction
 
 
 def _noise_delta_e00(correction: ColourCorrection, codes: np.ndarray,

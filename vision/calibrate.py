@@ -13,12 +13,19 @@ import dataclasses
 import numpy as np
 
 from calibration.detect import CardDetection
-from calibration.fit import ColourCorrection, PatchSamples, calibrate_photo
+from calibration.fit import (
+    ColourCorrection,
+    PatchSamples,
+    calibrate_photo,
+    chart_linear_reference,
+    clearly_better,
+)
+from imaging.color import ciede2000, linear_rgb_to_lab, srgb_to_linear
 from vision.report import CalibrationReport, CalibrationSide
 from vision.spec import Spec
 
-__all__ = ["ColourPlan", "PhotoCalibration", "calibration_report", "colour_plan",
-           "colour_uncertainty_e00", "is_greyscale"]
+__all__ = ["CardAgreement", "ColourPlan", "PhotoCalibration", "calibration_report",
+           "card_agreement", "colour_plan", "colour_uncertainty_e00", "is_greyscale"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,17 +62,73 @@ def is_greyscale(photo: np.ndarray) -> bool:
 
 
 def colour_uncertainty_e00(golden: ColourCorrection, unit: ColourCorrection) -> float:
-    """Uncertainty (Delta-E00) of a difference between two photos calibrated with these.
-
-    Each calibration's own accuracy is its leave-one-patch-out mean CIEDE2000 (how far off it
-    predicts a colour it was not fitted on) with its sampling noise; the two photos' errors
-    are taken as independent, so they add in quadrature. Measured: on renders this covers
-    every drift error (eval_calibration.py, about twice their 90th percentile), on the real
-    photos 68 of 76 calibrated differences of the sheet around the card (eval_card_real.py;
-    the RMS of the two instead of their sum covers only 56).
+    """Uncertainty (Delta-E00) of a difference between two photos calibrated with these, from
+    the calibrations alone: each one's leave-one-patch-out mean CIEDE2000 (how far off it
+    predicts a colour it was not fitted on) with its sampling noise, the two photos' errors
+    taken as independent (in quadrature). The colour stage replaces it by the card's own
+    agreement near the product's colour (:func:`card_agreement`) where it can.
     """
     return float(np.sqrt(golden.loo_delta_e00_mean**2 + unit.loo_delta_e00_mean**2
                          + golden.noise_delta_e00**2 + unit.noise_delta_e00**2))
+
+
+_NEAR_E00 = 10.0  # patches this far (CIEDE2000) from the product's colour weigh e^-1/2 as much
+
+
+@dataclasses.dataclass(frozen=True)
+class CardAgreement:
+    """How far apart the two photos put the same card's patches near the product's colour."""
+
+    as_photographed: float  # weighted mean CIEDE2000, both photos decoded as sRGB
+    calibrated: float  # the same, each patch as its photo's calibration predicts it unseen
+    noise: float  # the two calibrations' sampling noise, in quadrature
+
+    @property
+    def calibration_helps(self) -> bool:
+        """Clearly: doing nothing is the simpler choice and stands unless clearly beaten."""
+        return clearly_better(self.calibrated, self.as_photographed)
+
+    @property
+    def uncertainty_e00(self) -> float:
+        """Of the calibrated difference: the card's own disagreement with the noise."""
+        return float(np.hypot(self.calibrated, self.noise))
+
+
+def card_agreement(golden: PhotoCalibration, unit: PhotoCalibration,
+                   colour_lab: np.ndarray) -> CardAgreement | None:
+    """The card is the same object in both photos, so its patches' difference between them is
+    the error of comparing an unchanged colour: as photographed, and calibrated with each
+    patch predicted by the fit that left it out (leave-one-patch-out: the calibration's error
+    on a colour it was not fitted on). Patches near the product's colour `colour_lab`
+    (CIELAB, calibrated) count most: Gaussian weights of their reference colour's CIEDE2000
+    from it, :data:`_NEAR_E00` wide. A calibration that is good on the chart on average can be
+    worse than none for one colour (a phone's own processing of near-whites, a card lit apart
+    from the product); this says so for the colour at hand.
+
+    None when either photo has no correction or no patch is usable in both.
+    """
+    corrections = (golden.correction, unit.correction)
+    if any(c is None or c.loo_lab is None for c in corrections) or golden.samples is None \
+            or unit.samples is None:
+        return None
+    both = np.isfinite(golden.correction.loo_lab).all(axis=1) & np.isfinite(
+        unit.correction.loo_lab).all(axis=1)
+    if not both.any():
+        return None
+    reference_lab = linear_rgb_to_lab(chart_linear_reference(golden.card.chart))[both]
+    near = ciede2000(reference_lab, np.broadcast_to(np.asarray(colour_lab, np.float64),
+                                                    reference_lab.shape))
+    weights = np.exp(-0.5 * (near / _NEAR_E00) ** 2) + 1e-9
+    weights /= weights.sum()
+    raw = [linear_rgb_to_lab(srgb_to_linear(photo.samples.rgb8[both] / 255.0))
+           for photo in (golden, unit)]
+    return CardAgreement(
+        as_photographed=float(weights @ ciede2000(*raw)),
+        calibrated=float(weights @ ciede2000(golden.correction.loo_lab[both],
+                                             unit.correction.loo_lab[both])),
+        noise=float(np.hypot(golden.correction.noise_delta_e00,
+                             unit.correction.noise_delta_e00)),
+    )
 
 
 @dataclasses.dataclass(frozen=True)

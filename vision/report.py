@@ -29,9 +29,12 @@ __all__ = [
     "Verdict",
 ]
 
-SCHEMA_VERSION = "1.4"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
+SCHEMA_VERSION = "1.5"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
 # 1.3: the defect model joins the maps (defects.source, kind "model", versions.model);
-# 1.4: roi_source; color.uncertainty_e00 (and colour inconclusive within it of the tolerance)
+# 1.4: roi_source; color.uncertainty_e00 (and colour inconclusive within it of the tolerance);
+# 1.5: tone curve "per-channel", models "diagonal" and "affine", patches excluded for "glare"
+# or "shadow"; colour compared as photographed where the card says calibrating would not help,
+# and color.uncertainty_e00 from the card's patches near the product's colour
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
@@ -93,13 +96,16 @@ class CalibrationSide(BaseModel):
     )
     chart: str | None = Field(None, description="The chart's name and edition.")
     tone_curve: str | None = Field(
-        None, description="Linearisation: 'srgb' (the sRGB decoding) or 'gamma' (a power "
-        "curve fitted on the neutral patches).",
+        None, description="Linearisation: 'srgb' (the sRGB decoding), 'gamma' (one power "
+        "curve fitted on the neutral patches) or 'per-channel' (a gain and a power per "
+        "channel, fitted on the neutral patches).",
     )
     gamma: float | None = Field(None, description="The fitted exponent, for 'gamma'.")
     model: str | None = Field(
-        None, description="'matrix' (3x3) or 'root-polynomial-2' (Finlayson et al. 2015), "
-        "chosen by the lower leave-one-out error.",
+        None, description="'diagonal' (per-channel gains: white balance only), 'matrix' (3x3), "
+        "'affine' (3x3 and an offset) or 'root-polynomial-2' (Finlayson et al. 2015), with the "
+        "tone curve chosen by the leave-one-patch-out error on the photo itself: the one with "
+        "the fewest parameters that no richer candidate clearly beats.",
     )
     residual_delta_e00_mean: float | None = Field(
         None, description="Mean CIEDE2000 between the corrected patches and the chart's "
@@ -111,11 +117,12 @@ class CalibrationSide(BaseModel):
     )
     excluded_patches: dict[str, str] | None = Field(
         None, description="Patches left out of the fit, by name, with the reason ('clipped', "
-        "'black', 'non-uniform', 'outside the photo').",
+        "'black', 'glare', 'shadow', 'non-uniform', 'outside the photo').",
     )
     loo_delta_e00_mean: float | None = Field(
-        None, description="Leave-one-out mean CIEDE2000 of the chosen model: how well it "
-        "predicts a colour it was not fitted on.",
+        None, description="Leave-one-patch-out mean CIEDE2000 of the chosen tone curve and "
+        "model, each patch predicted by the fit without it: the calibration's own accuracy on "
+        "a colour it was not fitted on.",
     )
     px_per_mm: float | None = Field(
         None, description="Photo pixels per millimetre at the card's centre (needs the spec's "
@@ -178,11 +185,15 @@ class ColorReport(BaseModel):
         "it was measured when not calibrated.",
     )
     uncertainty_e00: float | None = Field(
-        None, description="Uncertainty of delta_e00 when calibrated: the two calibrations' "
-        "leave-one-patch-out mean CIEDE2000 and sampling noise, in quadrature (schema 1.4). "
-        "The colour passes only when delta_e00 + uncertainty_e00 is within the tolerance and "
-        "fails only when delta_e00 - uncertainty_e00 exceeds it; in between it is "
-        "inconclusive. Null when not calibrated (no estimate).",
+        None, description="Uncertainty of delta_e00 when both photos show the card: how far "
+        "apart the two photos put the card's own (unchanged) patches, weighted towards those "
+        "near the product's colour (schema 1.5). Calibrated: each patch as its photo's "
+        "calibration predicts it without it (leave-one-patch-out), with the sampling noise in "
+        "quadrature; compared as photographed (the card said calibrating would not help, see "
+        "note): the patches as photographed. The colour passes only when delta_e00 + "
+        "uncertainty_e00 is within the tolerance and fails only when delta_e00 - "
+        "uncertainty_e00 exceeds it; in between it is inconclusive. Null without cards (no "
+        "estimate).",
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from calibration.fit import ColourCorrection
 from imaging import color
-from vision.calibrate import ColourPlan, PhotoCalibration
+from vision.calibrate import ColourPlan, PhotoCalibration, card_agreement
 from vision.frame import AnalysisFrame, upsample_mask
 from vision.report import ColorReport, ColorTiles
 from vision.views import AnalysisViews
@@ -39,12 +39,27 @@ def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCal
     photo_means = photo_colours(golden_image, golden_scale, unit_image, frame.unit_to_golden,
                                 frame.region, plan.golden_correction(golden),
                                 plan.unit_correction(unit))
+    calibrated, note, uncertainty = plan.calibrated, plan.note, plan.uncertainty_e00
+    agreement = (card_agreement(golden, unit, color.linear_rgb_to_lab(photo_means[0]))
+                 if plan.calibrated and photo_means is not None else None)
+    if agreement is not None and agreement.calibration_helps:
+        uncertainty = round(agreement.uncertainty_e00, 4)
+    elif agreement is not None:
+        # Calibrating would move this colour further from the truth than leaving it: the
+        # card itself says so. Compare as photographed, with that error as the uncertainty.
+        photo_means = photo_colours(golden_image, golden_scale, unit_image,
+                                    frame.unit_to_golden, frame.region, None, None)
+        calibrated, uncertainty = False, round(agreement.as_photographed, 4)
+        note = ("Colours compared as photographed: near this colour the card's patches differ "
+                f"between the two photos by {agreement.as_photographed:.2f} Delta-E00 as "
+                f"photographed and by {agreement.calibrated:.2f} calibrated (each patch "
+                "predicted by its photo's calibration without it), so calibrating would not "
+                "make the colour more accurate.")
     report, global_offset = measure_colour(golden_views, unit_views, frame.region, golden_scale,
-                                           photo_means, calibrated=plan.calibrated,
-                                           note=plan.note)
+                                           photo_means, calibrated=calibrated, note=note)
     if not plan.measurable:
         return unmeasured_colour(plan.note), global_offset
-    return report.model_copy(update={"uncertainty_e00": plan.uncertainty_e00}), global_offset
+    return report.model_copy(update={"uncertainty_e00": uncertainty}), global_offset
 
 
 def measure_colour(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray, s: float,
