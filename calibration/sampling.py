@@ -53,32 +53,46 @@ class PatchSamples:
     uniformity: np.ndarray | None = None
 
 
-def _robust_colour(values: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, float, float, str | None]:
-    """One patch's points (m, 3) -> (colour, standard error, relative spread, fraction kept,
-    problem)."""
-    luma = values @ np.array([0.299, 0.587, 0.114])
-    median = float(np.median(luma))
-    sigma = max(1.4826 * float(np.median(np.abs(luma - median))), 1.5 + 0.01 * median)
-    clipped = (values >= 254).any(axis=1)
-    glare = luma > median + _REJECT_SIGMA * sigma
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _quantile(values: np.ndarray, q: float, count: np.ndarray) -> np.ndarray:
+    """The q-quantile (nearest rank) along axis 1 of `values` whose NaNs are not counted;
+    `count` (n,) non-NaN values per row (np.nanquantile is ten times slower here)."""
+    ordered = np.sort(values, axis=1)  # NaN last
+    rank = np.round(q * (np.maximum(count, 1) - 1)).astype(np.intp)
+    rank = rank.reshape((-1,) + (1,) * (values.ndim - 1))
+    return np.take_along_axis(ordered, rank, axis=1)[:, 0]
+
+
+def _robust_colours(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Every patch's points (n, m, 3) at once -> per patch "colour" (n, 3), "stderr" (n, 3),
+    "spread" (n,), "kept" (n,) fraction, and "clipped", "glare", "shadow" (n,) point counts."""
+    luma = values @ _LUMA
+    median = np.median(luma, axis=1, keepdims=True)
+    sigma = np.maximum(1.4826 * np.median(np.abs(luma - median), axis=1, keepdims=True),
+                       1.5 + 0.01 * median)
+    clipped = (values >= 254).any(axis=2)
+    glare = (luma > median + _REJECT_SIGMA * sigma) & ~clipped
     shadow = luma < median - _REJECT_SIGMA * sigma
-    kept = values[~(clipped | glare | shadow)]
-    if len(kept) < _MIN_KEPT * len(values):
-        counts = {"clipped": clipped.sum(), "glare": (glare & ~clipped).sum(),
-                  "shadow": shadow.sum()}
-        return np.median(values, axis=0), np.zeros(3), 1.0, 0.0, max(counts, key=counts.get)
-    lo, hi = np.percentile(kept, [25, 75], axis=0)
-    inner = np.where((kept >= lo) & (kept <= hi), kept, np.nan)
-    colour = np.nanmean(inner, axis=0)
-    kept_luma = kept @ np.array([0.299, 0.587, 0.114])
-    spread_abs = 1.4826 * float(np.median(np.abs(kept_luma - np.median(kept_luma))))
-    spread = spread_abs / max(float(np.median(kept_luma)), 8.0)
+    rejected = clipped | glare | shadow
+    kept = np.where(rejected[..., None], np.nan, values)
+    if rejected.all(axis=1).any():  # a patch with no point left: read it whole (it is flagged)
+        kept[rejected.all(axis=1)] = values[rejected.all(axis=1)]
+    count = np.isfinite(kept[..., 0]).sum(axis=1)
+    lo, hi = (_quantile(kept, q, count)[:, None] for q in (0.25, 0.75))
+    colour = np.nanmean(np.where((kept >= lo) & (kept <= hi), kept, np.nan), axis=1)
+    kept_luma = kept @ _LUMA
+    kept_median = _quantile(kept_luma, 0.5, count)
+    spread = 1.4826 * _quantile(np.abs(kept_luma - kept_median[:, None]), 0.5, count)
     # Standard error of a trimmed mean ~ a median's: 1.2533 sigma / sqrt(n), sigma from the
     # MAD. Neighbouring points are correlated (demosaicing, JPEG): a lower bound.
-    mad = np.median(np.abs(kept - np.median(kept, axis=0)), axis=0)
-    stderr = 1.2533 * 1.4826 * mad / np.sqrt(len(kept))
-    return colour, stderr, spread, len(kept) / len(values), None
+    mad = _quantile(np.abs(kept - _quantile(kept, 0.5, count)[:, None]), 0.5, count)
+    count = (~rejected).sum(axis=1)
+    return {"colour": colour, "stderr": 1.2533 * 1.4826 * mad / np.sqrt(np.maximum(count, 1))[
+        :, None], "spread": spread / np.maximum(kept_median, 8.0),
+        "kept": count / values.shape[1], "clipped": clipped.sum(axis=1),
+        "glare": glare.sum(axis=1), "shadow": shadow.sum(axis=1)}
 
 
 def sample_patches(rgb: np.ndarray, card: CardDetection, *, points: int = _POINTS
@@ -92,25 +106,24 @@ def sample_patches(rgb: np.ndarray, card: CardDetection, *, points: int = _POINT
                                    points, border=cv2.BORDER_CONSTANT)
     inside = ((xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] <= rgb.shape[1] - 1)
               & (xy[:, 1] <= rgb.shape[0] - 1)).reshape(chart.n_patches, -1).all(axis=1)
-    colours, stderrs, spreads, kept, problems = [], [], [], [], []
+    patches = _robust_colours(values)
+    colour, spread = patches["colour"], patches["spread"]
+    problems: list[str | None] = []
     for i in range(chart.n_patches):
-        colour, stderr, spread, kept_fraction, problem = _robust_colour(values[i])
         if not inside[i]:
-            problem = "outside the photo"
-        elif problem is None and (colour >= _CLIP_HIGH).any():
-            problem = "clipped"
-        elif problem is None and (colour <= _CLIP_LOW).any():
-            problem = "black"
-        elif problem is None and spread > _MAX_SPREAD:
-            problem = "non-uniform"
-        colours.append(colour)
-        stderrs.append(stderr)
-        spreads.append(spread)
-        kept.append(kept_fraction)
-        problems.append(problem)
+            problems.append("outside the photo")
+        elif patches["kept"][i] < _MIN_KEPT:
+            problems.append(max(("clipped", "glare", "shadow"), key=lambda k: patches[k][i]))
+        elif (colour[i] >= _CLIP_HIGH).any():
+            problems.append("clipped")
+        elif (colour[i] <= _CLIP_LOW).any():
+            problems.append("black")
+        elif spread[i] > _MAX_SPREAD:
+            problems.append("non-uniform")
+        else:
+            problems.append(None)
     usable = np.array([p is None for p in problems])
-    spread = np.array(spreads)
     typical = max(float(np.median(spread[usable])) if usable.any() else 0.01, 0.005)
-    uniformity = np.array(kept) / (1.0 + (spread / typical) ** 2)
-    return PatchSamples(rgb8=np.array(colours), usable=usable, problems=tuple(problems),
-                        stderr=np.array(stderrs), uniformity=uniformity)
+    uniformity = patches["kept"] / (1.0 + (spread / typical) ** 2)
+    return PatchSamples(rgb8=colour, usable=usable, problems=tuple(problems),
+                        stderr=patches["stderr"], uniformity=uniformity)
