@@ -162,3 +162,18 @@ def test_the_same_set_up_twice_is_compared_as_photographed():
     assert report.color.note.startswith("Colours compared as photographed")
     assert abs(report.color.delta_e00 - pair.true_delta_e00) <= 0.75
     assert report.color.uncertainty_e00 < 0.75
+
+
+def test_a_card_half_out_of_the_photo_keeps_its_tone_curve():
+    """Three neutral patches in the frame (the rest cut off): the gamma camera's curve is
+    still fitted (each neutral's leave-one-out refit has two left) and predicts well."""
+    linear = np.clip(chart_linear_reference(COLORCHECKER_CLASSIC) @ np.diag([0.8, 0.9, 0.75]),
+                     0, 1)
+    codes = 255.0 * linear ** (1 / 2.4)
+    usable = np.ones(24, bool)
+    usable[[3, 4, 5, 9, 10, 11, 15, 16, 17, 21, 22, 23]] = False  # the right half
+    correction = fit_correction(PatchSamples(rgb8=codes, usable=usable, problems=(None,) * 24),
+                                COLORCHECKER_CLASSIC)
+    assert correction.tone_curve == "gamma"
+    assert correction.gamma == pytest.approx(2.4, abs=0.02)
+    assert correction.loo_delta_e00_mean < 0.5

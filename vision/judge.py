@@ -154,9 +154,9 @@ def judge(colour: ColorReport, structure: StructureReport, defects: DefectsRepor
             unmeasured.append(
                 f"Colour cannot be decided: Delta-E00 {measured} +/- "
                 f"{format_number(uncertainty, 'delta_e')} against the limit {limit}. The "
-                "colour cards predict their own patches only to that accuracy (leave-one-out "
-                "error and sampling noise); light the card like the product, without glare "
-                "or shadow, to narrow it.")
+                "colour card's own patches near this colour differ that much between the two "
+                "photos (calibrated: each as its photo's fit predicts it without it); light "
+                "the card like the product, without glare or shadow, to narrow it.")
         else:
             passes.append(f"Colour within tolerance{calibrated}: Delta-E00 {measured} <= "
                           f"{limit}.")
