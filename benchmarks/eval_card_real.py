@@ -77,8 +77,8 @@ def other_readings(H: np.ndarray, chart):
             yield cv2.getPerspectiveTransform(model, np.roll(order, shift, axis=0))
 
 
-def sheet_lab(rgb: np.ndarray, card, correction) -> np.ndarray | None:
-    """Median CIELAB of the band 8-25 mm around the card, as photographed or calibrated."""
+def sheet_codes(rgb: np.ndarray, card) -> np.ndarray | None:
+    """Median 8-bit RGB of the band 8-25 mm around the card."""
     w, h = card.chart.size_mm
     mask = np.zeros(rgb.shape[:2], np.uint8)
     for grow, value in ((25.0, 1), (8.0, 0)):
@@ -90,7 +90,11 @@ def sheet_lab(rgb: np.ndarray, card, correction) -> np.ndarray | None:
     if len(pixels) < 100:
         return None
     pixels = pixels[(pixels < 250).all(axis=1)]
-    codes = np.median(pixels.astype(np.float64), axis=0)
+    return np.median(pixels.astype(np.float64), axis=0)
+
+
+def sheet_lab(codes: np.ndarray, correction) -> np.ndarray:
+    """The sheet's CIELAB, as photographed (`correction` None) or calibrated."""
     if correction is None:
         linear = srgb_to_linear(codes / 255.0)
     else:
@@ -132,20 +136,19 @@ def main(argv: list[str] | None = None) -> int:
         if correction is not None:
             loos.append(loo)
             group = "mini" if "mini" in path.name else "full"
-            sheet_raw, sheet_cal = (sheet_lab(rgb, card, None), sheet_lab(rgb, card, correction))
-            if sheet_raw is not None and sheet_cal is not None:
-                sheets[path.name] = (group, sheet_raw, sheet_cal,
-                                     PhotoCalibration(card, correction, samples))
+            codes = sheet_codes(rgb, card)
+            if codes is not None:
+                sheets[path.name] = (group, codes, PhotoCalibration(card, correction, samples))
         print(f"{path.name:32s} {'yes':>5s} {card.method:>6s} {refit:6.2f} {other:6.2f} "
               f"{'ok' if ok else 'WRONG':>5s} {loo:5.2f} {model:>34s} {times[-1]:6.0f}")
 
     raw_d, cal_d, policy_d, worse, policy_worse, covered, uncertainty = [], [], [], [], [], 0, []
-    for (a, (ga, ra, ca, ka)), (b, (gb, rb, cb, kb)) in itertools.combinations(sheets.items(),
-                                                                              2):
+    for (a, (ga, sa, ka)), (b, (gb, sb, kb)) in itertools.combinations(sheets.items(), 2):
         if ga != gb:
             continue
-        raw_d.append(float(ciede2000(ra, rb)))
-        cal_d.append(float(ciede2000(ca, cb)))
+        ca = sheet_lab(sa, ka.correction)
+        raw_d.append(float(ciede2000(sheet_lab(sa, None), sheet_lab(sb, None))))
+        cal_d.append(float(ciede2000(ca, sheet_lab(sb, kb.correction))))
         agreement = card_agreement(ka, kb, ca)
         helps = agreement.calibration_helps
         policy_d.append(cal_d[-1] if helps else raw_d[-1])
