@@ -23,6 +23,7 @@ Usage::
 
     python benchmarks/eval_randomised.py [--pairs 60] [--split report|tune|both] [--roi]
         [--json FILE] [--save DIR]
+    python benchmarks/eval_randomised.py --summarise FILE   # the tables of a --json file
 """
 
 from __future__ import annotations
@@ -144,6 +145,27 @@ def _save(directory: Path, pair: RandomisedPair, comparison, outcome: Outcome) -
     (directory / "truth.json").write_text(json.dumps(truth, indent=2, default=str) + "\n")
 
 
+def failure_mode(o: Outcome) -> str | None:
+    """Why a pair was judged wrongly, from its outcome and the report's first reason."""
+    if o.right:
+        return None
+    if not o.registered:
+        return "not registered"
+    if o.corner_error_px > WRONG_PX:
+        return "registered wrongly"
+    if o.reason.startswith("Colour cannot be decided"):
+        return "colour undecided"
+    if o.reason.startswith("Colour drift"):
+        return "colour drift not there" if o.expected == "pass" else "other"
+    if o.case == "defect":
+        return "defect missed" if o.verdict == "pass" else "region beside the defect"
+    if o.expected == "pass" and o.regions:
+        return "false regions"
+    if o.case == "drift":
+        return "drift missed"
+    return "other"
+
+
 def summarise(outcomes: list[Outcome]) -> dict:
     errors = [o.corner_error_px for o in outcomes if o.registered]
     clean = [o for o in outcomes if o.case == "identical"]
@@ -192,7 +214,14 @@ def report_split(outcomes: list[Outcome]) -> str:
         if chosen:
             groups["card, other light" if card else "no card, same light"] = summarise(chosen)
     wrong = [o for o in outcomes if not o.right]
-    lines = [_table(groups), "", f"judged wrongly ({len(wrong)}):"]
+    modes = sorted({failure_mode(o) for o in wrong})
+    lines = [_table(groups), "", "| failure mode | " + " | ".join(PRODUCT_KINDS) + " | all |",
+             "|---|" + "---|" * (len(PRODUCT_KINDS) + 1)]
+    for mode in modes:
+        counts = [sum(failure_mode(o) == mode and o.kind == kind for o in wrong)
+                  for kind in PRODUCT_KINDS]
+        lines.append(f"| {mode} | " + " | ".join(map(str, counts)) + f" | {sum(counts)} |")
+    lines += ["", f"judged wrongly ({len(wrong)}):"]
     for o in wrong:
         error = "-" if o.corner_error_px is None else f"{o.corner_error_px:.2f}"
         detail = o.defect or (f"true dE {o.true_delta_e00}, measured {o.delta_e00}"
@@ -200,7 +229,8 @@ def report_split(outcomes: list[Outcome]) -> str:
         lines.append(f"  #{o.index:03d} {o.kind:8s} {o.background:9s} {o.case:9s} {detail:28s} "
                      f"card={'y' if o.card else 'n'} tilt {o.unit_tilt_deg:4.1f}: expected "
                      f"{o.expected}, got {o.verdict} (registration {o.method}, error {error} px, "
-                     f"{o.regions} regions, on defect {o.region_on_defect}): {o.reason[:140]}")
+                     f"{o.regions} regions, on defect {o.region_on_defect}) [{failure_mode(o)}]: "
+                     f"{o.reason[:120]}")
     return "\n".join(lines)
 
 
@@ -214,7 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every outcome and the figures here")
     parser.add_argument("--save", type=Path,
                         help="write the photos, report, overlay and truth of wrong pairs here")
+    parser.add_argument("--summarise", type=Path, metavar="JSON",
+                        help="print the tables of an earlier run's --json file; run nothing")
     args = parser.parse_args(argv)
+    if args.summarise:
+        for split, data in json.loads(args.summarise.read_text()).items():
+            print(f"\nRandomised renders, split '{split}' ({len(data['pairs'])} pairs):\n")
+            print(report_split([Outcome(**o) for o in data["pairs"]]))
+        return 0
     splits = ("tune", "report") if args.split == "both" else (args.split,)
     start = time.perf_counter()
     results: dict[str, list[Outcome]] = {}
