@@ -22,7 +22,7 @@ figures; choose nothing on it). Figures, by product kind and overall:
 Usage::
 
     python benchmarks/eval_randomised.py [--pairs 60] [--split report|tune|both] [--roi]
-        [--json FILE] [--save DIR]
+        [--photo-size 1152x864] [--json FILE] [--save DIR]
     python benchmarks/eval_randomised.py --summarise FILE   # the tables of a --json file
 """
 
@@ -43,7 +43,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from testkit.metrics import match_boxes  # noqa: E402
-from testkit.randomised import PRODUCT_KINDS, RandomisedPair, randomised_pair  # noqa: E402
+from testkit.randomised import (  # noqa: E402
+    PHOTO_SIZE,
+    PRODUCT_KINDS,
+    RandomisedPair,
+    randomised_pair,
+)
 from vision.compare import compare_side_by_side  # noqa: E402
 from vision.load import load_pair  # noqa: E402
 from vision.spec import Spec  # noqa: E402
@@ -96,12 +101,14 @@ def _user_roi(pair: RandomisedPair) -> tuple[int, int, int, int]:
     return x0, y0, int(min(w, x1 + mx)) - x0, int(min(h, y1 + my)) - y0
 
 
-def run_pair(index: int, split: str, *, roi: bool, save: Path | None) -> Outcome:
+def run_pair(index: int, split: str, *, roi: bool, save: Path | None,
+             photo_size: tuple[int, int] = PHOTO_SIZE) -> Outcome:
     # Kinds in turn, and each kind through the cases in turn (2 identical, 2 defects, 1 drift
     # in 5); the rest (background, card, light, camera, defect) drawn from the seed.
     pair = randomised_pair([SPLIT_SEEDS[split], 23, index],
                            kind=PRODUCT_KINDS[index % len(PRODUCT_KINDS)],
-                           case=CASE_CYCLE[index // len(PRODUCT_KINDS) % len(CASE_CYCLE)])
+                           case=CASE_CYCLE[index // len(PRODUCT_KINDS) % len(CASE_CYCLE)],
+                           photo_size=photo_size)
     spec = Spec(roi=_user_roi(pair)) if roi else None
     start = time.perf_counter()
     (golden, golden_size), (unit, unit_size) = load_pair(pair.golden_jpeg, pair.unit_jpeg)
@@ -244,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every outcome and the figures here")
     parser.add_argument("--save", type=Path,
                         help="write the photos, report, overlay and truth of wrong pairs here")
+    parser.add_argument("--photo-size", default=f"{PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}",
+                        help="photo width x height (default %(default)s; the table is drawn "
+                        "at 3 px/mm, so above ~1700 px wide it is enlarged, not sharper)")
     parser.add_argument("--summarise", type=Path, metavar="JSON",
                         help="print the tables of an earlier run's --json file; run nothing")
     args = parser.parse_args(argv)
@@ -252,13 +262,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nRandomised renders, split '{split}' ({len(data['pairs'])} pairs):\n")
             print(report_split([Outcome(**o) for o in data["pairs"]]))
         return 0
+    try:
+        photo_size = tuple(int(v) for v in args.photo_size.lower().split("x"))
+        assert len(photo_size) == 2 and min(photo_size) >= 320
+    except (ValueError, AssertionError):
+        parser.error(f"--photo-size {args.photo_size!r}: give WIDTHxHEIGHT, e.g. 1152x864")
     splits = ("tune", "report") if args.split == "both" else (args.split,)
     start = time.perf_counter()
     results: dict[str, list[Outcome]] = {}
     for split in splits:
         results[split] = []
         for i in range(args.pairs):
-            results[split].append(run_pair(i, split, roi=args.roi, save=args.save))
+            results[split].append(run_pair(i, split, roi=args.roi, save=args.save,
+                                           photo_size=photo_size))
             if (i + 1) % 10 == 0:
                 print(f"  {split}: {i + 1}/{args.pairs} pairs", file=sys.stderr, flush=True)
     spec = "a box drawn around the product" if args.roi else "no spec"
