@@ -42,6 +42,7 @@ eval: install
 	$(BIN)/python benchmarks/eval_card_real.py
 	$(BIN)/python benchmarks/eval_card_renders.py
 	$(BIN)/python benchmarks/eval_real.py --json bench-out/eval_real.json
+	$(BIN)/python benchmarks/eval_randomised.py --json bench-out/eval_randomised.json
 	$(BIN)/python benchmarks/eval_defect_model.py
 
 # Issue 10's long runs (~12 min): 16 clients for 2 min after warm-up, then kill -9 during
