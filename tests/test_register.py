@@ -369,3 +369,49 @@ def test_two_products_beside_the_same_undetected_card_are_not_registered_on_the_
     result = registration.register(features, pair.unit)
     assert not result.ok
     assert "product" in result.reason
+
+
+DEEPPCB_PAIRS = Path(__file__).resolve().parents[2] / "shared/data/deeppcb-val/pairs"
+
+
+def _turned_board(stem: str, angle: float, zoom: float) -> tuple[np.ndarray, np.ndarray]:
+    """(the golden DeepPCB board, the same board turned and zoomed onto a canvas of its
+    background, as benchmarks/eval_real.py turns them), and the golden -> unit homography."""
+    board = cv2.imread(str(DEEPPCB_PAIRS / f"{stem}_golden.jpg"))[..., ::-1].copy()
+    h, w = board.shape[:2]
+    H = np.vstack([cv2.getRotationMatrix2D((w / 2, h / 2), angle, zoom), [0.0, 0.0, 1.0]])
+    corners = np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float64)
+    mapped = cv2.perspectiveTransform(corners, H).reshape(-1, 2)
+    H[:2, 2] -= mapped.min(axis=0) - 8.0
+    size = tuple(int(np.ceil(v)) + 16 for v in np.ptp(mapped, axis=0))
+    background = tuple(int(v) for v in np.median(board[0], axis=0))
+    unit = cv2.warpPerspective(board, H, size, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=background)
+    return unit, H
+
+
+@pytest.mark.skipif(not DEEPPCB_PAIRS.is_dir(), reason="../shared/data/deeppcb-val is not here")
+@pytest.mark.parametrize(("stem", "angle", "zoom"), [("00041161", 4.34, 0.86),
+                                                      ("13000114", -99.8, 0.93)])
+def test_turned_real_board_whose_features_mismatch_registers_within_2px(stem, angle, zoom):
+    """A real binarised board (DeepPCB), turned and zoomed by a known homography: its
+    features are too repetitive to agree (before the dense step: not registered), the
+    whole-image Fourier-Mellin + ECC step puts it within 2 px at the board's corners."""
+    golden = cv2.imread(str(DEEPPCB_PAIRS / f"{stem}_golden.jpg"))[..., ::-1].copy()
+    unit, H_golden_to_unit = _turned_board(stem, angle, zoom)
+    result = register(golden, unit)
+    assert result.ok, result.reason
+    h, w = golden.shape[:2]
+    assert roi_corner_error(np.linalg.inv(H_golden_to_unit), result.homography,
+                            (0, 0, w, h)) <= 2.0
+
+
+@pytest.mark.skipif(not DEEPPCB_PAIRS.is_dir(), reason="../shared/data/deeppcb-val is not here")
+def test_a_different_real_board_turned_is_not_registered():
+    """Another DeepPCB board of the same style, turned: every dense hypothesis is tried,
+    none correlates tile by tile, so it is not registered."""
+    golden = cv2.imread(str(DEEPPCB_PAIRS / "00041161_golden.jpg"))[..., ::-1].copy()
+    unit, _ = _turned_board("13000114", -99.8, 0.93)
+    result = register(golden, unit)
+    assert not result.ok
+    assert "another product" in result.reason

@@ -29,12 +29,13 @@ __all__ = [
     "Verdict",
 ]
 
-SCHEMA_VERSION = "1.5"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
+SCHEMA_VERSION = "1.6"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
 # 1.3: the defect model joins the maps (defects.source, kind "model", versions.model);
 # 1.4: roi_source; color.uncertainty_e00 (and colour inconclusive within it of the tolerance);
 # 1.5: tone curve "per-channel", models "diagonal" and "affine", patches excluded for "glare"
 # or "shadow"; colour compared as photographed where the card says calibrating would not help,
 # and color.uncertainty_e00 from the card's patches near the product's colour
+# 1.6: registration.method "dense"
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
@@ -53,17 +54,20 @@ class RegistrationReport(BaseModel):
         "correspondences), golden pixels; null for the identity, for a pure shift found by "
         "phase correlation, and when not ok.",
     )
-    method: Literal["features", "templates", "identity", "outline", "none"] = Field(
+    method: Literal["features", "templates", "dense", "identity", "outline", "none"] = Field(
         description="'features': SIFT + MAGSAC++, polished by template matching; 'templates': "
         "photos from a fixture, off by a small shift (phase correlation, then template "
-        "matching), used when features are too repetitive to match; 'identity': the photos "
+        "matching), used when features are too repetitive to match; 'dense': the whole images, "
+        "turned and zoomed by a Fourier-Mellin estimate, fitted by ECC and accepted only if "
+        "the photos correlate tile by tile, used when features mismatch (repetitive boards "
+        "turned or zoomed); 'identity': the photos "
         "were already aligned and the identity fitted at least as well as any other alignment; "
         "'outline': fallback for products with too little texture, from the product's "
         "silhouette on the table refined by ECC and accepted only if the insides correlate.",
     )
     coverage: float = Field(
         description="Fraction (0-1) of the golden's detailed area where inliers were found; "
-        "1 for the 'identity', 'templates' and 'outline' methods, which do not measure it."
+        "1 for the 'identity', 'templates', 'dense' and 'outline' methods, which do not measure it."
     )
     reason: str | None = Field(None, description="Why registration failed, when not ok.")
 

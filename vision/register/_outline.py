@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 
 from imaging.geometry import homography_jacobian
-from vision.register._checks import highpass, ncc, plausible
+from vision.register._checks import highpass, plausible
+from vision.register._dense import ecc_fit, tile_correlation
 from vision.register._features import GoldenFeatures
 from vision.register._silhouette import MIN_PRODUCT_FRACTION
 
@@ -118,21 +119,6 @@ def _quad_mask(shape: tuple[int, int], quad: np.ndarray, shrink: float = 0.0) ->
 _ECC_LEVELS = ((4, 50, 5), (2, 30, 5), (1, 15, 9))  # (downscale factor, iterations), coarse to fine
 
 
-def _ecc(template: np.ndarray, template_mask: np.ndarray, unit: np.ndarray,
-         unit_valid: np.ndarray, warp: np.ndarray, iterations: int, blur: int
-         ) -> tuple[float, np.ndarray] | None:
-    """One ECC (Evangelidis & Psarakis 2008) homography fit: (correlation, warp) or None."""
-    try:
-        # OpenCV 5: findTransformECC's mask is the *input's*; the template's goes here.
-        rho, warp = cv2.findTransformECCWithMask(
-            template, unit, template_mask, unit_valid, warp.astype(np.float32),
-            cv2.MOTION_HOMOGRAPHY,
-            (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iterations, 1e-5), blur)
-    except cv2.error:  # diverged: the images do not correlate under any nearby warp
-        return None
-    return float(rho), warp.astype(np.float64)
-
-
 def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
                          unit_grey: np.ndarray, unit_ignore_mask: np.ndarray | None
                          ) -> tuple[np.ndarray, float] | None:
@@ -182,7 +168,7 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     def run(level, warp: np.ndarray) -> tuple[float, np.ndarray] | None:
         S, iterations, blur, *images = level
         S_inv = np.linalg.inv(S)
-        fitted = _ecc(*images, S_inv @ warp @ S, iterations, blur)
+        fitted = ecc_fit(*images, S_inv @ warp @ S, iterations, blur)
         return None if fitted is None else (fitted[0], S @ fitted[1] @ S_inv)
 
     coarse = []
@@ -219,7 +205,7 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
             H /= H[2, 2]
             if plausible(H, unit_grey.shape, golden.grey.shape) is not None:
                 continue
-            score = _detail_correlation(golden_detail, interior, unit_grey, warp)
+            score = tile_correlation(golden_detail, interior, unit_grey, warp)
             if best is None or score > best[1]:
                 best = (H, score)
     return best
@@ -229,42 +215,3 @@ def _anisotropy(H: np.ndarray, point: np.ndarray) -> float:
     """Ratio of the largest to the smallest stretch of a homography near `point` (>= 1)."""
     singular = np.linalg.svd(homography_jacobian(H, point), compute_uv=False)
     return float(singular[0] / max(singular[1], 1e-12))
-
-
-_DETAIL_TILES = 4  # the outline check's correlation: median over a 4 x 4 grid of tiles
-
-
-def _detail_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey: np.ndarray,
-                        warp: np.ndarray) -> float:
-    """Normalised cross-correlation (-1..1) of high-passed golden and unit inside `region`:
-    the median of its values on a 4 x 4 grid of tiles.
-
-    Per tile and then the median, because a defect must not make the product look like
-    another one: on a smooth product (a colour wheel) a 1 cm stain's edges carried more
-    high-pass energy than the rest of the product, and one correlation over the whole region
-    fell from 0.86 to 0.43, under the acceptance threshold. The median of the tiles stays at
-    0.73-0.80 with the defect, and at most 0.04 for a different product (the pairs of
-    ``benchmarks/eval_registration.py``). `warp` maps the golden crop's pixels to unit pixels;
-    the part of the region that the unit photo does not show does not count (a tile less
-    than a quarter shown is left out), and too little shown scores -1.
-    """
-    h, w = golden_detail.shape
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    warped = cv2.warpPerspective(unit_grey, warp, (w, h), flags=flags)
-    seen = cv2.warpPerspective(np.ones_like(unit_grey), warp, (w, h),
-                               flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-    valid = (region > 0) & (cv2.erode(seen, np.ones((15, 15), np.uint8)) > 0)
-    if valid.sum() < 0.5 * max(1, int(np.count_nonzero(region))):
-        return -1.0
-    unit_detail = highpass(warped)
-    ys, xs = np.nonzero(valid)
-    y_edges = np.linspace(ys.min(), ys.max() + 1, _DETAIL_TILES + 1).astype(int)
-    x_edges = np.linspace(xs.min(), xs.max() + 1, _DETAIL_TILES + 1).astype(int)
-    scores = []
-    for y0, y1 in zip(y_edges[:-1], y_edges[1:], strict=True):
-        for x0, x1 in zip(x_edges[:-1], x_edges[1:], strict=True):
-            tile = valid[y0:y1, x0:x1]
-            if tile.sum() >= 0.25 * tile.size:
-                scores.append(ncc(golden_detail[y0:y1, x0:x1][tile],
-                                   unit_detail[y0:y1, x0:x1][tile]))
-    return float(np.median(scores)) if scores else -1.0

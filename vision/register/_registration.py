@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from vision.register._checks import alignment_score, highpass, plausible
+from vision.register._dense import DENSE_MIN_SCORE, polish, rotation_candidate, verified_score
 from vision.register._features import (
     WORKING_SIZE,
     GoldenFeatures,
@@ -60,7 +61,7 @@ class Registration:
     homography: np.ndarray | None  # 3x3, unit pixel -> golden pixel, full resolution
     inliers: int
     rms_px: float | None  # RMS reprojection error of the inliers, full-resolution pixels
-    method: str  # "features", "templates", "identity", "outline" or "none"
+    method: str  # "features", "templates", "dense", "identity", "outline" or "none"
     coverage: float  # fraction of the golden's textured area holding inliers (1: not measured)
     reason: str | None = None  # why registration failed, in words a person can act on
 
@@ -136,6 +137,16 @@ def register(
                              unit_ignore_mask)
         if near is not None:
             candidate, candidate_work = near
+    if candidate is not None and _dense_needed(golden, candidate):
+        dense = _register_densely(golden, features, candidate, candidate_work)
+        if dense is not None:
+            candidate, candidate_work = dense
+        elif candidate is not None and candidate.inliers < _COARSE_MIN_INLIERS:
+            # Few features agree and the photos do not correlate through them: on
+            # repetitive boards, the consistent wrong matches of a neighbouring period.
+            candidate, candidate_work = None, None
+            reason = ("the few features that agree do not make the photos correspond: the "
+                      "unit is probably another product")
 
     if unit_shape == golden.shape:
         identity_score = alignment_score(golden, unit_grey, np.eye(3), unit_ignore_mask,
@@ -168,12 +179,16 @@ def register(
                 method="outline",
                 coverage=1.0,
             )
-        if runs_out_of_frame(features.product_blob):
-            # "Probably another product" would send the inspector the wrong way: the photo
-            # is what to fix.
-            reason = ("the product runs out of the unit photo, and too few of its features "
-                      "match to register it without its whole outline: photograph the whole "
-                      "product")
+    # Then the whole image, turned and zoomed (repetitive boards whose features mismatch).
+    dense = _register_densely(golden, features, None, None)
+    if dense is not None:
+        return dense[0]
+    if golden.colour is not None and runs_out_of_frame(features.product_blob):
+        # "Probably another product" would send the inspector the wrong way: the photo is
+        # what to fix.
+        reason = ("the product runs out of the unit photo, and too few of its features "
+                  "match to register it without its whole outline: photograph the whole "
+                  "product")
     return Registration(ok=False, homography=None, inliers=0, rms_px=None, method="none",
                         coverage=0.0, reason=reason)
 
@@ -234,6 +249,49 @@ def _register_by_features(golden: GoldenFeatures, features: UnitFeatures
             )
             return candidate, H, ""
     return None, None, reason
+
+
+def _dense_needed(golden: GoldenFeatures, candidate: Registration | None) -> bool:
+    """Whether the dense steps run: when nothing registered, when few features agree, and
+    where the subject fills the frame (no product stands on a table: a board, a close-up),
+    whose features concentrate where the pattern is least repetitive and leave the
+    corners a few pixels off. A product on a table keeps its templates' polish alone."""
+    return (candidate is None or candidate.inliers < _COARSE_MIN_INLIERS
+            or golden.product_blob is None)
+
+
+def _register_densely(golden: GoldenFeatures, features: UnitFeatures,
+                      candidate: Registration | None, candidate_work: np.ndarray | None
+                      ) -> tuple[Registration, np.ndarray] | None:
+    """The dense steps (``_dense``): the candidate polished by ECC, or, when it does not
+    make the photos correspond, the rotation-invariant candidate; verified tile by tile.
+    (registration, working-resolution homography), or None when neither verifies."""
+    grey, ignore = features.grey, features.ignore_mask
+    verified, polished = [], None
+    if candidate is not None:
+        polished = polish(golden, grey, candidate_work, ignore)
+        for H in (candidate_work, polished):
+            if H is not None:
+                verified.append((verified_score(golden, grey, H), H))
+    if not verified or max(score for score, _ in verified) < DENSE_MIN_SCORE:
+        for found in rotation_candidate(golden, grey, ignore):
+            verified.append((verified_score(golden, grey, found), found))
+    if not verified:
+        return None
+    score, H_work = max(verified, key=lambda pair: pair[0])
+    if score < DENSE_MIN_SCORE:
+        return None
+    if candidate is not None and H_work is candidate_work:
+        return candidate, candidate_work
+    registration = Registration(
+        ok=True,
+        homography=_scaled(H_work, features.scale, golden.scale),
+        inliers=candidate.inliers if candidate is not None else 0,
+        rms_px=None,
+        method=candidate.method if candidate is not None and H_work is polished else "dense",
+        coverage=candidate.coverage if candidate is not None else 1.0,
+    )
+    return registration, H_work
 
 
 def _fraction_on_product(golden: GoldenFeatures, points: np.ndarray) -> float:

@@ -1,0 +1,287 @@
+"""Dense registration: a rotation-invariant candidate for subjects whose features mismatch, and
+ECC's polish of any candidate, each verified tile by tile (steps 6b and 10 of the method).
+
+Binarised circuit boards, fabrics and other repetitive subjects defeat descriptor matching:
+every feature has look-alikes, so a turned board gives too few consistent matches, or a
+consistent wrong set. The whole image still says how it is turned and where it lies:
+
+1. Fourier-Mellin (Reddy & Chatterji 1996): the magnitude of the Fourier transform ignores
+   the shift; resampled to log-polar coordinates, a rotation and a zoom of the photo become a
+   shift, which phase correlation finds. The magnitude is symmetric, and a Manhattan layout
+   (a circuit, a weave, a label's text) makes it nearly four-fold symmetric, so the angle's
+   four quarter turns are each a candidate.
+2. For each, the unit is turned and zoomed accordingly and phase correlation (Kuglin & Hines
+   1975) finds the shift; the candidate with the best high-pass alignment score goes on.
+3. ECC (Evangelidis & Psarakis 2008) fits the full homography coarse to fine on the greys.
+4. :func:`tile_correlation` decides: the high-passed photos must correlate on most tiles of a
+   4 x 4 grid (the median), not just over the whole overlap that ECC maximised, so a partial
+   lock (one corner of a repetitive board, a colour card) does not pass.
+
+References
+----------
+Reddy, B. S., & Chatterji, B. N. (1996). An FFT-based technique for translation, rotation,
+and scale-invariant image registration. IEEE TIP 5(8), 1266-1271. doi:10.1109/83.506761
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vision.register._checks import highpass, ncc, plausible
+from vision.register._features import GoldenFeatures
+from vision.register._silhouette import product_mask
+
+_ANALYSIS_SIZE = 256  # long side of the larger photo's copy for the Fourier-Mellin estimate
+_ANGLE_BINS = 720  # log-polar rows over 360 degrees (half of them used)
+_RADIUS_BINS = 512  # log-polar columns (log radius)
+_MAX_RADIUS = 0.5  # of the spectrum's side
+_FM_PEAKS = 4  # candidate (angle, zoom) pairs taken from the Fourier-Mellin estimate
+_ZOOMS = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
+_FINE_ZOOMS = (0.98, 0.99, 1.0, 1.01, 1.02)
+_FINE_ANGLES = (-0.5, 0.0, 0.5)  # degrees; the log-polar rows are half a degree apart
+_DENSE_KEEP = 2  # the best-correlating hypotheses that ECC polishes
+_MIN_RADIUS = 4.0  # spectrum samples nearer the centre than this (analysis pixels) are dropped
+# (downscale factor, iterations, Gaussian aperture), coarse to fine
+ECC_LEVELS = ((4, 50, 5), (2, 30, 5), (1, 15, 5))
+DENSE_MIN_SCORE = 0.5  # tile_correlation a dense registration must reach
+
+
+def ecc_fit(template: np.ndarray, template_mask: np.ndarray, unit: np.ndarray,
+            unit_valid: np.ndarray, warp: np.ndarray, iterations: int, blur: int,
+            motion: int = cv2.MOTION_HOMOGRAPHY) -> tuple[float, np.ndarray] | None:
+    """One ECC (Evangelidis & Psarakis 2008) fit: (correlation, 3x3 warp) or None. `warp`
+    (3x3) maps template pixels to unit pixels; `motion` is cv2.MOTION_HOMOGRAPHY or
+    cv2.MOTION_AFFINE."""
+    affine = motion == cv2.MOTION_AFFINE
+    start = (warp[:2] if affine else warp).astype(np.float32)
+    try:
+        # OpenCV 5: findTransformECC's mask is the *input's*; the template's goes here.
+        rho, fitted = cv2.findTransformECCWithMask(
+            template, unit, template_mask, unit_valid, start, motion,
+            (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iterations, 1e-5), blur)
+    except cv2.error:  # diverged: the images do not correlate under any nearby warp
+        return None
+    fitted = fitted.astype(np.float64)
+    return float(rho), np.vstack([fitted, [0.0, 0.0, 1.0]]) if affine else fitted
+
+
+def rotation_candidate(golden: GoldenFeatures, unit_grey: np.ndarray,
+                       unit_ignore_mask: np.ndarray | None) -> list[np.ndarray]:
+    """Steps 1-3: working-resolution unit -> golden homographies, the likeliest first (not
+    verified; at most _DENSE_KEEP)."""
+    unit_detail = highpass(unit_grey)
+    if unit_ignore_mask is not None:
+        unit_detail = unit_detail * (unit_ignore_mask > 0)
+    golden_detail = golden.detail if golden.ignore_mask is None else (
+        golden.detail * (golden.ignore_mask > 0))
+    factor = _ANALYSIS_SIZE / max(*golden_detail.shape, *unit_detail.shape)
+    golden_small, unit_small = _shrunk(golden_detail, factor), _shrunk(unit_detail, factor)
+    peaks = _fourier_mellin(golden_small, unit_small)
+    # A zoom the spectrum does not show (a periodic layout) is searched near the likeliest
+    # angles.
+    hypotheses = peaks + [(angle, zoom) for angle, _ in peaks[:2] for zoom in _ZOOMS]
+    window = cv2.createHanningWindow(golden_small.shape[::-1], cv2.CV_32F)
+    scored = []
+    for angle, zoom in hypotheses:
+        for turn in range(4):
+            H = _similarity(angle + 90.0 * turn, zoom, unit_small.shape, golden_small.shape)
+            scored.append(_shifted_score(golden_small, unit_small, H, window))
+    scored.sort(key=lambda pair: -pair[0])
+    # The grid's zoom steps leave up to 2.5% (8 px at a 640 px board's corners), a period
+    # of a fine layout; ECC could lock there. A finer search around each kept hypothesis.
+    best = []
+    for _, H in scored[:_DENSE_KEEP]:
+        best.append(max((_shifted_score(golden_small, unit_small, _refined(H, zoom, angle,
+                                                                           golden_small.shape),
+                                        window)
+                         for zoom in _FINE_ZOOMS for angle in _FINE_ANGLES),
+                        key=lambda pair: pair[0]))
+    S = np.diag([factor, factor, 1.0])
+    found = []
+    for _, H in best:
+        # Affine first: a whole-board correlation barely constrains a homography's
+        # perspective where the subject is blank, and ECC drifts there (5 px at the corners
+        # of a board turned on a flatbed, correlation 0.9999); the homography then competes.
+        affine = polish(golden, unit_grey, np.linalg.inv(S) @ H @ S, unit_ignore_mask,
+                        levels=ECC_LEVELS, motion=cv2.MOTION_AFFINE)
+        if affine is not None:
+            found.append(affine)
+            homography = polish(golden, unit_grey, affine, unit_ignore_mask)
+            if homography is not None:
+                found.append(homography)
+    return found
+
+
+def _refined(H: np.ndarray, zoom: float, angle: float, golden_shape: tuple[int, int]
+             ) -> np.ndarray:
+    """`H` followed by a turn of `angle` degrees and a zoom about the golden's centre."""
+    centre = (golden_shape[1] / 2.0, golden_shape[0] / 2.0)
+    return np.vstack([cv2.getRotationMatrix2D(centre, angle, zoom), [0.0, 0.0, 1.0]]) @ H
+
+
+def _shifted_score(golden: np.ndarray, unit: np.ndarray, H: np.ndarray, window: np.ndarray
+                   ) -> tuple[float, np.ndarray]:
+    """(correlation, homography) of `unit` put onto `golden` by `H` and then shifted by phase
+    correlation (Kuglin & Hines 1975); the correlation over the overlap."""
+    size = golden.shape[::-1]
+    warped = cv2.warpPerspective(unit, H, size, flags=cv2.INTER_LINEAR)
+    # Copies: phaseCorrelate may multiply the window into its inputs in place.
+    (sx, sy), _ = cv2.phaseCorrelate(golden.copy(), warped, window)
+    H = np.array([[1.0, 0.0, -sx], [0.0, 1.0, -sy], [0.0, 0.0, 1.0]]) @ H
+    warped = cv2.warpPerspective(unit, H, size, flags=cv2.INTER_LINEAR)
+    seen = cv2.warpPerspective(np.ones_like(unit, np.uint8), H, size, flags=cv2.INTER_NEAREST)
+    valid = cv2.erode(seen, np.ones((5, 5), np.uint8)) > 0
+    if valid.sum() < 0.25 * valid.size:
+        return -1.0, H
+    return ncc(golden[valid], warped[valid]), H
+
+
+def polish(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.ndarray,
+           unit_ignore_mask: np.ndarray | None, *, levels=ECC_LEVELS[1:],
+           motion: int = cv2.MOTION_HOMOGRAPHY) -> np.ndarray | None:
+    """ECC's fit (`motion`) from `H_work` (working unit -> golden pixels), coarse to fine
+    over `levels`; None when ECC diverges or the result is no photo of the same flat
+    product."""
+    golden_valid = (np.ones_like(golden.grey) if golden.ignore_mask is None
+                    else (golden.ignore_mask > 0).astype(np.uint8))
+    unit_valid = (np.ones_like(unit_grey) if unit_ignore_mask is None
+                  else (unit_ignore_mask > 0).astype(np.uint8))
+    warp = np.linalg.inv(H_work)  # ECC's warp maps template (golden) pixels to unit pixels
+    for factor, iterations, blur in levels:
+        S = np.diag([float(factor), float(factor), 1.0])
+        golden_size = (golden.grey.shape[1] // factor, golden.grey.shape[0] // factor)
+        unit_size = (unit_grey.shape[1] // factor, unit_grey.shape[0] // factor)
+        fitted = ecc_fit(
+            cv2.resize(golden.grey, golden_size, interpolation=cv2.INTER_AREA),
+            cv2.resize(golden_valid, golden_size, interpolation=cv2.INTER_NEAREST),
+            cv2.resize(unit_grey, unit_size, interpolation=cv2.INTER_AREA),
+            cv2.resize(unit_valid, unit_size, interpolation=cv2.INTER_NEAREST),
+            np.linalg.inv(S) @ warp @ S, iterations, blur, motion)
+        if fitted is None:
+            return None
+        warp = S @ fitted[1] @ np.linalg.inv(S)
+    H = np.linalg.inv(warp)
+    H /= H[2, 2]
+    if plausible(H, unit_grey.shape, golden.grey.shape) is not None:
+        return None
+    return H
+
+
+def verified_score(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.ndarray) -> float:
+    """Step 4: :func:`tile_correlation` of the unit put onto the golden by `H_work` (working
+    unit -> golden pixels), over the golden's product (:func:`product_mask`; the whole frame
+    when no product stands on a table), its ignored areas left out: the table around a
+    product has no detail to correlate, and the product is what must correspond."""
+    product = product_mask(golden)
+    region = (np.ones_like(golden.grey) if product is None else product.astype(np.uint8))
+    if golden.ignore_mask is not None:
+        region &= (golden.ignore_mask > 0).astype(np.uint8)
+    return tile_correlation(golden.detail, region, unit_grey, np.linalg.inv(H_work))
+
+
+def _shrunk(image: np.ndarray, factor: float) -> np.ndarray:
+    size = (max(8, round(image.shape[1] * factor)), max(8, round(image.shape[0] * factor)))
+    return cv2.resize(image.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+
+
+def _log_polar_spectrum(image: np.ndarray, n: int) -> np.ndarray:
+    """The windowed image's Fourier magnitude on an n x n grid, in log-polar coordinates
+    (rows: angle over 360 degrees; columns: log radius), high frequencies emphasised."""
+    h, w = image.shape
+    canvas = np.zeros((n, n), np.float32)
+    y0, x0 = (n - h) // 2, (n - w) // 2
+    canvas[y0:y0 + h, x0:x0 + w] = image * cv2.createHanningWindow((w, h), cv2.CV_32F)
+    magnitude = np.abs(np.fft.fftshift(np.fft.fft2(canvas)))
+    # Reddy & Chatterji's emphasis filter: (1 - X)(2 - X), X = cos(pi xi) cos(pi eta).
+    frequency = np.cos(np.pi * (np.arange(n) - n // 2) / n)
+    X = np.outer(frequency, frequency)
+    spectrum = (np.log1p(magnitude) * (1.0 - X) * (2.0 - X)).astype(np.float32)
+    radius_bins = _RADIUS_BINS
+    polar = cv2.warpPolar(spectrum, (radius_bins, _ANGLE_BINS), (n / 2, n / 2),
+                          _MAX_RADIUS * n, cv2.INTER_LINEAR | cv2.WARP_POLAR_LOG)
+    inner = int(np.ceil(radius_bins * np.log(_MIN_RADIUS) / np.log(_MAX_RADIUS * n)))
+    polar[:, :inner] = 0.0
+    # The magnitude of a real image's transform is symmetric: half a turn holds it all.
+    return polar[:_ANGLE_BINS // 2]
+
+
+def _fourier_mellin(golden: np.ndarray, unit: np.ndarray) -> list[tuple[float, float]]:
+    """Candidate (angle in degrees, zoom) with which `unit` shows `golden`, the angle modulo
+    180, best first: the _FM_PEAKS highest peaks of the log-polar spectra's phase correlation.
+    Several, because what does not turn with the photo (the JPEG block grid, the frame's
+    edges) leaves a peak at no turn and no zoom that can outdo the true one."""
+    n = cv2.getOptimalDFTSize(max(*golden.shape, *unit.shape))
+    polar_golden, polar_unit = _log_polar_spectrum(golden, n), _log_polar_spectrum(unit, n)
+    cross = np.fft.fft2(polar_unit) * np.conj(np.fft.fft2(polar_golden))
+    surface = np.fft.ifft2(cross / (np.abs(cross) + 1e-9)).real
+    k_log = _RADIUS_BINS / np.log(_MAX_RADIUS * n)
+    candidates = []
+    for _ in range(_FM_PEAKS):
+        row, column = np.unravel_index(int(np.argmax(surface)), surface.shape)
+        half = _ANGLE_BINS // 2
+        shift_angle = row if row <= half // 2 else row - half
+        shift_radius = column if column <= _RADIUS_BINS // 2 else column - _RADIUS_BINS
+        # The spectrum turns with the photo and shrinks as it zooms in.
+        candidates.append((-360.0 * shift_angle / _ANGLE_BINS,
+                           float(np.exp(-shift_radius / k_log))))
+        rows = np.arange(row - 3, row + 4) % surface.shape[0]
+        columns = np.arange(column - 3, column + 4) % surface.shape[1]
+        surface[np.ix_(rows, columns)] = -np.inf
+    return candidates
+
+
+def _similarity(angle: float, zoom: float, unit_shape: tuple[int, int],
+                golden_shape: tuple[int, int]) -> np.ndarray:
+    """Unit -> golden homography of a unit that shows the golden turned by `angle` degrees
+    and zoomed by `zoom`, centre on centre."""
+    c_unit = np.array([unit_shape[1] / 2.0, unit_shape[0] / 2.0])
+    c_golden = np.array([golden_shape[1] / 2.0, golden_shape[0] / 2.0])
+    M = np.vstack([cv2.getRotationMatrix2D((0.0, 0.0), angle, zoom), [0.0, 0.0, 1.0]])
+    T_unit = np.array([[1.0, 0.0, -c_unit[0]], [0.0, 1.0, -c_unit[1]], [0.0, 0.0, 1.0]])
+    T_golden = np.array([[1.0, 0.0, c_golden[0]], [0.0, 1.0, c_golden[1]], [0.0, 0.0, 1.0]])
+    return T_golden @ np.linalg.inv(M) @ T_unit
+
+
+_DETAIL_TILES = 4  # tile_correlation: the median over a 4 x 4 grid of tiles
+_MIN_TILE_DETAIL = 2.0  # high-pass standard deviation (grey levels) of a tile that counts
+
+
+def tile_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey: np.ndarray,
+                     warp: np.ndarray) -> float:
+    """Normalised cross-correlation (-1..1) of high-passed golden and unit inside `region`:
+    the median of its values on a 4 x 4 grid of tiles.
+
+    Per tile and then the median, because a defect must not make the product look like
+    another one: on a smooth product (a colour wheel) a 1 cm stain's edges carried more
+    high-pass energy than the rest of the product, and one correlation over the whole region
+    fell from 0.86 to 0.43, under the acceptance threshold. The median of the tiles stays at
+    0.73-0.80 with the defect, and at most 0.04 for a different product (the pairs of
+    ``benchmarks/eval_registration.py``). `warp` maps the golden's (`golden_detail`'s) pixels
+    to unit pixels; the part of the region that the unit photo does not show does not count
+    (a tile less than a quarter shown is left out, and so is a tile without detail in the
+    golden), and too little shown scores -1.
+    """
+    h, w = golden_detail.shape
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpPerspective(unit_grey, warp, (w, h), flags=flags)
+    seen = cv2.warpPerspective(np.ones_like(unit_grey), warp, (w, h),
+                               flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    valid = (region > 0) & (cv2.erode(seen, np.ones((15, 15), np.uint8)) > 0)
+    if valid.sum() < 0.5 * max(1, int(np.count_nonzero(region))):
+        return -1.0
+    unit_detail = highpass(warped)
+    ys, xs = np.nonzero(valid)
+    y_edges = np.linspace(ys.min(), ys.max() + 1, _DETAIL_TILES + 1).astype(int)
+    x_edges = np.linspace(xs.min(), xs.max() + 1, _DETAIL_TILES + 1).astype(int)
+    scores = []
+    for y0, y1 in zip(y_edges[:-1], y_edges[1:], strict=True):
+        for x0, x1 in zip(x_edges[:-1], x_edges[1:], strict=True):
+            tile = valid[y0:y1, x0:x1]
+            if tile.sum() < 0.25 * tile.size:
+                continue
+            golden_tile = golden_detail[y0:y1, x0:x1][tile]
+            # A blank tile (bare board, plain label) says nothing either way.
+            if golden_tile.std() >= _MIN_TILE_DETAIL:
+                scores.append(ncc(golden_tile, unit_detail[y0:y1, x0:x1][tile]))
+    return float(np.median(scores)) if scores else -1.0
