@@ -50,6 +50,10 @@ _MIN_COVERAGE = 0.35  # fraction of the golden's textured cells that hold an inl
 # (10 of 16 rendered pairs before this check).
 _MIN_ON_PRODUCT = 0.5
 _ON_PRODUCT_MARGIN = 0.02
+# Template searches (fine pixels) of the refinement at the golden's corners, pass by pass:
+# narrow, because a board's pattern repeats every few pixels and a wide search matches a
+# period off (18 of 47 patches on DeepPCB 13000174); ECC leaves the candidate within them.
+_CORNER_SEARCH = (3, 3, 2)
 _IDENTITY_TOLERANCE = 0.01  # identity wins ties in alignment score
 
 
@@ -267,15 +271,13 @@ def _register_densely(golden: GoldenFeatures, features: UnitFeatures,
     make the photos correspond, the rotation-invariant candidate; verified tile by tile.
     (registration, working-resolution homography), or None when neither verifies."""
     grey, ignore = features.grey, features.ignore_mask
-    verified, polished = [], None
+    from_candidate = []
     if candidate is not None:
-        polished = polish(golden, grey, candidate_work, ignore)
-        for H in (candidate_work, polished):
-            if H is not None:
-                verified.append((verified_score(golden, grey, H), H))
+        from_candidate = _scored(golden, features,
+                                 [candidate_work, polish(golden, grey, candidate_work, ignore)])
+    verified = list(from_candidate)
     if not verified or max(score for score, _ in verified) < DENSE_MIN_SCORE:
-        for found in rotation_candidate(golden, grey, ignore):
-            verified.append((verified_score(golden, grey, found), found))
+        verified += _scored(golden, features, rotation_candidate(golden, grey, ignore))
     if not verified:
         return None
     score, H_work = max(verified, key=lambda pair: pair[0])
@@ -283,15 +285,30 @@ def _register_densely(golden: GoldenFeatures, features: UnitFeatures,
         return None
     if candidate is not None and H_work is candidate_work:
         return candidate, candidate_work
+    refined = any(H_work is H for _, H in from_candidate)
     registration = Registration(
         ok=True,
         homography=_scaled(H_work, features.scale, golden.scale),
-        inliers=candidate.inliers if candidate is not None else 0,
+        inliers=candidate.inliers if refined else 0,
         rms_px=None,
-        method=candidate.method if candidate is not None and H_work is polished else "dense",
-        coverage=candidate.coverage if candidate is not None else 1.0,
+        method=candidate.method if refined else "dense",
+        coverage=candidate.coverage if refined else 1.0,
     )
     return registration, H_work
+
+
+def _scored(golden: GoldenFeatures, features: UnitFeatures,
+            homographies: list[np.ndarray | None]) -> list[tuple[float, np.ndarray]]:
+    """(verified score, homography) of each homography and of its refinement by templates
+    at the golden's corners (see :func:`_templates_at_corners`)."""
+    scored = []
+    for H in homographies:
+        if H is None:
+            continue
+        for option in (H, _templates_at_corners(golden, features, H)):
+            if option is not None:
+                scored.append((verified_score(golden, features.grey, option), option))
+    return scored
 
 
 def _fraction_on_product(golden: GoldenFeatures, points: np.ndarray) -> float:
@@ -330,13 +347,10 @@ def _near_aligned(golden: GoldenFeatures, unit_grey: np.ndarray, unit_scale: flo
         return None
     H_work = np.array([[1.0, 0.0, -sx], [0.0, 1.0, -sy], [0.0, 0.0, 1.0]])
     H_fine = _scaled(H_work, unit_scale / unit_fine_scale, golden.scale / golden.fine_scale)
-    # Corners rather than SIFT blobs: a binarised circuit has few blobs but many corners.
-    h, w = golden.fine.shape
-    corners = cv2.goodFeaturesToTrack(golden.fine, maxCorners=4 * TEMPLATE_GRID**2,
-                                      qualityLevel=0.01, minDistance=max(h, w) / 60)
+    corners = _corner_anchors(golden)
     if corners is None:
         return None
-    H_fine, rms_fine = refine_by_templates(golden, unit_fine, H_fine, corners.reshape(-1, 2))
+    H_fine, rms_fine = refine_by_templates(golden, unit_fine, H_fine, corners)
     # Too few templates to fit a homography: the shift alone, if it correlates well enough.
     H_work = _scaled(H_fine, unit_fine_scale / unit_scale, golden.fine_scale / golden.scale)
     if (plausible(H_work, unit_grey.shape, golden.grey.shape) is not None
@@ -351,6 +365,35 @@ def _near_aligned(golden: GoldenFeatures, unit_grey: np.ndarray, unit_scale: flo
         coverage=1.0,
     )
     return registration, H_work
+
+
+def _corner_anchors(golden: GoldenFeatures) -> np.ndarray | None:
+    """(N, 2) corners of the golden's fine grey, for template refinement; None if none.
+    Corners rather than SIFT blobs: a binarised circuit has few blobs but many corners."""
+    h, w = golden.fine.shape
+    corners = cv2.goodFeaturesToTrack(golden.fine, maxCorners=4 * TEMPLATE_GRID**2,
+                                      qualityLevel=0.01, minDistance=max(h, w) / 60)
+    return None if corners is None else corners.reshape(-1, 2)
+
+
+def _templates_at_corners(golden: GoldenFeatures, features: UnitFeatures, H_work: np.ndarray
+                          ) -> np.ndarray | None:
+    """`H_work` refined by golden patches around corners all over the golden (twice: the
+    second pass starts within a fraction of a pixel), or None when the templates disagree.
+    ECC fits the whole image at once and lets a homography's perspective drift where the
+    subject is blank (5 px at a board's corners at correlation 0.9999); the templates are
+    each pinned to detail."""
+    corners = _corner_anchors(golden)
+    if corners is None:
+        return None
+    ratio_unit = features.scale / features.fine_scale
+    ratio_golden = golden.scale / golden.fine_scale
+    H_fine, refined = _scaled(H_work, ratio_unit, ratio_golden), False
+    for search in _CORNER_SEARCH:
+        H_fine, rms_fine = refine_by_templates(golden, features.fine, H_fine, corners,
+                                               search=search)
+        refined |= rms_fine is not None
+    return _scaled(H_fine, 1.0 / ratio_unit, 1.0 / ratio_golden) if refined else None
 
 
 def _scaled(H: np.ndarray, unit_scale: float, golden_scale: float) -> np.ndarray:

@@ -19,7 +19,8 @@ _MIN_TEMPLATE_MATCHES = 12
 
 
 def refine_by_templates(golden: GoldenFeatures, unit_fine: np.ndarray, H: np.ndarray,
-                         anchors: np.ndarray) -> tuple[np.ndarray, float | None]:
+                         anchors: np.ndarray, *, search: int = _SEARCH_RADIUS
+                         ) -> tuple[np.ndarray, float | None]:
     """Polish a homography by matching small golden patches in the warped unit.
 
     Features are located to a fraction of a *working* pixel, and they thin out towards the
@@ -35,12 +36,15 @@ def refine_by_templates(golden: GoldenFeatures, unit_fine: np.ndarray, H: np.nda
         Unit fine pixels -> golden fine pixels.
     anchors : (N, 2) ndarray
         Golden fine-pixel positions of inlier features: where the texture is.
+    search : int, optional
+        How far (fine pixels) around where `H` puts a patch it is searched for; a repetitive
+        pattern whose period is shorter than twice this can be matched a period off.
 
     Returns
     -------
     (H, rms) with rms the residual in golden fine pixels, or (H unchanged, None).
     """
-    r, search = _PATCH_RADIUS, _SEARCH_RADIUS
+    r = _PATCH_RADIUS
     h, w = golden.fine.shape
     margin = r + search + 1
     inside = ((anchors[:, 0] >= margin) & (anchors[:, 0] < w - margin)
