@@ -78,9 +78,8 @@ def rotation_candidate(golden: GoldenFeatures, unit_grey: np.ndarray,
     factor = _ANALYSIS_SIZE / max(*golden_detail.shape, *unit_detail.shape)
     golden_small, unit_small = _shrunk(golden_detail, factor), _shrunk(unit_detail, factor)
     peaks = _fourier_mellin(golden_small, unit_small)
-    # A zoom the spectrum does not show (a periodic layout) is searched near the likeliest
-    # angles.
-    hypotheses = peaks + [(angle, zoom) for angle, _ in peaks[:2] for zoom in _ZOOMS]
+    # A zoom the spectrum does not show (a periodic layout) is searched at each peak's angle.
+    hypotheses = peaks + [(angle, zoom) for angle, _ in peaks for zoom in _ZOOMS]
     window = cv2.createHanningWindow(golden_small.shape[::-1], cv2.CV_32F)
     scored = []
     for angle, zoom in hypotheses:
