@@ -176,7 +176,8 @@ def verified_score(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.nda
     region = (np.ones_like(golden.grey) if product is None else product.astype(np.uint8))
     if golden.ignore_mask is not None:
         region &= (golden.ignore_mask > 0).astype(np.uint8)
-    return tile_correlation(golden.detail, region, unit_grey, np.linalg.inv(H_work))
+    return tile_correlation(golden.detail, region, unit_grey, np.linalg.inv(H_work),
+                            min_tiles=_MIN_TILES)
 
 
 def _shrunk(image: np.ndarray, factor: float) -> np.ndarray:
@@ -243,11 +244,14 @@ def _similarity(angle: float, zoom: float, unit_shape: tuple[int, int],
 
 
 _DETAIL_TILES = 4  # tile_correlation: the median over a 4 x 4 grid of tiles
+# A dense registration is judged on at least this many detailed tiles: a nearly bare board
+# (DeepPCB 20085165: a few large pads) otherwise matches pad to pad turned by 115 degrees.
+_MIN_TILES = 8
 _MIN_TILE_DETAIL = 2.0  # high-pass standard deviation (grey levels) of a tile that counts
 
 
 def tile_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey: np.ndarray,
-                     warp: np.ndarray) -> float:
+                     warp: np.ndarray, *, min_tiles: int = 1) -> float:
     """Normalised cross-correlation (-1..1) of high-passed golden and unit inside `region`:
     the median of its values on a 4 x 4 grid of tiles.
 
@@ -259,7 +263,7 @@ def tile_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey: n
     ``benchmarks/eval_registration.py``). `warp` maps the golden's (`golden_detail`'s) pixels
     to unit pixels; the part of the region that the unit photo does not show does not count
     (a tile less than a quarter shown is left out, and so is a tile without detail in the
-    golden), and too little shown scores -1.
+    golden), and too little shown, or fewer than `min_tiles` tiles left, scores -1.
     """
     h, w = golden_detail.shape
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
@@ -283,4 +287,4 @@ def tile_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey: n
             # A blank tile (bare board, plain label) says nothing either way.
             if golden_tile.std() >= _MIN_TILE_DETAIL:
                 scores.append(ncc(golden_tile, unit_detail[y0:y1, x0:x1][tile]))
-    return float(np.median(scores)) if scores else -1.0
+    return float(np.median(scores)) if len(scores) >= max(1, min_tiles) else -1.0

@@ -183,8 +183,11 @@ def register(
                 method="outline",
                 coverage=1.0,
             )
-    # Then the whole image, turned and zoomed (repetitive boards whose features mismatch).
-    dense = _register_densely(golden, features, None, None)
+    # Then the whole image, turned and zoomed (repetitive boards whose features mismatch),
+    # where the subject fills the frame: a product on a table has its outline above, and a
+    # smooth one (the colour wheel) correlates tile by tile turned by any angle.
+    dense = (_register_densely(golden, features, None, None)
+             if golden.product_blob is None else None)
     if dense is not None:
         return dense[0]
     if golden.colour is not None and runs_out_of_frame(features.product_blob):
@@ -268,7 +271,8 @@ def _register_densely(golden: GoldenFeatures, features: UnitFeatures,
                       candidate: Registration | None, candidate_work: np.ndarray | None
                       ) -> tuple[Registration, np.ndarray] | None:
     """The dense steps (``_dense``): the candidate polished by ECC, or, when it does not
-    make the photos correspond, the rotation-invariant candidate; verified tile by tile.
+    make the photos correspond and the subject fills the frame, the rotation-invariant
+    candidate; verified tile by tile.
     (registration, working-resolution homography), or None when neither verifies."""
     grey, ignore = features.grey, features.ignore_mask
     from_candidate = []
@@ -276,7 +280,8 @@ def _register_densely(golden: GoldenFeatures, features: UnitFeatures,
         from_candidate = _scored(golden, features,
                                  [candidate_work, polish(golden, grey, candidate_work, ignore)])
     verified = list(from_candidate)
-    if not verified or max(score for score, _ in verified) < DENSE_MIN_SCORE:
+    if golden.product_blob is None and (
+            not verified or max(score for score, _ in verified) < DENSE_MIN_SCORE):
         verified += _scored(golden, features, rotation_candidate(golden, grey, ignore))
     if not verified:
         return None
