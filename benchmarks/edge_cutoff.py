@@ -14,13 +14,16 @@ is included).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import httpx
 
-from testkit.server import free_port, serving
-from testkit.streaming import stream_post
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from testkit.server import free_port, serving  # noqa: E402
+from testkit.streaming import stream_post  # noqa: E402
 
 _MB = 1024 * 1024
 _ID = "00000000-0000-0000-0000-000000000000"
