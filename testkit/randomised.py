@@ -516,7 +516,8 @@ def randomised_pair(seed, *, kind: str | None = None, background: str | None = N
                     photo_size: tuple[int, int] = PHOTO_SIZE,
                     golden_shot: Shot | None = None, unit_shot: Shot | None = None,
                     defect: tuple[str, float] | None = None,
-                    drift_e00: float | None = None) -> RandomisedPair:
+                    drift_e00: float | None = None,
+                    card_shift_mm: tuple[float, float] | None = None) -> RandomisedPair:
     """A golden and a unit photo of one randomised scene, and the truth.
 
     Everything not given is drawn from `seed` (an int or a sequence, as numpy's
@@ -528,6 +529,8 @@ def randomised_pair(seed, *, kind: str | None = None, background: str | None = N
     unit is photographed under the golden's light with the same camera settings (a light box),
     since nothing could tell a change of light from a change of colour. `golden_shot` and
     `unit_shot` fix a session's light and camera (tests); their pose is used as given.
+    `card_shift_mm` fixes where the unit's card lies against the golden's (drawn in +-15 mm
+    otherwise; kept within the table and right of the product).
     """
     rng = np.random.default_rng(seed)
     kind = kind or str(rng.choice(PRODUCT_KINDS))
@@ -549,8 +552,10 @@ def randomised_pair(seed, *, kind: str | None = None, background: str | None = N
         y = int((th - ch) / 2 + shift_mm[1] * PX_PER_MM)
         return min(max(x, px0 + pw + 4), tw - cw), min(max(y, 0), th - ch), cw, ch
 
+    drawn_shift = rng.uniform(-15, 15, 2) if card else None  # drawn always: the same scene
     boxes = {"golden": card_box((0.0, 0.0)) if card else None,
-             "unit": card_box(rng.uniform(-15, 15, 2)) if card else None}
+             "unit": card_box(drawn_shift if card_shift_mm is None else card_shift_mm)
+             if card else None}
     surface = _background("plain" if background == "plain" else "textured",
                           (tw + 400, th + 400), rng)
     keep_out = [product_box] + [b for b in boxes.values() if b]

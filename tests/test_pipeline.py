@@ -10,11 +10,13 @@ import pytest
 from PIL import Image
 
 from imaging.color import ciede2000
-from testkit.metrics import region_hits_mask, roi_corner_error, true_delta_e
+from testkit.metrics import match_boxes, region_hits_mask, roi_corner_error, true_delta_e
+from testkit.randomised import PHOTO_SIZE, Light, Shot, randomised_pair
 from testkit.scenes import Camera, lab_shift, make_pair
 from vision import defect_model
 from vision.compare import compare
 from vision.decode import load_image
+from vision.load import load_pair
 from vision.prepare import prepare_golden
 from vision.report import SCHEMA_VERSION, Report
 from vision.spec import Spec, SpecError, parse_spec
@@ -434,3 +436,32 @@ def test_a_region_drawn_30_px_outside_the_print_finds_what_the_exact_box_finds()
     assert [r.bbox for r in exact.defects.regions] == [r.bbox for r in drawn.defects.regions]
     assert len(drawn.defects.regions) == 1
     assert region_hits_mask(drawn.defects.regions, pair.golden_defect_mask)
+
+
+@pytest.mark.parametrize("case", ["identical", "defect"])
+def test_a_card_put_down_elsewhere_on_the_unit_photo_is_no_defect(case):
+    """Nobody puts the colour card in the same place twice: a bent metal part on a plain
+    table (no product stands out, so the whole overlap is compared), the unit's card moved
+    14 mm left and 14 mm down against the golden's, even light and the same camera but for
+    the unit's pose. The identical unit passes with no region (before the unit's card was
+    masked: one critical region over its new place, 394 x 305 px); a 12 mm stain is still
+    the one region found, on the defect."""
+    camera = Camera(width=PHOTO_SIZE[0], height=PHOTO_SIZE[1], fill=0.9, noise_sigma=1.0,
+                    exposure=1.0)
+    golden_shot = Shot(camera, Light(ambient=1.0), jpeg_quality=95)
+    unit_shot = dataclasses.replace(golden_shot, camera=dataclasses.replace(
+        camera, rotation_deg=8.0, tilt_deg=10.0))
+    pair = randomised_pair(4, kind="metal", background="plain", case=case, card=True,
+                           golden_shot=golden_shot, unit_shot=unit_shot,
+                           card_shift_mm=(-14.0, 14.0), defect=("stain", 12.0))
+    (golden, golden_size), (unit, unit_size) = load_pair(pair.golden_jpeg, pair.unit_jpeg)
+    report = compare(golden, unit, golden_photo_size=golden_size,
+                     unit_photo_size=unit_size).report
+    assert report.roi_source == "overlap"
+    assert report.registration.ok
+    boxes = [tuple(r.bbox) for r in report.defects.regions]
+    if case == "identical":
+        assert report.verdict == "pass" and boxes == []
+    else:
+        assert report.verdict == "fail" and len(boxes) == 1
+        assert match_boxes(boxes, [pair.defect_box()], rule="on_defect")

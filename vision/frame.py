@@ -38,6 +38,9 @@ _MIN_ROI_COVERAGE = 0.5  # below this fraction of the ROI inside the overlap: in
 _MIN_OVERLAP = 0.05  # without an ROI: below this fraction of the golden photo: inconclusive
 _MAX_BILINEAR_MINIFICATION = 1.5  # unit pixels per analysis pixel the warp takes unfiltered
 _MIN_PRODUCT_IN_ROI = 0.5  # of the ROI on the product: then the ROI's table part is left out
+# Analysis px around the unit's card: the registration's error off the product's plane and
+# the card's outline found at reduced resolution.
+_UNIT_CARD_MARGIN_PX = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +70,9 @@ def analysis_frame(golden: PreparedGolden, unit: PreparedUnit, homography: np.nd
     # The homography maps unit photo pixels; the array may be a reduced decode.
     unit_to_golden = homography @ np.diag([1 / unit_scale, 1 / unit_scale, 1.0])
     aligned, valid = warp_for_analysis(unit.image, homography, unit_scale, s, shape)
-    wanted = (_roi_within_product(golden, spec.roi, s, shape) if spec.roi is not None
-              else _default_roi(golden, s, shape))
+    cards = _card_masks(golden, unit, homography, s, shape)
+    wanted = (_roi_within_product(golden, cards, spec.roi, s, shape) if spec.roi is not None
+              else _default_roi(golden, cards, s, shape))
     region = valid & wanted
     roi_box = _golden_box(region, s, golden.size)
     coverage = region.sum() / max(1, wanted.sum())
@@ -110,8 +114,34 @@ def warp_for_analysis(unit: np.ndarray, H: np.ndarray, unit_scale: float, s: flo
     return aligned, valid
 
 
-def _default_roi(golden: PreparedGolden, s: float, shape: tuple[int, int]) -> np.ndarray:
-    """Without a spec ROI: the product on the golden photo (its convex outline), minus the card.
+def _card_masks(golden: PreparedGolden, unit: PreparedUnit, homography: np.ndarray, s: float,
+                shape: tuple[int, int]) -> np.ndarray:
+    """Both photos' colour cards in the analysis frame: the golden's where it lies, the unit's
+    taken through the registration (`homography`: unit photo px -> golden photo px).
+
+    Nobody puts the card in the same place twice: the unit's card, where it moved to, covers
+    table or product that the golden shows bare, and its edges read as a defect region.
+    """
+    cards = np.zeros(shape, bool)
+    if golden.card is not None:
+        cards |= golden.card.mask(shape, scale=s)
+    if unit.calibration.card is not None:
+        quad = cv2.perspectiveTransform(
+            unit.calibration.card.outline().reshape(-1, 1, 2).astype(np.float64),
+            resized_frame(s) @ homography).reshape(-1, 2)
+        unit_card = np.zeros(shape, np.uint8)
+        # A corner far outside the frame (a steep view) must not overflow int32.
+        quad = np.clip(quad, -4 * max(shape), 4 * max(shape))
+        cv2.fillConvexPoly(unit_card, np.round(quad).astype(np.int32), 1)
+        side = 2 * _UNIT_CARD_MARGIN_PX + 1
+        cards |= cv2.dilate(unit_card, np.ones((side, side), np.uint8)) > 0
+    return cards
+
+
+def _default_roi(golden: PreparedGolden, cards: np.ndarray, s: float, shape: tuple[int, int]
+                 ) -> np.ndarray:
+    """Without a spec ROI: the product on the golden photo (its convex outline), minus both
+    photos' cards (`cards`, :func:`_card_masks`).
 
     The table under the product is not the product: its texture and the card's place change
     between photo sessions, and comparing them made every hand-held photo fail. No margin
@@ -130,13 +160,11 @@ def _default_roi(golden: PreparedGolden, s: float, shape: tuple[int, int]) -> np
         product = cv2.resize(golden.product.astype(np.uint8), shape[::-1],
                              interpolation=cv2.INTER_NEAREST)
         mask = cv2.erode(product, np.ones((5, 5), np.uint8)) > 0
-    if golden.card is not None:
-        mask &= ~golden.card.mask(shape, scale=s)
-    return mask
+    return mask & ~cards
 
 
-def _roi_within_product(golden: PreparedGolden, roi, s: float, shape: tuple[int, int]
-                        ) -> np.ndarray:
+def _roi_within_product(golden: PreparedGolden, cards: np.ndarray, roi, s: float,
+                        shape: tuple[int, int]) -> np.ndarray:
     """The spec's ROI; where a product stands on a table and fills most of the ROI, only the
     product's part of it.
 
@@ -149,7 +177,7 @@ def _roi_within_product(golden: PreparedGolden, roi, s: float, shape: tuple[int,
     mask = _roi_mask(roi, s, shape)
     if golden.product is None:
         return mask
-    on_product = mask & _default_roi(golden, s, shape)
+    on_product = mask & _default_roi(golden, cards, s, shape)
     return on_product if on_product.sum() >= _MIN_PRODUCT_IN_ROI * mask.sum() else mask
 
 
