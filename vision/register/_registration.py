@@ -33,7 +33,12 @@ from vision.register._matching import (
     match,
     robust_homography,
 )
-from vision.register._outline import OUTLINE_MIN_SCORE, register_by_outline
+from vision.register._outline import (
+    OUTLINE_MIN_OVERLAP,
+    OUTLINE_MIN_SCORE,
+    register_by_outline,
+    silhouette_overlap,
+)
 from vision.register._silhouette import product_mask, runs_out_of_frame
 from vision.register._templates import TEMPLATE_GRID, refine_by_templates
 
@@ -174,7 +179,21 @@ def register(
     if golden.colour is not None:
         outline = register_by_outline(golden, features.product_blob, unit_grey,
                                        unit_ignore_mask)
-        if outline is not None and outline[1] >= OUTLINE_MIN_SCORE:
+        if outline is not None and outline[1] < OUTLINE_MIN_SCORE:
+            outline = None
+        # The texture's correlation alone does not verify it (a weave correlates a period
+        # off): the silhouettes, which the fit never sees at the fine level, must coincide.
+        overlap = (0.0 if outline is None else
+                   silhouette_overlap(golden, features.product_blob, unit_grey.shape,
+                                      outline[0]))
+        if outline is not None and outline[2] is not None:
+            reason = outline[2]
+        elif outline is not None and overlap < OUTLINE_MIN_OVERLAP:
+            reason = ("the product's outline and texture suggest an alignment under which the "
+                      f"two silhouettes do not coincide ({overlap:.0%} overlap): photograph "
+                      "the whole product against a plain table, or the unit may be another "
+                      "product")
+        elif outline is not None:
             return Registration(
                 ok=True,
                 homography=_scaled(outline[0], unit_scale, golden.scale),
