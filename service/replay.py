@@ -51,7 +51,7 @@ def form_fingerprint(request: Request, form: Form, ignore: frozenset[str] = froz
                      ) -> str:
     """What a multipart request asks for: its path, fields (less `ignore`) and files."""
     fields = {name: value for name, value in form.fields.items() if name not in ignore}
-    files = [(upload.field, upload.filename, bytes(upload.data))
+    files = [(upload.field, upload.filename, upload.data)
              for uploads in form.files.values() for upload in uploads]
     return fingerprint(request.url.path, fields, files)
 
@@ -75,22 +75,26 @@ def _replayed(stored: StoredAnswer) -> Response:
                     headers=headers)
 
 
-async def answer_once(service: Service, tenant_id: str, key: str | None, request_print: str,
+async def answer_once(service: Service, tenant_id: str, key: str | None,
+                      request_print: Callable[[], str],
                       make: Callable[[], Awaitable[Response | BaseModel]], *,
                       status_code: int = 201) -> Response:
     """`make()`'s answer, or without running it the first answer to the same key and body.
 
     Without a key, `make()` simply runs. A model is answered as JSON with `status_code`.
     Only answers below 400 are kept: after a refusal nothing was created, so a retry runs.
+    `request_print()` (e.g. :func:`form_fingerprint` with its arguments bound) is called only
+    when a key is sent, and off the event loop: it hashes every uploaded byte.
     """
     if key is None:
         return _rendered(await make(), status_code)
+    printed = await run_in_threadpool(request_print)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_SECONDS
     while True:
         try:
             stored = await run_in_threadpool(claim, service.sessions, tenant_id, key,
-                                             request_print)
+                                             printed)
             break
         except InFlight:  # the first request with this key is running: wait for its answer
             if loop.time() > deadline:

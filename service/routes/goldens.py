@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -71,7 +72,7 @@ async def seal_golden(request: Request, service: ServiceDep, tenant_id: TenantDe
             return await run_in_threadpool(_read_golden, service, tenant_id, golden_id)
 
         return await answer_once(service, tenant_id, idempotency_key,
-                                 form_fingerprint(request, form), seal)
+                                 partial(form_fingerprint, request, form), seal)
 
 
 def _read_golden(service, tenant_id: str, golden_id: str) -> GoldenPublic:

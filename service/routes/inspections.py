@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
@@ -92,7 +93,7 @@ async def inspect_unit(golden_id: str, request: Request, service: ServiceDep,
             return await run_in_threadpool(_read_inspection, service, tenant_id, inspection_id)
 
         return await answer_once(service, tenant_id, idempotency_key,
-                                 form_fingerprint(request, form), inspect)
+                                 partial(form_fingerprint, request, form), inspect)
 
 
 def _load_golden(service, tenant_id: str, golden_id: str) -> Golden:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ async def create_lot(body: LotCreate, request: Request, service: ServiceDep,
         return await run_in_threadpool(_create_lot, service, tenant_id, body)
 
     return await answer_once(service, tenant_id, idempotency_key,
-                             json_fingerprint(request, body), create)
+                             partial(json_fingerprint, request, body), create)
 
 
 def _create_lot(service, tenant_id: str, body: LotCreate) -> LotPublic:

@@ -10,6 +10,7 @@ answers 404, exactly like a missing one. Pictures are served to the signed-in br
 from __future__ import annotations
 
 import urllib.parse
+from functools import partial
 
 import numpy as np
 import sqlalchemy as sa
@@ -194,7 +195,8 @@ async def _seal(request: Request, service: Service, visitor: Visitor, admission:
 
     try:
         return await answer_once(service, visitor.tenant_id, idempotency_key,
-                                 form_fingerprint(request, form, _NOT_THE_REQUEST), seal_once)
+                                 partial(form_fingerprint, request, form, _NOT_THE_REQUEST),
+                                 seal_once)
     except ServiceError as exc:
         return failure(http_status(exc), exc.message, error_headers(exc))
 
@@ -302,7 +304,7 @@ async def _inspect(request: Request, service: Service, visitor: Visitor, context
 
     try:
         return await answer_once(service, visitor.tenant_id, idempotency_key,
-                                 form_fingerprint(request, form, _NOT_THE_REQUEST),
+                                 partial(form_fingerprint, request, form, _NOT_THE_REQUEST),
                                  inspect_once)
     except ServiceError as exc:
         return failure(http_status(exc), exc.message, error_headers(exc))
