@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +33,8 @@ def server_time_ms(response: httpx.Response) -> float:
 
 
 def stop(process: subprocess.Popen, timeout: float = 30) -> None:
-    """SIGTERM (a graceful shutdown), SIGKILL if it has not ended within `timeout` s."""
+    """SIGTERM (a graceful shutdown, as a service manager stops it), SIGKILL if it has not
+    ended within `timeout` s."""
     process.terminate()
     try:
         process.wait(timeout=timeout)
@@ -83,8 +83,7 @@ def serving_process(port: int, data_dir: Path, settings: dict[str, str] | None =
             wait_ready(base, server)
             yield base, key, server
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+            stop(server)
 
 
 def seal_golden(client: httpx.Client, golden: bytes) -> tuple[str, float]:

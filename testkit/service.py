@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -144,13 +143,3 @@ def start_server(settings: Settings, port: int, log: Path) -> subprocess.Popen:
     process.kill()
     raise AssertionError("server did not become ready in 60 s:\n" + log.read_text()[-3000:])
 
-
-def stop_server(process: subprocess.Popen) -> None:
-    """SIGTERM, as a service manager stops it; killed if it does not stop within 20 s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from service.db import make_engine
 from testkit.photos import photo_pair
-from testkit.server import free_port
+from testkit.server import free_port, stop
 from testkit.service import (
     auth,
     dangling_files,
@@ -26,7 +26,6 @@ from testkit.service import (
     running_app,
     settings_for,
     start_server,
-    stop_server,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -209,4 +208,4 @@ def test_an_answer_the_client_never_read_is_the_one_its_retry_gets(backend, requ
         assert row_counts(settings)["inspections"] == 1
         assert dangling_files(settings) == [] and file_count(tmp_path) > 0
     finally:
-        stop_server(process)
+        stop(process)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from testkit.photos import photo_pair, sha256
-from testkit.server import SEALCHECK, free_port
+from testkit.server import SEALCHECK, free_port, stop
 from testkit.service import (
     BACKENDS,
     auth,
@@ -25,7 +25,6 @@ from testkit.service import (
     server_env,
     settings_for,
     start_server,
-    stop_server,
 )
 
 
@@ -99,7 +98,7 @@ def test_kill_9_during_uploads_loses_no_acknowledged_inspection(backend, tmp_pat
         assert 2 <= len(acknowledged) < len(units), "the kill must land during the uploads"
         assert max(health_ms) < 1000, health_ms  # health checks stay fast under load
     finally:
-        stop_server(server)
+        stop(server)
 
     assert dangling_files(settings) == []
     server = start_server(settings, port, tmp_path / "server.log")
@@ -127,4 +126,4 @@ def test_kill_9_during_uploads_loses_no_acknowledged_inspection(backend, tmp_pat
         if backend == "sqlite":  # the default database: SQLite in WAL mode, in the data dir
             assert (tmp_path / "sealcheck.db-wal").exists()
     finally:
-        stop_server(server)
+        stop(server)

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from testkit.photos import photo_pair
-from testkit.server import free_port
-from testkit.service import auth, new_key, settings_for, start_server, stop_server
+from testkit.server import free_port, stop
+from testkit.service import auth, new_key, settings_for, start_server
 from tests.web.conftest import SCREENSHOTS, SIZES, browser_or_skip
 
 MIN_TAP_PX = 44  # WCAG 2.5.5 / platform guidelines for a thumb
@@ -45,7 +45,7 @@ def server(tmp_path_factory, request):
     try:
         yield {"base": f"http://127.0.0.1:{port}", "key": key, "files": files, "roi": roi}
     finally:
-        stop_server(process)
+        stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from testkit.photos import photo_pair
-from testkit.server import free_port
-from testkit.service import auth, new_key, settings_for, start_server, stop_server
+from testkit.server import free_port, stop
+from testkit.service import auth, new_key, settings_for, start_server
 from tests.web.conftest import browser_or_skip
 
 
@@ -33,7 +33,7 @@ def server(tmp_path_factory, request):
     try:
         yield {"base": base, "key": key, "unit": data_dir / "unit.jpg", "golden_id": golden_id}
     finally:
-        stop_server(process)
+        stop(process)
 
 
 def _inspections(server) -> list[str]:
