@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 
 from imaging.geometry import resized_frame
-from vision.local_shift import local_shifts
 from vision.register import warp_to_golden
 from vision.spec import Spec
 
@@ -74,13 +73,6 @@ def analysis_frame(golden: PreparedGolden, unit: PreparedUnit, homography: np.nd
     cards = _card_masks(golden, unit, homography, s, shape)
     wanted = (_roi_within_product(golden, cards, spec.roi, s, shape) if spec.roi is not None
               else _default_roi(golden, cards, s, shape))
-    # What the homography leaves (a lens's distortion, a board not quite flat): measured on
-    # the compared region and taken out, so that the measurements difference like with like.
-    shifts = local_shifts(cv2.cvtColor(golden.analysis_rgb, cv2.COLOR_RGB2GRAY),
-                          cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY), valid & wanted)
-    if shifts is not None:
-        aligned, valid = warp_for_analysis(unit.image, homography, unit_scale, s, shape,
-                                           shifts=shifts)
     region = valid & wanted
     roi_box = _golden_box(region, s, golden.size)
     coverage = region.sum() / max(1, wanted.sum())
@@ -97,14 +89,12 @@ def analysis_frame(golden: PreparedGolden, unit: PreparedUnit, homography: np.nd
 
 
 def warp_for_analysis(unit: np.ndarray, H: np.ndarray, unit_scale: float, s: float,
-                       shape: tuple[int, int], *, shifts: np.ndarray | None = None
-                       ) -> tuple[np.ndarray, np.ndarray]:
+                       shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Resample the unit straight into the golden's analysis frame.
 
     `H` maps unit photo pixels to golden photo pixels; `unit` is the photo or a reduced decode
     of it (`unit_scale` array pixels per photo pixel); the analysis frame has `s` pixels per
-    golden photo pixel. `shifts` ((h, w, 2), :func:`vision.local_shift.local_shifts`) moves
-    where each analysis pixel is read from, in the one resampling (a second would blur).
+    golden photo pixel.
 
     A warp that minifies by more than _MAX_BILINEAR_MINIFICATION would alias, so the unit is
     low-passed first: a Gaussian with the variance of an area shrink to 1.5 unit pixels per
@@ -118,29 +108,10 @@ def warp_for_analysis(unit: np.ndarray, H: np.ndarray, unit_scale: float, s: flo
     box = 1.0 / (_MAX_BILINEAR_MINIFICATION * max(zoom, 1e-9))  # r, in unit pixels
     if box > 1.0:
         unit = cv2.GaussianBlur(unit, (0, 0), float(np.sqrt(box * box / 4.0 - 1.0 / 6.0)))
-    if shifts is None:
-        aligned, valid = warp_to_golden(unit, H_analysis, shape)
-    else:
-        aligned, valid = _warp_shifted(unit, H_analysis, shape, shifts)
+    aligned, valid = warp_to_golden(unit, H_analysis, shape)
     valid = cv2.erode(valid.astype(np.uint8), np.ones((3, 3), np.uint8),
                       iterations=_EDGE_ERODE_PX) > 0
     return aligned, valid
-
-
-def _warp_shifted(unit: np.ndarray, H_analysis: np.ndarray, shape: tuple[int, int],
-                  shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`unit` read at H_analysis^-1 (p + shifts(p)) for every analysis pixel p."""
-    h, w = shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    points = np.stack([xs + shifts[..., 0], ys + shifts[..., 1]], axis=2)
-    source = cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float64),
-                                      np.linalg.inv(H_analysis)).reshape(h, w, 2)
-    map_x, map_y = source[..., 0].astype(np.float32), source[..., 1].astype(np.float32)
-    aligned = cv2.remap(unit, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                        borderValue=0)
-    valid = cv2.remap(np.full(unit.shape[:2], 255, np.uint8), map_x, map_y, cv2.INTER_NEAREST,
-                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return aligned, valid > 0
 
 
 def _card_masks(golden: PreparedGolden, unit: PreparedUnit, homography: np.ndarray, s: float,
