@@ -16,16 +16,22 @@ from vision.load import load_pair
 from vision.measure.highlights import clipped_highlights, steady_colour_region
 
 
-def test_clipped_white_is_a_highlight_a_saturated_colour_is_not():
-    image = np.full((64, 64, 3), 120, np.uint8)
-    image[10:20, 10:20] = 255  # the lamp's reflection
-    image[40:50, 10:20] = (255, 40, 40)  # a saturated red: the photo shows its colour
-    image[40:50, 40:50] = 235  # light grey, not clipped
-    highlights = clipped_highlights(image)
+def test_white_clipped_in_one_photo_only_is_a_highlight():
+    """The lamp's reflection: clipped white in one photo, the surface in the other. White
+    both photos clip (the subject's own), a saturated colour and a light grey are not."""
+    unit = np.full((64, 96, 3), 120, np.uint8)
+    unit[40:50, 70:80] = 255  # white on both photos: the subject's own
+    golden = unit.copy()
+    golden[10:20, 10:20] = 255  # the reflection, on the golden only
+    golden[40:50, 10:20] = (255, 40, 40)  # a saturated red: the photo shows its colour
+    golden[40:50, 40:50] = 235  # light grey, not clipped
+    highlights = clipped_highlights(golden, unit)
     assert highlights[10:20, 10:20].all()
     assert not highlights[40:50, 10:20].any()
     assert not highlights[40:50, 40:50].any()
+    assert not highlights[40:50, 70:80].any()
     assert not highlights[30, 30]
+    np.testing.assert_array_equal(clipped_highlights(unit, golden), highlights)
 
 
 def test_the_steady_region_keeps_a_uniform_drift_and_leaves_out_a_local_change():

@@ -21,29 +21,34 @@ CLIPPED_CODE = 250
 """8-bit sRGB code at and above which a channel counts as clipped (JPEG's ringing leaves a
 clipped area at 250-255)."""
 _HIGHLIGHT_MIN_SHARE = 0.8  # a highlight's weakest channel is at least this of its strongest
+_NEAR_CLIPPED_CODE = 235  # the other photo at or above this: the same white, resampled
 _HIGHLIGHT_HALO_PX = 3  # analysis pixels: the blooming and blur around a clipped area
 _LOCAL_CHANGE_LAB = 6.0  # CIELAB distance from the region's typical change: a local change
 _PATCH_HALF_PX = 3  # half-resolution pixels: a local change narrower than 2x this + 1 is a line
 _MIN_STEADY_SHARE = 0.25  # of the region; less than this steady: the whole region's colour
 
 
-def clipped_highlights(*rgb8: np.ndarray) -> np.ndarray:
-    """Pixels clipped white in any of the given 8-bit RGB images (as photographed, the same
-    frame), grown by the glow around them: bool.
+def clipped_highlights(golden_rgb8: np.ndarray, unit_rgb8: np.ndarray) -> np.ndarray:
+    """Where one photo is clipped white and the other is not even near it: bool, grown by
+    the glow around a highlight. Both are 8-bit RGB as photographed, in the same frame.
 
     Clipped means the strongest channel at CLIPPED_CODE or above and the weakest at least
     _HIGHLIGHT_MIN_SHARE of it (near-white: a specular reflection takes the lamp's colour,
-    not the surface's). A saturated red or yellow that merely clips one channel is still a
-    colour the photo shows, and stays.
+    not the surface's); a saturated red that merely clips one channel is still a colour the
+    photo shows. White that both photos show clipped (a scan's bare board, a white label, a
+    star) is the subject's own: the same in both, and kept. A pixel near a clipped one in
+    the other photo (_NEAR_CLIPPED_CODE) is the same white resampled, also kept.
     """
-    clipped = np.zeros(rgb8[0].shape[:2], np.uint8)
-    for image in rgb8:
+    def clipped(image: np.ndarray) -> np.ndarray:
         strongest = image.max(axis=2)
-        weakest = image.min(axis=2)
-        clipped |= ((strongest >= CLIPPED_CODE)
-                    & (weakest >= _HIGHLIGHT_MIN_SHARE * strongest)).astype(np.uint8)
+        return (strongest >= CLIPPED_CODE) & (image.min(axis=2) >= _HIGHLIGHT_MIN_SHARE
+                                               * strongest)
+
+    golden_near = golden_rgb8.max(axis=2) >= _NEAR_CLIPPED_CODE
+    unit_near = unit_rgb8.max(axis=2) >= _NEAR_CLIPPED_CODE
+    moved = (clipped(golden_rgb8) & ~unit_near) | (clipped(unit_rgb8) & ~golden_near)
     side = 2 * _HIGHLIGHT_HALO_PX + 1
-    return cv2.dilate(clipped, np.ones((side, side), np.uint8)) > 0
+    return cv2.dilate(moved.astype(np.uint8), np.ones((side, side), np.uint8)) > 0
 
 
 def steady_colour_region(golden_lab: np.ndarray, unit_lab: np.ndarray, region: np.ndarray,
@@ -61,7 +66,13 @@ def steady_colour_region(golden_lab: np.ndarray, unit_lab: np.ndarray, region: n
     highlights (or, if that is too little too, the region).
     """
     height, width = region.shape
-    usable = region if highlights is None else region & ~highlights
+    usable = region
+    if highlights is not None:
+        # Patches only, as below: a speck of white one photo clips and the other resamples
+        # a little darker (a star) is the product's light, and the mean needs it.
+        patches = cv2.morphologyEx(highlights.astype(np.uint8), cv2.MORPH_OPEN,
+                                   np.ones((2 * _HIGHLIGHT_HALO_PX + 3,) * 2, np.uint8))
+        usable = region & (patches == 0)
     if usable.sum() < _MIN_STEADY_SHARE * region.sum():
         return region
     half_size = golden_lab.shape[1::-1]
