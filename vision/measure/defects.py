@@ -150,9 +150,12 @@ def _local_drift(golden_lab: np.ndarray, unit_lab: np.ndarray, region: np.ndarra
         rows, cols, t * t, 3)
     counts = inside.reshape(rows, t, cols, t).sum(axis=(1, 3))
     medians = np.tile(global_offset.astype(np.float32), (rows, cols, 1))
-    full = counts >= 0.5 * t * t
-    if full.any():
-        medians[full] = np.nanmedian(tiles[full], axis=1)
+    whole, enough = counts == t * t, counts >= 0.5 * t * t
+    if whole.any():  # np.median is several times faster than np.nanmedian
+        medians[whole] = np.median(tiles[whole], axis=1)
+    partial = enough & ~whole
+    if partial.any():
+        medians[partial] = np.nanmedian(tiles[partial], axis=1)
     medians = np.stack([cv2.medianBlur(np.ascontiguousarray(medians[..., c]), 3)
                         for c in range(3)], axis=2)
     drift = cv2.resize(medians, (cols * t, rows * t), interpolation=cv2.INTER_LINEAR)
