@@ -37,6 +37,7 @@ from vision.measure.defects import (
     model_probability,
 )
 from vision.measure.dimensions import dimensions
+from vision.measure.highlights import clipped_highlights
 from vision.measure.structure import structural_similarity
 from vision.prepare import (
     PreparedGolden,
@@ -258,11 +259,13 @@ def _measure(runner: StageRunner, golden: PreparedGolden, unit: PreparedUnit,
                               unit_views.grey_for_ssim, data_range=255, mask=frame.region)
     probability = (runner.beside("defect_model", model_probability, golden_views, unit_views,
                                  frame.region, defect_box) if use_defect_model else None)
+    # Clipped white in either photo as photographed: the lamp, not the product's colour.
+    highlights = clipped_highlights(golden.analysis_rgb, frame.aligned)
     colour, global_offset = runner.run(
         "color", colour_stage, golden.image, s, golden.calibration, unit.image,
-        unit.calibration, frame, golden_views, unit_views, plan)
+        unit.calibration, frame, golden_views, unit_views, plan, highlights=highlights)
     cue = runner.run("defects", local_colour_cue, golden_views, unit_views, global_offset,
-                     frame.region, defect_box)
+                     frame.region, defect_box, highlights=highlights)
     ssim_value, ssim_map = structure.result()
     maps = runner.run("defects", map_evidence, ssim_map, cue, frame.region)
     px_per_mm = (golden.card.px_per_mm(spec.chart.width_mm)

@@ -15,6 +15,7 @@ from calibration.fit import ColourCorrection
 from imaging import color
 from vision.calibrate import ColourPlan, PhotoCalibration, card_agreement
 from vision.frame import AnalysisFrame, upsample_mask
+from vision.measure.highlights import steady_colour_region
 from vision.report import ColorReport, ColorTiles
 from vision.views import AnalysisViews
 
@@ -27,17 +28,22 @@ TILE_ANALYSIS_PX = 64
 
 def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCalibration,
                  unit_image: np.ndarray, unit: PhotoCalibration, frame: AnalysisFrame,
-                 golden_views: AnalysisViews, unit_views: AnalysisViews, plan: ColourPlan
-                 ) -> tuple[ColorReport, np.ndarray]:
+                 golden_views: AnalysisViews, unit_views: AnalysisViews, plan: ColourPlan,
+                 *, highlights: np.ndarray | None = None) -> tuple[ColorReport, np.ndarray]:
     """The report's ``color`` part and the global CIELAB offset (unit - golden) that the
     defect stage's colour cue discounts (also when the colour is not measurable).
 
     `golden_image` is the golden array (`golden_scale` analysis pixels per golden photo
-    pixel), `unit_image` the unit array; `frame` says where they are compared.
+    pixel), `unit_image` the unit array; `frame` says where they are compared. The colours
+    are those of the region's steady part (:func:`vision.measure.highlights.
+    steady_colour_region`): without the clipped `highlights` (analysis frame, either photo)
+    and without what changed unlike the rest, the defect stage's findings.
     """
+    colour_region = steady_colour_region(golden_views.lab_smooth, unit_views.lab_smooth,
+                                         frame.region, highlights)
     # The headline colours from the photos' own pixels, not the shrunk analysis images.
     photo_means = photo_colours(golden_image, golden_scale, unit_image, frame.unit_to_golden,
-                                frame.region, plan.golden_correction(golden),
+                                colour_region, plan.golden_correction(golden),
                                 plan.unit_correction(unit))
     calibrated, note, uncertainty = plan.calibrated, plan.note, plan.uncertainty_e00
     agreement = (card_agreement(golden, unit, color.linear_rgb_to_lab(photo_means[0]))
@@ -48,7 +54,7 @@ def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCal
         # Calibrating would move this colour further from the truth than leaving it: the
         # card itself says so. Compare as photographed, with that error as the uncertainty.
         photo_means = photo_colours(golden_image, golden_scale, unit_image,
-                                    frame.unit_to_golden, frame.region, None, None)
+                                    frame.unit_to_golden, colour_region, None, None)
         calibrated, uncertainty = False, round(agreement.as_photographed, 4)
         note = ("Colours compared as photographed: near this colour the card's patches differ "
                 f"between the two photos by {agreement.as_photographed:.2f} Delta-E00 as "
@@ -56,7 +62,8 @@ def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCal
                 "predicted by its photo's calibration without it), so calibrating would not "
                 "make the colour more accurate.")
     report, global_offset = measure_colour(golden_views, unit_views, frame.region, golden_scale,
-                                           photo_means, calibrated=calibrated, note=note)
+                                           photo_means, calibrated=calibrated, note=note,
+                                           colour_region=colour_region)
     if not plan.measurable:
         return unmeasured_colour(plan.note), global_offset
     return report.model_copy(update={"uncertainty_e00": uncertainty}), global_offset
@@ -64,15 +71,16 @@ def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCal
 
 def measure_colour(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray, s: float,
                    photo_means: tuple[np.ndarray, np.ndarray] | None, *,
-                   calibrated: bool = False, note: str | None = None
-                   ) -> tuple[ColorReport, np.ndarray]:
+                   calibrated: bool = False, note: str | None = None,
+                   colour_region: np.ndarray | None = None) -> tuple[ColorReport, np.ndarray]:
     """Headline colour difference and per-tile map; also the global Lab offset (unit - golden).
 
     The headline colours are `photo_means` (:func:`photo_colours`) when there are any, else
-    the analysis images' means. The tiles and the offset the defect stage discounts come from
-    the analysis images, the same images as that stage's maps.
+    the analysis images' means over `colour_region` (default `region`), as is the offset the
+    defect stage discounts; the tiles cover all of `region`. The tiles and the offset come
+    from the analysis images, the same images as the defect stage's maps.
     """
-    mask = region.astype(np.uint8)
+    mask = (region if colour_region is None else colour_region).astype(np.uint8)
     # cv2.mean accumulates in float64, like ndarray.mean(dtype=float64), without the copy.
     golden_rgb = np.array(cv2.mean(golden.linear, mask)[:3])
     unit_rgb = np.array(cv2.mean(unit.linear, mask)[:3])
