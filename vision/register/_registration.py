@@ -3,7 +3,8 @@
 Features (steps 1 to 5) first, on the coarse copies and then, if those register the unit with
 few inliers, on the working copies; the near-aligned fallback (step 6) for same-size photos
 whose features do not match; the identity check (step 7); the outline fallback (step 8) only
-when nothing else registered; every homography lifted to full resolution (step 9).
+when nothing else registered, then the shape fallback (``_shape``); every homography lifted
+to full resolution (step 9).
 :func:`warp_to_golden` then resamples a unit photo through the result.
 """
 
