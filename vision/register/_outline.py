@@ -178,8 +178,7 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     def run(level, warp: np.ndarray) -> tuple[float, np.ndarray] | None:
         S, iterations, blur, *images = level
         S_inv = np.linalg.inv(S)
-        start = S_inv @ warp @ S
-        fitted = ecc_fit(*images, start / start[2, 2], iterations, blur)
+        fitted = ecc_fit(*images, S_inv @ warp @ S, iterations, blur)
         return None if fitted is None else (fitted[0], S @ fitted[1] @ S_inv)
 
     coarse = []
