@@ -417,19 +417,26 @@ def test_a_different_real_board_turned_is_not_registered():
     assert "another product" in result.reason
 
 
-def _register_randomised(index: int):
+def _randomised(index: int):
+    from testkit.randomised import PRODUCT_KINDS, randomised_pair
+
+    cases = ("identical", "defect", "drift", "identical", "defect")
+    return randomised_pair([0, 23, index], kind=PRODUCT_KINDS[index % len(PRODUCT_KINDS)],
+                           case=cases[index // len(PRODUCT_KINDS) % len(cases)])
+
+
+def _register_randomised(index: int, unit_index: int | None = None):
     """(registration, mean corner error in golden px or None) of tune pair `index` of
     benchmarks/eval_randomised.py, registered as ``sealcheck compare`` registers it (both
-    photos decoded as the CLI decodes them, the unit's colour card kept out)."""
-    from testkit.randomised import PRODUCT_KINDS, randomised_pair
+    photos decoded as the CLI decodes them, the unit's colour card kept out). With
+    `unit_index`, the unit photo is that pair's: another product of the same kind."""
     from vision import register as registration
     from vision.load import load_pair
     from vision.prepare import golden_core, prepare_unit
 
-    cases = ("identical", "defect", "drift", "identical", "defect")
-    pair = randomised_pair([0, 23, index], kind=PRODUCT_KINDS[index % len(PRODUCT_KINDS)],
-                           case=cases[index // len(PRODUCT_KINDS) % len(cases)])
-    (golden, golden_size), (unit, unit_size) = load_pair(pair.golden_jpeg, pair.unit_jpeg)
+    pair = _randomised(index)
+    unit_jpeg = pair.unit_jpeg if unit_index is None else _randomised(unit_index).unit_jpeg
+    (golden, golden_size), (unit, unit_size) = load_pair(pair.golden_jpeg, unit_jpeg)
     unit = prepare_unit(unit, photo_size=unit_size)
     result = registration.register(golden_core(golden, photo_size=golden_size).features,
                                    unit.image, unit_features=unit.features)
@@ -458,3 +465,25 @@ def test_fabric_with_one_clear_orientation_is_still_registered_by_its_outline():
     assert result.ok, result.reason
     assert result.method == "outline"
     assert error <= 1.0
+
+
+@pytest.mark.parametrize("index", [31, 41, 22])
+def test_textureless_or_brushed_product_is_registered_by_its_shape(index):
+    """Randomised tune pairs whose features and four-sided outline both fail: moulded parts
+    with rounded corners whose only detail is their relief's shading (31: light from another
+    side, 41), and bent brushed steel with moving highlights (22, tilted 28 degrees). Not
+    registered at all before the shape fallback; now within a pixel of the truth."""
+    result, error = _register_randomised(index)
+    assert result.ok, result.reason
+    assert result.method == "shape"
+    assert error <= 1.0
+
+
+@pytest.mark.parametrize(("index", "unit_index"), [(36, 41), (41, 46), (12, 17)])
+def test_another_part_of_the_same_kind_and_shape_is_not_registered(index, unit_index):
+    """The golden of one randomised moulded part (or steel plate) against the unit photo of
+    another: similar rounded outlines, another relief (or holes and grain). The shape
+    fallback's silhouettes may coincide; its inner edges must not let it register."""
+    result, _ = _register_randomised(index, unit_index)
+    assert not result.ok
+    assert result.homography is None and result.reason

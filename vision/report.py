@@ -54,7 +54,8 @@ class RegistrationReport(BaseModel):
         "correspondences), golden pixels; null for the identity, for a pure shift found by "
         "phase correlation, and when not ok.",
     )
-    method: Literal["features", "templates", "dense", "identity", "outline", "none"] = Field(
+    method: Literal["features", "templates", "dense", "identity", "outline", "shape",
+                    "none"] = Field(
         description="'features': SIFT + MAGSAC++, polished by template matching; 'templates': "
         "photos from a fixture, off by a small shift (phase correlation, then template "
         "matching), used when features are too repetitive to match; 'dense': the whole images, "
@@ -63,7 +64,11 @@ class RegistrationReport(BaseModel):
         "turned or zoomed); 'identity': the photos "
         "were already aligned and the identity fitted at least as well as any other alignment; "
         "'outline': fallback for products with too little texture, from the product's "
-        "silhouette on the table refined by ECC and accepted only if the insides correlate.",
+        "silhouette on the table refined by ECC and accepted only if the insides correlate; "
+        "'shape': the last fallback, for a rounded or textureless product (moulded parts, "
+        "brushed steel): the whole silhouette's moments and ECC fit, then ECC on the edges "
+        "inside it, accepted only if the silhouettes coincide, the inner edges correlate tile "
+        "by tile and no other way round fits nearly as well.",
     )
     coverage: float = Field(
         description="Fraction (0-1) of the golden's detailed area where inliers were found; "

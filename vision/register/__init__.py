@@ -32,6 +32,12 @@ pipeline here is the textbook one, with the checks that make it trustworthy on r
    pairings are candidates, refined coarse to fine by ECC (Evangelidis & Psarakis 2008),
    and kept only if the products' insides then correlate (two different rectangular
    products have matching outlines, not matching contents).
+   Then, when that does not register it either, the shape fallback (rounded outlines and
+   textureless insides: moulded parts, bent brushed steel): the whole silhouette's moments
+   and an ECC fit of the silhouettes, then ECC on the edges inside (the gradient's
+   magnitude, which a change of light direction moves least), kept only if the silhouettes
+   coincide, the inner edges correlate tile by tile, no other turn fits nearly as well, and
+   the fit scores clearly better than the same fit a few pixels away.
 9. Lift the homography to full resolution.
 
 The homography maps unit pixels to golden pixels of the full-resolution, EXIF-oriented photos.
@@ -40,9 +46,9 @@ The steps live in private modules that each read on their own: ``_features`` (th
 fine copies and their SIFT features: step 1), ``_matching`` (steps 2 and 3), ``_checks`` (the
 plausibility of step 4 and the high-pass alignment score of steps 6 to 8), ``_templates``
 (step 5), ``_silhouette`` (the product on the table, which bounds the feature detection and
-gives :func:`product_mask`), ``_outline`` (step 8) and ``_registration`` (:func:`register`,
-which runs the steps in this order and holds the coverage check of step 4 and steps 6, 7
-and 9, and :func:`warp_to_golden`).
+gives :func:`product_mask`), ``_outline`` and ``_shape`` (step 8) and ``_registration``
+(:func:`register`, which runs the steps in this order and holds the coverage check of step 4
+and steps 6, 7 and 9, and :func:`warp_to_golden`).
 
 References
 ----------
@@ -52,6 +58,8 @@ Barath, D., Noskova, J., Ivashechkin, M., & Matas, J. (2020). MAGSAC++, a fast, 
 accurate robust estimator. CVPR 2020. doi:10.1109/CVPR42600.2020.00138
 Kuglin, C. D., & Hines, D. C. (1975). The phase correlation image alignment method. Proc.
 IEEE Int. Conf. on Cybernetics and Society, 163-165.
+Hu, M.-K. (1962). Visual pattern recognition by moment invariants. IRE Trans. Information
+Theory 8(2), 179-187. doi:10.1109/TIT.1962.1057692
 Evangelidis, G. D., & Psarakis, E. Z. (2008). Parametric image alignment using enhanced
 correlation coefficient maximization. IEEE TPAMI 30(10), 1858-1865.
 doi:10.1109/TPAMI.2008.113

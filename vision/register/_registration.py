@@ -3,7 +3,8 @@
 Features (steps 1 to 5) first, on the coarse copies and then, if those register the unit with
 few inliers, on the working copies; the near-aligned fallback (step 6) for same-size photos
 whose features do not match; the identity check (step 7); the outline fallback (step 8) only
-when nothing else registered; every homography lifted to full resolution (step 9).
+when nothing else registered, then the shape fallback (``_shape``); every homography lifted
+to full resolution (step 9).
 :func:`warp_to_golden` then resamples a unit photo through the result.
 """
 
@@ -39,6 +40,7 @@ from vision.register._outline import (
     register_by_outline,
     silhouette_overlap,
 )
+from vision.register._shape import SHAPE_MIN_SCORE, register_by_shape
 from vision.register._silhouette import product_mask, runs_out_of_frame
 from vision.register._templates import TEMPLATE_GRID, refine_by_templates
 
@@ -70,7 +72,7 @@ class Registration:
     homography: np.ndarray | None  # 3x3, unit pixel -> golden pixel, full resolution
     inliers: int
     rms_px: float | None  # RMS reprojection error of the inliers, full-resolution pixels
-    method: str  # "features", "templates", "dense", "identity", "outline" or "none"
+    method: str  # "features", "templates", "dense", "identity", "outline", "shape" or "none"
     coverage: float  # fraction of the golden's textured area holding inliers (1: not measured)
     reason: str | None = None  # why registration failed, in words a person can act on
 
@@ -202,6 +204,16 @@ def register(
                 method="outline",
                 coverage=1.0,
             )
+        # A rounded outline, or a texture the outline's fit cannot hold (a relief's
+        # shading, brushed steel): the whole silhouette, then the edges inside it.
+        shape = register_by_shape(
+            golden, features.product_blob, unit_grey, unit_ignore_mask,
+            lambda H: silhouette_overlap(golden, features.product_blob, unit_grey.shape, H))
+        if shape is not None and shape[2] is None and shape[1] >= SHAPE_MIN_SCORE:
+            return Registration(ok=True, homography=_scaled(shape[0], unit_scale, golden.scale),
+                                inliers=0, rms_px=None, method="shape", coverage=1.0)
+        if shape is not None and shape[2] is not None and outline is None:
+            reason = shape[2]
     # Then the whole image, turned and zoomed (repetitive boards whose features mismatch),
     # where the subject fills the frame: a product on a table has its outline above, and a
     # smooth one (the colour wheel) correlates tile by tile turned by any angle.
