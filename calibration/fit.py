@@ -14,15 +14,24 @@ object, not of the lamp and the phone.
 3. **Model**: per-channel gains (white balance only), a 3x3 matrix, a 3x3 matrix with an
    offset (flare), or a root-polynomial of degree 2 (Finlayson, Mackiewicz & Hurlbert 2015:
    R, G, B, sqrt(RG), sqrt(GB), sqrt(RB), which scale with exposure as the matrix does).
-   Weighted least squares: each patch's error relative to its luminance, so dark patches count
-   as the eye counts them, times its uniformity weight.
-4. **Choice**: every (tone curve, model) pair is scored by its exact leave-one-patch-out mean
+   Least squares in CIEDE2000's own local metric at each patch's reference colour (what the
+   fit is judged by: :mod:`calibration.weighted`), times the patch's uniformity weight.
+4. **Light**: a card is rarely lit evenly. The root-polynomial is also fitted with a plane of
+   light over the card (a light level exp(a x + b y), two more parameters), so that uneven
+   light is not taken for colour; the correction is then the one at the card's centre and
+   :attr:`ColourCorrection.light_spread` says how uneven the light was (the pair policy counts
+   it: a product beside the card is lit neither as its centre nor as any one patch).
+5. **Choice**: every (tone curve, model) pair is scored by its exact leave-one-patch-out mean
    CIEDE2000 on the photo itself: each patch predicted by the tone curve and model fitted
    without it (the PRESS identity for the model; the curve refitted when the patch is a
-   neutral one). The candidates are taken from the fewest parameters to the most, and a richer
-   one replaces the choice only when its LOO is clearly lower (:func:`clearly_better`): with
-   24 patches a richer model always fits better and may still predict worse. That LOO is the
-   calibration's own accuracy (it feeds the report's colour uncertainty).
+   neutral one; the light's slopes searched again without it). The candidates are taken from
+   the fewest parameters to the most, and a richer one replaces the choice only when its LOO
+   is clearly lower (:func:`clearly_better`): with 24 patches a richer model always fits
+   better and may still predict worse. The plane of light is tried last, on the tone curve
+   the root-polynomial predicts best with (one candidate: each costs a search of the slopes).
+   That LOO is the calibration's own accuracy (it feeds the report's colour uncertainty); the
+   choice among candidates is made on the same LOO, so it is the chosen candidate's, not a
+   nested estimate of the whole procedure's.
 
 References
 ----------

@@ -10,8 +10,8 @@ identity for 3-row blocks, :func:`leave_one_out`).
 A card is rarely lit evenly (a lamp to one side, a window): a patch near the bright end
 reads lighter than its colour. :func:`fit_with_light_plane` fits, with the model, a light
 level exp(a x + b y) over the card (x, y in the chart's millimetres / 100 from its centre),
-so that the correction is the one at the card's centre; a and b are searched on a grid
-(the model is linear once they are fixed).
+so that the correction is the one at the card's centre; a and b are searched on grids (the
+model is linear once they are fixed).
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ _METRIC_STEP = 1e-4  # linear sRGB step of the finite differences of the metric
 # Largest light slope searched, per 100 chart-mm (|a|, |b|): 0.3 is a third brighter across
 # 100 mm; a card lit more unevenly than that is not one light.
 LIGHT_PLANE_LIMIT = 0.3
-_SLOPE_STEP = 0.05  # the slopes searched: a 13 x 13 grid (light levels within 2.5 % at 100 mm)
-_SLOPES = np.array([(a, b) for a in np.arange(-LIGHT_PLANE_LIMIT, LIGHT_PLANE_LIMIT + 1e-9,
-                                              _SLOPE_STEP)
-                    for b in np.arange(-LIGHT_PLANE_LIMIT, LIGHT_PLANE_LIMIT + 1e-9, _SLOPE_STEP)])
+# The slopes searched: a 7 x 7 grid (steps of 0.1), then steps of 0.025 within 0.05 of the
+# coarse best (light levels within 1.25 % at 100 mm).
+_COARSE_SLOPES = np.array([(a, b) for a in np.linspace(-LIGHT_PLANE_LIMIT, LIGHT_PLANE_LIMIT, 7)
+                           for b in np.linspace(-LIGHT_PLANE_LIMIT, LIGHT_PLANE_LIMIT, 7)])
+_FINE_OFFSETS = np.array([(a, b) for a in np.linspace(-0.05, 0.05, 5)
+                          for b in np.linspace(-0.05, 0.05, 5)])
 
 
 def perceptual_metric_roots(reference: np.ndarray) -> np.ndarray:
@@ -119,16 +121,16 @@ def leave_one_out(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarra
     flat = design.reshape(-1, design.shape[2])
     gram_inv = np.linalg.pinv(flat.T @ flat)
     residual = target_w - design @ (gram_inv @ flat.T @ target_w.ravel())
-    hat = np.einsum("iap,pq,ibq->iab", design, gram_inv, design)
+    hat = (design @ gram_inv) @ design.transpose(0, 2, 1)  # (m, 3, 3) blocks
     loo_residual = np.linalg.solve(np.eye(3) * (1.0 + 1e-9) - hat, residual[..., None])
     return target - np.linalg.solve(metric_roots, loo_residual)[..., 0]
 
 
 def _grid_fits(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
-               metric_roots: np.ndarray, model: str
+               metric_roots: np.ndarray, model: str, slopes: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The model fitted to camera / exp(a x + b y) at every slope of :data:`_SLOPES`, with all
-    the patches and without each one.
+    """The model fitted to camera / exp(a x + b y) at every (a, b) of `slopes` (s, 2), with
+    all the patches and without each one.
 
     Returns (sum of squares (s,), parameters (s, 3k), sum of squares without patch i (s, m),
     patch i's prediction by the fit without it (s, m, 3)). A patch's whitened design is
@@ -139,63 +141,94 @@ def _grid_fits(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
     3 x 3 block of the hat matrix), so no refit is needed.
     """
     m = len(xy)
-    light = np.exp(-(_SLOPES @ xy.T))  # (s, m)
+    light = np.exp(-(slopes @ xy.T))  # (s, m)
     terms = model_terms(camera[None] * light[..., None], model)  # (s, m, k)
     n_slopes, k = terms.shape[0], terms.shape[-1]
     metric = np.einsum("iba,ibc->iac", metric_roots, metric_roots)  # (m, 3, 3)
-    outer = np.einsum("sij,sil->sijl", terms, terms).reshape(n_slopes, m, k * k)
+    outer = (terms[..., :, None] * terms[..., None, :]).reshape(n_slopes, m, k * k)
+    # einsum rather than BLAS: these products are small, and a threaded BLAS spends more CPU
+    # on them than it saves
     gram = np.einsum("sin,iab->sanb", outer, metric).reshape(n_slopes, 3, k, k, 3)
     gram = gram.transpose(0, 1, 2, 4, 3).reshape(n_slopes, 3 * k, 3 * k)
     gram_inv = np.linalg.inv(gram + 1e-12 * np.eye(3 * k))
     weighted_target = np.einsum("iab,ib->ia", metric, target)  # (m, 3)
     rhs = np.einsum("sij,ia->saj", terms, weighted_target).reshape(n_slopes, 3 * k)
-    theta = np.einsum("spq,sq->sp", gram_inv, rhs)
-    whitened = np.einsum("iab,sij->siabj", metric_roots, terms).reshape(n_slopes, m, 3, 3 * k)
+    theta = (gram_inv @ rhs[..., None])[..., 0]
+    whitened = (metric_roots[None, :, :, :, None] * terms[:, :, None, None, :]).reshape(
+        n_slopes, m, 3, 3 * k)
     target_w = np.einsum("iab,ib->ia", metric_roots, target)
     residual = target_w[None] - (whitened @ theta[:, None, :, None])[..., 0]
     hat = (whitened @ gram_inv[:, None]) @ whitened.transpose(0, 1, 3, 2)  # (s, m, 3, 3)
-    loo_residual = np.linalg.solve(np.eye(3) * (1.0 + 1e-9) - hat, residual[..., None])[..., 0]
+    loo_residual = np.linalg.solve(np.eye(3) * (1.0 + 1e-9) - hat, residual[..., None])
     sse = (residual**2).sum(axis=(1, 2))
-    fold_sse = sse[:, None] - np.einsum("sia,sia->si", residual, loo_residual)
-    predicted = target[None] - np.linalg.solve(metric_roots[None], loo_residual[..., None])[..., 0]
+    fold_sse = sse[:, None] - (residual * loo_residual[..., 0]).sum(axis=2)
+    predicted = target[None] - (np.linalg.inv(metric_roots)[None] @ loo_residual)[..., 0]
     return sse, theta, fold_sse, predicted
+
+
+def _search(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
+            metric_roots: np.ndarray, model: str, folds: np.ndarray | None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The slopes with the least sum of squares, coarse then fine, for the fit with all the
+    patches (`folds` None) or for each fit without patch i, i in `folds`.
+
+    Returns (slopes (f, 2), parameters with all the patches at them (f, 3k), predictions of
+    the left-out patches at them (f, 3); zeros for the fit with all). Every fit picks its own
+    slopes from its own sums of squares; the fine grids of all the fits are searched at once.
+    """
+    best = None
+    for stage in ("coarse", "fine"):
+        if stage == "coarse":
+            slopes = _COARSE_SLOPES
+        else:
+            slopes = np.unique(np.round(np.clip(
+                (best[:, None] + _FINE_OFFSETS[None]).reshape(-1, 2),
+                -LIGHT_PLANE_LIMIT, LIGHT_PLANE_LIMIT), 6), axis=0)
+        sse, theta, fold_sse, predicted = _grid_fits(camera, xy, target, metric_roots, model,
+                                                     slopes)
+        score = sse[:, None] if folds is None else fold_sse[:, folds]  # (s, f)
+        if stage == "fine":  # each fit searches within its own coarse best's neighbourhood
+            near = (np.abs(slopes[:, None] - best[None]) <= 0.05 + 1e-6).all(axis=2)
+            score = np.where(near, score, np.inf)
+        pick = np.argmin(score, axis=0)  # (f,)
+        best = slopes[pick]
+    if folds is None:
+        return best, theta[pick], np.zeros((1, 3))
+    return best, theta[pick], predicted[pick, folds]
 
 
 def fit_with_light_plane(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
                          metric_roots: np.ndarray, model: str
                          ) -> tuple[np.ndarray, tuple[float, float]]:
-    """The model's (k, 3) matrix and the light's slopes (a, b) fitted together: the slopes
-    of :data:`_SLOPES` with the least weighted sum of squares. `model` is "matrix" or
+    """The model's (k, 3) matrix and the light's slopes (a, b) fitted together (the least
+    weighted sum of squares, see :func:`_search`). `model` is "matrix" or
     "root-polynomial-2" (a full matrix of the terms)."""
     _check_plane_model(model)
-    sse, theta, _, _ = _grid_fits(camera, xy, target, metric_roots, model)
-    best = int(np.argmin(sse))
+    slopes, theta, _ = _search(camera, xy, target, metric_roots, model, None)
     k = model_terms(camera[:1], model).shape[1]
-    return (parameters_to_matrix(theta[best], k, model),
-            (float(_SLOPES[best, 0]), float(_SLOPES[best, 1])))
+    return (parameters_to_matrix(theta[0], k, model),
+            (float(slopes[0, 0]), float(slopes[0, 1])))
 
 
 def light_plane_leave_one_out(camera: np.ndarray, folds: dict[int, np.ndarray],
                               xy: np.ndarray, target: np.ndarray, metric_roots: np.ndarray,
                               model: str) -> tuple[np.ndarray, np.ndarray]:
     """Each patch's prediction (m, 3) by the model and light fitted without it (the slopes
-    of :data:`_SLOPES` with the least sum of squares without it): under the light of the
+    with the least sum of squares without it, see :func:`_search`): under the light of the
     card's centre (what the chart's colours are compared with), and under its own place's
     light (what the corrected photo shows there, the light left in). `folds` {i: linear
     camera RGB (m, 3) of the tone curve fitted without patch i} replace `camera` for those
     patches (the neutral ones, which the curve is fitted on)."""
     _check_plane_model(model)
     m = len(xy)
-    _, _, fold_sse, predicted = _grid_fits(camera, xy, target, metric_roots, model)
-    best = np.argmin(fold_sse, axis=0)  # (m,)
-    centre = predicted[best, np.arange(m)]
+    slopes, _, centre = _search(camera, xy, target, metric_roots, model, np.arange(m))
     for i, fold_camera in folds.items():
-        _, _, fold_sse, predicted = _grid_fits(fold_camera, xy, target, metric_roots, model)
-        best[i] = int(np.argmin(fold_sse[:, i]))
-        centre[i] = predicted[best[i], i]
+        fold_slopes, _, fold_centre = _search(fold_camera, xy, target, metric_roots, model,
+                                              np.array([i]))
+        slopes[i], centre[i] = fold_slopes[0], fold_centre[0]
     # Both models' terms scale with the light, so its own place's prediction is the centre's
     # divided by the light factor the fit applied there.
-    own_light = np.exp(-(_SLOPES[best] * xy).sum(axis=1))
+    own_light = np.exp(-(slopes * xy).sum(axis=1))
     return centre, centre / own_light[:, None]
 
 
