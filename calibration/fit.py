@@ -125,7 +125,8 @@ class ColourCorrection:
     noise_delta_e00: float = 0.0
     # (3, 4) per channel for the per-channel curves: see _linearise
     curve: np.ndarray | None = None
-    # (n, 3) CIELAB of each patch as predicted by the fit without it; NaN for left-out patches
+    # (n, 3) CIELAB of each patch as predicted by the fit without it, as the corrected photo
+    # shows it (with a plane of light: its own place's light left in); NaN for left-out patches
     loo_lab: np.ndarray | None = None
     # the light's slopes (a, b) over the card fitted with the model (see
     # calibration.weighted.fit_with_light_plane): the light level is exp(a x + b y), x and y
@@ -320,8 +321,9 @@ def clearly_better(error: float, than: float) -> bool:
 
 
 def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | None:
-    """Fit every (tone curve, model) pair and keep the simplest whose leave-one-patch-out
-    CIEDE2000 no richer one clearly beats (see the module's notes).
+    """Fit every (tone curve, model) pair, and the root-polynomial with a plane of light, and
+    keep the simplest whose leave-one-patch-out CIEDE2000 no richer one clearly beats (see the
+    module's notes).
 
     None when fewer than :data:`_MIN_PATCHES` patches are usable.
     """
