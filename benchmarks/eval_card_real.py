@@ -10,7 +10,8 @@ corner truth comes with them, so a detection is checked independently of sealche
   mirrored): a right grid fits far better than any of them; a grid off by a patch or turned
   fits badly. A grid counts as right when its residual is below ``RIGHT_GRID_E00`` and at most
   half the best other reading's.
-- **LOO**: the calibration's own leave-one-patch-out mean CIEDE2000 (what it reports).
+- **LOO**: the calibration's own leave-one-patch-out mean CIEDE2000 (what it reports); the
+  model column says "+light" where a plane of light over the card was fitted with it.
 - **time**: find_card on the photo as the pipeline gives it (the 1024 px analysis copy).
 - **sheet**: the white sheet around the card (a band 8-25 mm beyond the card's outline,
   chart-model millimetres through the card's homography; the sheet's ArUco markers are
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no photos in {args.photos}", file=sys.stderr)
         return 2
     print(f"{'photo':32s} {'found':>5s} {'method':>6s} {'refit':>6s} {'other':>6s} "
-          f"{'grid':>5s} {'LOO':>5s} {'model':>34s} {'ms':>6s}")
+          f"{'grid':>5s} {'LOO':>5s} {'model':>42s} {'ms':>6s}")
     found = right = 0
     loos, times, sheets = [], [], {}
     for path in paths:
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         times.append(1000 * (time.perf_counter() - start))
         if card is None:
             print(f"{path.name:32s} {'no':>5s} {'':>6s} {'':>6s} {'':>6s} {'':>5s} {'':>5s} "
-                  f"{'':>34s} {times[-1]:6.0f}")
+                  f"{'':>42s} {times[-1]:6.0f}")
             continue
         found += 1
         refit = refit_residual(rgb, card.homography, card.chart)
@@ -132,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         right += ok
         correction, samples = calibrate_photo(rgb, card)
         loo = correction.loo_delta_e00_mean if correction is not None else float("nan")
-        model = "" if correction is None else f"{correction.tone_curve}/{correction.model}"
+        model = "" if correction is None else (
+            f"{correction.tone_curve}/{correction.model}"
+            + ("+light" if correction.light_slopes is not None else ""))
         if correction is not None:
             loos.append(loo)
             group = "mini" if "mini" in path.name else "full"
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             if codes is not None:
                 sheets[path.name] = (group, codes, PhotoCalibration(card, correction, samples))
         print(f"{path.name:32s} {'yes':>5s} {card.method:>6s} {refit:6.2f} {other:6.2f} "
-              f"{'ok' if ok else 'WRONG':>5s} {loo:5.2f} {model:>34s} {times[-1]:6.0f}")
+              f"{'ok' if ok else 'WRONG':>5s} {loo:5.2f} {model:>42s} {times[-1]:6.0f}")
 
     raw_d, cal_d, policy_d, worse, policy_worse, covered, uncertainty = [], [], [], [], [], 0, []
     for (a, (ga, sa, ka)), (b, (gb, sb, kb)) in itertools.combinations(sheets.items(), 2):

@@ -14,15 +14,24 @@ object, not of the lamp and the phone.
 3. **Model**: per-channel gains (white balance only), a 3x3 matrix, a 3x3 matrix with an
    offset (flare), or a root-polynomial of degree 2 (Finlayson, Mackiewicz & Hurlbert 2015:
    R, G, B, sqrt(RG), sqrt(GB), sqrt(RB), which scale with exposure as the matrix does).
-   Weighted least squares: each patch's error relative to its luminance, so dark patches count
-   as the eye counts them, times its uniformity weight.
-4. **Choice**: every (tone curve, model) pair is scored by its exact leave-one-patch-out mean
+   Least squares in CIEDE2000's own local metric at each patch's reference colour (what the
+   fit is judged by: :mod:`calibration.weighted`), times the patch's uniformity weight.
+4. **Light**: a card is rarely lit evenly. The root-polynomial is also fitted with a plane of
+   light over the card (a light level exp(a x + b y), two more parameters), so that uneven
+   light is not taken for colour; the correction is then the one at the card's centre and
+   :attr:`ColourCorrection.light_spread` says how uneven the light was (the pair policy counts
+   it: a product beside the card is lit neither as its centre nor as any one patch).
+5. **Choice**: every (tone curve, model) pair is scored by its exact leave-one-patch-out mean
    CIEDE2000 on the photo itself: each patch predicted by the tone curve and model fitted
    without it (the PRESS identity for the model; the curve refitted when the patch is a
-   neutral one). The candidates are taken from the fewest parameters to the most, and a richer
-   one replaces the choice only when its LOO is clearly lower (:func:`clearly_better`): with
-   24 patches a richer model always fits better and may still predict worse. That LOO is the
-   calibration's own accuracy (it feeds the report's colour uncertainty).
+   neutral one; the light's slopes searched again without it). The candidates are taken from
+   the fewest parameters to the most, and a richer one replaces the choice only when its LOO
+   is clearly lower (:func:`clearly_better`): with 24 patches a richer model always fits
+   better and may still predict worse. The plane of light is tried last, on the tone curve
+   the root-polynomial predicts best with (one candidate: each costs a search of the slopes).
+   That LOO is the calibration's own accuracy (it feeds the report's colour uncertainty); the
+   choice among candidates is made on the same LOO, so it is the chosen candidate's, not a
+   nested estimate of the whole procedure's.
 
 References
 ----------
@@ -42,6 +51,14 @@ import numpy as np
 from calibration.charts import Chart
 from calibration.detect import CardDetection
 from calibration.sampling import PatchSamples, sample_patches
+from calibration.weighted import (
+    fit_with_light_plane,
+    leave_one_out,
+    light_plane_leave_one_out,
+    model_terms,
+    perceptual_metric_roots,
+    weighted_fit,
+)
 from imaging.color import (
     D50,
     D65,
@@ -65,6 +82,8 @@ _CURVE_PARAMS: dict[str, int] = {"srgb": 0, "gamma": 1, "per-channel": 6,
 _MODEL_PARAMS: dict[str, int] = {"diagonal": 3, "matrix": 9, "affine": 12,
                                  "root-polynomial-2": 18}
 _WARN_MEAN_DELTA_E = 3.0
+# The model tried with a plane of light over the card (see fit_correction).
+_PLANE_MODEL = "root-polynomial-2"
 _MIN_PATCHES = 10  # fewer usable patches: no fit (a 3x3 matrix with margin for the check)
 _MIN_NEUTRALS = 4  # usable neutral patches a per-channel curve needs (two or three parameters)
 _BETTER_ABS = 0.15  # Delta-E00 a richer model's LOO must gain ...
@@ -106,8 +125,16 @@ class ColourCorrection:
     noise_delta_e00: float = 0.0
     # (3, 4) per channel for the per-channel curves: see _linearise
     curve: np.ndarray | None = None
-    # (n, 3) CIELAB of each patch as predicted by the fit without it; NaN for left-out patches
+    # (n, 3) CIELAB of each patch as predicted by the fit without it, as the corrected photo
+    # shows it (with a plane of light: its own place's light left in); NaN for left-out patches
     loo_lab: np.ndarray | None = None
+    # the light's slopes (a, b) over the card fitted with the model (see
+    # calibration.weighted.fit_with_light_plane): the light level is exp(a x + b y), x and y
+    # in chart-mm / 100 from the card's centre; None: fitted as evenly lit
+    light_slopes: tuple[float, float] | None = None
+    # standard deviation of that log light level over the chart's patches (0: evenly lit): how
+    # differently from the card's centre a colour beside it may be lit
+    light_spread: float = 0.0
 
     @property
     def residual_mean(self) -> float:
@@ -139,7 +166,7 @@ class ColourCorrection:
         linear = np.asarray(camera_linear, np.float32)
         matrix = self.matrix.astype(np.float32)
         if self.model == "root-polynomial-2":
-            return (_root_terms(linear) @ matrix).astype(np.float32)
+            return (model_terms(linear, self.model) @ matrix).astype(np.float32)
         # cv2.transform: a (3, 3) matrix, or (3, 4) with the offset as the last column.
         flat = linear.reshape(-1, 1, 3)
         return cv2.transform(flat, matrix.T).reshape(linear.shape)
@@ -154,21 +181,6 @@ class ColourCorrection:
             raise ValueError(f"rgb8 must be uint8, got {rgb8.dtype}")
         linear = cv2.LUT(rgb8, self.lookup_table()[None])
         return self.apply_to_linear(linear)
-
-
-def _root_terms(linear: np.ndarray) -> np.ndarray:
-    """R, G, B, sqrt(RG), sqrt(GB), sqrt(RB) on the last axis (negative values clipped)."""
-    rgb = np.maximum(linear, 0.0)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    return np.stack([r, g, b, np.sqrt(r * g), np.sqrt(g * b), np.sqrt(r * b)], axis=-1)
-
-
-def _terms(linear: np.ndarray, model: str) -> np.ndarray:
-    if model == "root-polynomial-2":
-        return _root_terms(linear)
-    if model == "affine":
-        return np.concatenate([linear, np.ones(linear.shape[:-1] + (1,))], axis=-1)
-    return linear
 
 
 def _fit_gamma(codes: np.ndarray, reference: np.ndarray, neutral: np.ndarray) -> float | None:
@@ -234,40 +246,6 @@ def _curve_fit(tone_curve: str, codes: np.ndarray, reference: np.ndarray,
     return curve is not None, None, curve
 
 
-def _weighted_fit(terms: np.ndarray, target: np.ndarray, weights: np.ndarray,
-                  model: str) -> np.ndarray:
-    if model == "diagonal":
-        w2 = weights[:, None] ** 2
-        gains = (w2 * terms * target).sum(axis=0) / np.maximum((w2 * terms**2).sum(axis=0),
-                                                               1e-12)
-        return np.diag(gains)
-    w = weights[:, None]
-    matrix, *_ = np.linalg.lstsq(terms * w, target * w, rcond=None)
-    return matrix
-
-
-def _press(terms: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Each sample's prediction by the weighted fit to all the others, from one fit.
-
-    For least squares the left-out residual is the in-sample residual over 1 - h_ii, with h the
-    hat matrix of the weighted terms (the PRESS identity), so n refits are not needed.
-    """
-    xw, yw = terms * weights[:, None], target * weights[:, None]
-    gram_inv = np.linalg.pinv(xw.T @ xw)
-    matrix = gram_inv @ xw.T @ yw
-    leverage = np.einsum("ij,jk,ik->i", xw, gram_inv, xw)
-    residual = (yw - xw @ matrix) / (1.0 - np.minimum(leverage, 0.999))[:, None]
-    return target - residual / weights[:, None]
-
-
-def _leave_one_out(terms: np.ndarray, target: np.ndarray, weights: np.ndarray,
-                   model: str) -> np.ndarray:
-    if model == "diagonal":  # three one-term fits
-        return np.stack([_press(terms[:, c:c + 1], target[:, c:c + 1], weights)[:, 0]
-                         for c in range(3)], axis=1)
-    return _press(terms, target, weights)
-
-
 @dataclasses.dataclass(frozen=True)
 class _Problem:
     """What every candidate is fitted to: the usable patches' codes, targets and weights."""
@@ -275,8 +253,9 @@ class _Problem:
     codes: np.ndarray  # (m, 3) usable patches only
     reference: np.ndarray  # (m, 3) linear sRGB targets
     reference_lab: np.ndarray
-    weights: np.ndarray
+    weights: np.ndarray  # (m, 3, 3) each patch's metric root times its uniformity weight
     neutral: np.ndarray  # (m,) bool
+    xy: np.ndarray  # (m, 2) patch centres, chart-mm / 100 from the card's centre
 
 
 def _curve_folds(problem: _Problem, tone_curve: str
@@ -311,18 +290,29 @@ def _candidate_loo(problem: _Problem, camera: np.ndarray, folds: dict[int, np.nd
     The model's LOO by the PRESS identity on the curve fitted to all neutrals; a neutral
     patch's own prediction refits the curve and the model without it.
     """
-    terms = _terms(camera, model)
+    terms = model_terms(camera, model)
     if len(terms) <= terms.shape[1] + 3:
         return None
-    predicted = _leave_one_out(terms, problem.reference, problem.weights, model)
+    predicted = leave_one_out(terms, problem.reference, problem.weights, model)
     for i, fold_camera in folds.items():
         others = np.ones(len(terms), bool)
         others[i] = False
-        fold_terms = _terms(fold_camera, model)
-        matrix = _weighted_fit(fold_terms[others], problem.reference[others],
+        fold_terms = model_terms(fold_camera, model)
+        matrix = weighted_fit(fold_terms[others], problem.reference[others],
                                problem.weights[others], model)
         predicted[i] = fold_terms[i] @ matrix
     return predicted
+
+
+def _plane_candidate_loo(problem: _Problem, camera: np.ndarray, folds: dict[int, np.ndarray],
+                         model: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """As :func:`_candidate_loo` with a plane of light fitted with the model: every patch
+    predicted by the curve, model and light fitted without it (no shortcut: the light's
+    slopes move with the patches)."""
+    if len(camera) <= model_terms(camera[:1], model).shape[1] + 5:
+        return None
+    return light_plane_leave_one_out(camera, folds, problem.xy, problem.reference,
+                                     problem.weights, model)
 
 
 def clearly_better(error: float, than: float) -> bool:
@@ -331,8 +321,9 @@ def clearly_better(error: float, than: float) -> bool:
 
 
 def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | None:
-    """Fit every (tone curve, model) pair and keep the simplest whose leave-one-patch-out
-    CIEDE2000 no richer one clearly beats (see the module's notes).
+    """Fit every (tone curve, model) pair, and the root-polynomial with a plane of light, and
+    keep the simplest whose leave-one-patch-out CIEDE2000 no richer one clearly beats (see the
+    module's notes).
 
     None when fewer than :data:`_MIN_PATCHES` patches are usable.
     """
@@ -342,19 +333,18 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
     reference = chart_linear_reference(chart)
     reference_lab = linear_rgb_to_lab(reference)
     index = np.flatnonzero(usable)
-    # Relative error: each patch weighted by 1 / its luminance (floored), as the eye sees it.
-    weights = 1.0 / np.maximum(reference.mean(axis=1), 0.03)
+    weights = perceptual_metric_roots(reference)
     if samples.uniformity is not None:
-        weights = weights * samples.uniformity
+        weights = weights * samples.uniformity[:, None, None]
     neutral = np.array([n.startswith(("white", "neutral", "black")) for n in chart.patch_names])
     problem = _Problem(codes=samples.rgb8[index], reference=reference[index],
                        reference_lab=reference_lab[index], weights=weights[index],
-                       neutral=neutral[index])
+                       neutral=neutral[index], xy=chart.patch_centres_mm()[index] / 100.0)
     curves = {c: _curve_folds(problem, c) for c in _CURVE_PARAMS}
     candidates = sorted(((c, m) for c in _CURVE_PARAMS for m in _MODEL_PARAMS
                          if curves[c] is not None),
                         key=lambda cm: _CURVE_PARAMS[cm[0]] + _MODEL_PARAMS[cm[1]])
-    chosen = None
+    chosen, richest = None, None
     for tone_curve, model in candidates:
         gamma, curve, camera, folds = curves[tone_curve]
         predicted = _candidate_loo(problem, camera, folds, model)
@@ -363,12 +353,38 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
         loo_lab = linear_rgb_to_lab(predicted)
         loo = float(np.mean(ciede2000(loo_lab, problem.reference_lab)))
         if chosen is None or clearly_better(loo, chosen[0]):
-            chosen = (loo, tone_curve, model, gamma, curve, loo_lab)
+            chosen = (loo, tone_curve, model, False, gamma, curve, loo_lab)
+        if model == _PLANE_MODEL and (richest is None or loo < richest[0]):
+            richest = (loo, tone_curve)
+    if richest is not None:
+        # The plane of light, the richest candidate, is tried on the tone curve the model it
+        # extends predicts best with (one candidate: each costs a search of the light's slopes
+        # per left-out patch).
+        tone_curve = richest[1]
+        gamma, curve, camera, folds = curves[tone_curve]
+        predicted = _plane_candidate_loo(problem, camera, folds, _PLANE_MODEL)
+        if predicted is not None:
+            at_centre, in_place = predicted
+            loo = float(np.mean(ciede2000(linear_rgb_to_lab(at_centre),
+                                          problem.reference_lab)))
+            if chosen is None or clearly_better(loo, chosen[0]):
+                # the photo's patches as the correction shows them, the light left in (what
+                # the pair policy compares: the product is not where the card's centre is)
+                chosen = (loo, tone_curve, _PLANE_MODEL, True, gamma, curve,
+                          linear_rgb_to_lab(in_place))
     if chosen is None:
         return None
-    loo, tone_curve, model, gamma, curve, loo_lab = chosen
-    terms = _terms(_linearise(problem.codes, tone_curve, gamma, curve), model)
-    matrix = _weighted_fit(terms, problem.reference, problem.weights, model)
+    loo, tone_curve, model, plane, gamma, curve, loo_lab = chosen
+    camera = _linearise(problem.codes, tone_curve, gamma, curve)
+    slopes = None
+    if plane:
+        matrix, slopes = fit_with_light_plane(camera, problem.xy, problem.reference,
+                                              problem.weights, model)
+        camera = camera * np.exp(-(problem.xy @ np.array(slopes)))[:, None]
+    else:
+        matrix = weighted_fit(model_terms(camera, model), problem.reference, problem.weights,
+                              model)
+    terms = model_terms(camera, model)
     if model == "diagonal":
         matrix = np.diag(np.diag(matrix))
     residual = np.full(chart.n_patches, np.nan)
@@ -379,7 +395,9 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
         tone_curve=tone_curve, gamma=gamma, model=model, matrix=matrix,
         residual_delta_e00=residual, loo_delta_e00_mean=round(loo, 4),
         excluded=tuple(int(i) for i in np.flatnonzero(~usable)), curve=curve,
-        loo_lab=all_loo_lab,
+        loo_lab=all_loo_lab, light_slopes=slopes,
+        light_spread=0.0 if slopes is None else round(float(np.std(
+            chart.patch_centres_mm() / 100.0 @ np.array(slopes))), 4),
     )
     if samples.stderr is not None:
         correction = dataclasses.replace(correction, noise_delta_e00=_noise_delta_e00(

@@ -20,6 +20,7 @@ from calibration.fit import (
     chart_linear_reference,
     clearly_better,
 )
+from calibration.weighted import perceptual_metric_roots
 from imaging.color import ciede2000, linear_rgb_to_lab, srgb_to_linear
 from vision.report import CalibrationReport, CalibrationSide
 from vision.spec import Spec
@@ -82,16 +83,22 @@ class CardAgreement:
     as_photographed: float  # weighted mean CIEDE2000, both photos decoded as sRGB
     calibrated: float  # the same, each patch as its photo's calibration predicts it unseen
     noise: float  # the two calibrations' sampling noise, in quadrature
+    # CIEDE2000 the cards' uneven light moves these colours by (each card's spread of light
+    # as a change of exposure, the two in quadrature): the product beside a card is lit
+    # neither as its centre nor as any one patch, so a calibration cannot remove this
+    light: float = 0.0
 
     @property
     def calibration_helps(self) -> bool:
         """Clearly: doing nothing is the simpler choice and stands unless clearly beaten."""
-        return clearly_better(self.calibrated, self.as_photographed)
+        return clearly_better(float(np.hypot(self.calibrated, self.light)),
+                              self.as_photographed)
 
     @property
     def uncertainty_e00(self) -> float:
-        """Of the calibrated difference: the card's own disagreement with the noise."""
-        return float(np.hypot(self.calibrated, self.noise))
+        """Of the calibrated difference: the card's own disagreement with the noise and the
+        uneven light."""
+        return float(np.sqrt(self.calibrated**2 + self.noise**2 + self.light**2))
 
 
 def card_agreement(golden: PhotoCalibration, unit: PhotoCalibration,
@@ -122,12 +129,19 @@ def card_agreement(golden: PhotoCalibration, unit: PhotoCalibration,
     weights /= weights.sum()
     raw = [linear_rgb_to_lab(srgb_to_linear(photo.samples.rgb8[both] / 255.0))
            for photo in (golden, unit)]
+    # A change of exposure by a factor e^s moves a linear colour c by ~ s c: its CIEDE2000 is
+    # |R c| s, R the metric's root at c.
+    reference = chart_linear_reference(golden.card.chart)[both]
+    exposure_e00 = np.linalg.norm(np.einsum("iab,ib->ia", perceptual_metric_roots(reference),
+                                            reference), axis=1)
+    spread = float(np.hypot(golden.correction.light_spread, unit.correction.light_spread))
     return CardAgreement(
         as_photographed=float(weights @ ciede2000(*raw)),
         calibrated=float(weights @ ciede2000(golden.correction.loo_lab[both],
                                              unit.correction.loo_lab[both])),
         noise=float(np.hypot(golden.correction.noise_delta_e00,
                              unit.correction.noise_delta_e00)),
+        light=float(weights @ exposure_e00) * spread,
     )
 
 
