@@ -16,6 +16,9 @@ consistent wrong set. The whole image still says how it is turned and where it l
 4. :func:`tile_correlation` decides: the high-passed photos must correlate on most tiles of a
    4 x 4 grid (the median), not just over the whole overlap that ECC maximised, so a partial
    lock (one corner of a repetitive board, a colour card) does not pass.
+5. :func:`final_fit`: whatever registered a flat subject (features, templates or the steps
+   above), ECC once more at the working resolution, nearly unblurred, over the golden's
+   interior only (see there).
 
 References
 ----------
@@ -45,6 +48,19 @@ _MIN_RADIUS = 4.0  # spectrum samples nearer the centre than this (analysis pixe
 # (downscale factor, iterations, Gaussian aperture), coarse to fine
 ECC_LEVELS = ((4, 50, 5), (2, 30, 5), (1, 15, 5))
 DENSE_MIN_SCORE = 0.5  # tile_correlation a dense registration must reach
+# The final fit (:func:`final_fit`): ECC at the working resolution, Gaussian aperture 1 (none):
+# the aperture-5 blur of the levels above let a binarised board's fit settle 1-2 px off where
+# its edges are few (DeepPCB, the tune half); without blur the same fit stays within 0.5 px.
+_FINAL_LEVELS = ((1, 100, 1),)
+# The golden's border strip left out of the final fit, as a fraction of its long side: where
+# the two photos' framings differ (a scan cropped a few pixels elsewhere, a unit photographed
+# on a plain background), the golden's outermost pixels face what lies beyond the unit's
+# subject, and ECC pulls the whole fit towards it (DeepPCB turned boards on a canvas of their
+# background, tune half: 3.5-5.7 px off at the corners with the strip, 0.5-0.7 without it).
+_FINAL_MARGIN = 0.025
+# The final fit polishes; it does not search: a fit that moves a corner further than this
+# (of the golden's long side) is no polish of the registration it started from.
+_FINAL_MAX_MOVE = 0.02
 
 
 def ecc_fit(template: np.ndarray, template_mask: np.ndarray, unit: np.ndarray,
@@ -136,14 +152,40 @@ def _shifted_score(golden: np.ndarray, unit: np.ndarray, H: np.ndarray, window: 
     return ncc(golden[valid], warped[valid]), H
 
 
+def final_fit(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.ndarray,
+              unit_ignore_mask: np.ndarray | None) -> np.ndarray | None:
+    """Step 5: `H_work` (working unit -> golden pixels, a registration already verified)
+    fitted once more by ECC at the working resolution without blur, the golden's border strip
+    (_FINAL_MARGIN) left out; None when ECC diverges, the fit moves a corner of the golden
+    further than _FINAL_MAX_MOVE, or it no longer verifies (:func:`verified_score`)."""
+    fitted = polish(golden, unit_grey, H_work, unit_ignore_mask, levels=_FINAL_LEVELS,
+                    margin=_FINAL_MARGIN)
+    if fitted is None:
+        return None
+    h, w = golden.grey.shape
+    corners = np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float64)
+    back = cv2.perspectiveTransform(corners, np.linalg.inv(H_work))
+    move = np.linalg.norm(cv2.perspectiveTransform(back, fitted) - corners, axis=2).max()
+    if move > _FINAL_MAX_MOVE * max(h, w):
+        return None
+    if verified_score(golden, unit_grey, fitted) < DENSE_MIN_SCORE:
+        return None
+    return fitted
+
+
 def polish(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.ndarray,
            unit_ignore_mask: np.ndarray | None, *, levels=ECC_LEVELS[1:],
-           motion: int = cv2.MOTION_HOMOGRAPHY) -> np.ndarray | None:
+           motion: int = cv2.MOTION_HOMOGRAPHY, margin: float = 0.0) -> np.ndarray | None:
     """ECC's fit (`motion`) from `H_work` (working unit -> golden pixels), coarse to fine
-    over `levels`; None when ECC diverges or the result is no photo of the same flat
-    product."""
+    over `levels`, the golden's border strip of `margin` (of its long side) left out; None
+    when ECC diverges or the result is no photo of the same flat product."""
     golden_valid = (np.ones_like(golden.grey) if golden.ignore_mask is None
                     else (golden.ignore_mask > 0).astype(np.uint8))
+    strip = int(round(margin * max(golden_valid.shape)))
+    if strip > 0:
+        golden_valid = golden_valid.copy()
+        golden_valid[:strip], golden_valid[-strip:] = 0, 0
+        golden_valid[:, :strip], golden_valid[:, -strip:] = 0, 0
     unit_valid = (np.ones_like(unit_grey) if unit_ignore_mask is None
                   else (unit_ignore_mask > 0).astype(np.uint8))
     warp = np.linalg.inv(H_work)  # ECC's warp maps template (golden) pixels to unit pixels

@@ -16,7 +16,13 @@ import cv2
 import numpy as np
 
 from vision.register._checks import alignment_score, highpass, plausible
-from vision.register._dense import DENSE_MIN_SCORE, polish, rotation_candidate, verified_score
+from vision.register._dense import (
+    DENSE_MIN_SCORE,
+    final_fit,
+    polish,
+    rotation_candidate,
+    verified_score,
+)
 from vision.register._features import (
     WORKING_SIZE,
     GoldenFeatures,
@@ -307,9 +313,16 @@ def _register_densely(golden: GoldenFeatures, features: UnitFeatures,
     score, H_work = max(verified, key=lambda pair: pair[0])
     if score < DENSE_MIN_SCORE:
         return None
-    if candidate is not None and H_work is candidate_work:
-        return candidate, candidate_work
     refined = any(H_work is H for _, H in from_candidate)
+    # A flat subject's registration, whichever step found it, gets ECC's final fit.
+    fitted = (final_fit(golden, grey, H_work, ignore) if golden.product_blob is None
+              else None)
+    if candidate is not None and H_work is candidate_work:
+        if fitted is None:
+            return candidate, candidate_work
+        return dataclasses.replace(
+            candidate, homography=_scaled(fitted, features.scale, golden.scale)), fitted
+    H_work = H_work if fitted is None else fitted
     registration = Registration(
         ok=True,
         homography=_scaled(H_work, features.scale, golden.scale),
