@@ -292,6 +292,27 @@ _MIN_TILES = 8
 _MIN_TILE_DETAIL = 2.0  # high-pass standard deviation (grey levels) of a tile that counts
 
 
+# A golden whose detail covers at least this many of the 16 tiles is a flat subject filling the
+# frame, whatever the silhouette finder says; a product on a plain table leaves the table's
+# tiles blank (8 of 16 on the test scene of a product beside a colour card).
+_FILLED_TILES = 12
+
+
+def detail_fills_frame(golden: GoldenFeatures) -> bool:
+    """Whether the golden's detail (:func:`highpass`) covers the frame: at least
+    _FILLED_TILES of the 4 x 4 tiles are detailed. A circuit board with one large copper
+    area on white looks like a product on a table to the silhouette finder; its traces and
+    pads fill the frame all the same."""
+    detail = golden.detail
+    h, w = detail.shape
+    y_edges = np.linspace(0, h, _DETAIL_TILES + 1).astype(int)
+    x_edges = np.linspace(0, w, _DETAIL_TILES + 1).astype(int)
+    detailed = sum(float(detail[y0:y1, x0:x1].std()) >= _MIN_TILE_DETAIL
+                   for y0, y1 in zip(y_edges[:-1], y_edges[1:], strict=True)
+                   for x0, x1 in zip(x_edges[:-1], x_edges[1:], strict=True))
+    return detailed >= _FILLED_TILES
+
+
 def tile_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey: np.ndarray,
                      warp: np.ndarray, *, min_tiles: int = 1) -> float:
     """Normalised cross-correlation (-1..1) of high-passed golden and unit inside `region`:

@@ -18,6 +18,7 @@ import numpy as np
 from vision.register._checks import alignment_score, highpass, plausible
 from vision.register._dense import (
     DENSE_MIN_SCORE,
+    detail_fills_frame,
     final_fit,
     polish,
     rotation_candidate,
@@ -210,9 +211,16 @@ def register(
             )
     # Then the whole image, turned and zoomed (repetitive boards whose features mismatch),
     # where the subject fills the frame: a product on a table has its outline above, and a
-    # smooth one (the colour wheel) correlates tile by tile turned by any angle.
-    dense = (_register_densely(golden, features, None, None)
-             if golden.product_blob is None else None)
+    # smooth one (the colour wheel) correlates tile by tile turned by any angle. Where the
+    # golden's detail fills its frame and the unit shows no product on a table, the golden's
+    # "product" is the largest piece of a flat subject (a board's one large copper area on
+    # white: 3 of the 50 turned DeepPCB boards of the tune half), and the whole frame counts.
+    dense = None
+    if golden.product_blob is None or (features.product_blob is None
+                                       and detail_fills_frame(golden)):
+        flat = (golden if golden.product_blob is None
+                else dataclasses.replace(golden, product_blob=None))
+        dense = _register_densely(flat, features, None, None)
     if dense is not None:
         return dense[0]
     if golden.colour is not None and runs_out_of_frame(features.product_blob):
