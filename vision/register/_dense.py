@@ -51,7 +51,7 @@ DENSE_MIN_SCORE = 0.5  # tile_correlation a dense registration must reach
 # The final fit (:func:`final_fit`): ECC at the working resolution, Gaussian aperture 1 (none):
 # the aperture-5 blur of the levels above let a binarised board's fit settle 1-2 px off where
 # its edges are few (DeepPCB, the tune half); without blur the same fit stays within 0.5 px.
-_FINAL_LEVELS = ((1, 100, 1),)
+_FINAL_LEVELS = ((1, 50, 1),)
 # The golden's border strip left out of the final fit, as a fraction of its long side: where
 # the two photos' framings differ (a scan cropped a few pixels elsewhere, a unit photographed
 # on a plain background), the golden's outermost pixels face what lies beyond the unit's
