@@ -298,6 +298,27 @@ _MIN_TILE_DETAIL = 2.0  # high-pass standard deviation (grey levels) of a tile t
 _FILLED_TILES = 12
 
 
+# A golden whose weaker gradient direction carries less than this fraction of the stronger's
+# energy has edges that nearly all run one way (stripes): a whole-image fit cannot pin a
+# shift along them. DeepPCB 13000129 (parallel tracks, 0.011) registered 235 px off, verified
+# tile by tile; the tune half's boards are all above 0.085.
+_MIN_GRADIENT_BALANCE = 0.03
+
+
+def edges_run_one_way(golden: GoldenFeatures) -> bool:
+    """Whether the golden's edges nearly all run one way (:data:`_MIN_GRADIENT_BALANCE`): the
+    eigenvalues of its mean structure tensor, the smaller against the larger."""
+    grey = golden.grey.astype(np.float32)
+    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    if golden.ignore_mask is not None:
+        keep = golden.ignore_mask > 0
+        gx, gy = gx[keep], gy[keep]
+    xy = float(np.mean(gx * gy))
+    tensor = np.array([[float(np.mean(gx * gx)), xy], [xy, float(np.mean(gy * gy))]])
+    weaker, stronger = np.linalg.eigvalsh(tensor)
+    return stronger <= 0 or weaker < _MIN_GRADIENT_BALANCE * stronger
+
+
 def detail_fills_frame(golden: GoldenFeatures) -> bool:
     """Whether the golden's detail (:func:`highpass`) covers the frame: at least
     _FILLED_TILES of the 4 x 4 tiles are detailed. A circuit board with one large copper

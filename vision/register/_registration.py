@@ -19,6 +19,7 @@ from vision.register._checks import alignment_score, highpass, plausible
 from vision.register._dense import (
     DENSE_MIN_SCORE,
     detail_fills_frame,
+    edges_run_one_way,
     final_fit,
     polish,
     rotation_candidate,
@@ -313,7 +314,8 @@ def _register_densely(golden: GoldenFeatures, features: UnitFeatures,
         from_candidate = _scored(golden, features,
                                  [candidate_work, polish(golden, grey, candidate_work, ignore)])
     verified = list(from_candidate)
-    if golden.product_blob is None and (
+    # Stripes correlate shifted along themselves: no whole-image candidate for them.
+    if golden.product_blob is None and not edges_run_one_way(golden) and (
             not verified or max(score for score, _ in verified) < DENSE_MIN_SCORE):
         verified += _scored(golden, features, rotation_candidate(golden, grey, ignore))
     if not verified:
