@@ -16,6 +16,9 @@ consistent wrong set. The whole image still says how it is turned and where it l
 4. :func:`tile_correlation` decides: the high-passed photos must correlate on most tiles of a
    4 x 4 grid (the median), not just over the whole overlap that ECC maximised, so a partial
    lock (one corner of a repetitive board, a colour card) does not pass.
+5. :func:`final_fit`: whatever registered a flat subject (features, templates or the steps
+   above), ECC once more at the working resolution, nearly unblurred, over the golden's
+   interior only (see there).
 
 References
 ----------
@@ -45,6 +48,19 @@ _MIN_RADIUS = 4.0  # spectrum samples nearer the centre than this (analysis pixe
 # (downscale factor, iterations, Gaussian aperture), coarse to fine
 ECC_LEVELS = ((4, 50, 5), (2, 30, 5), (1, 15, 5))
 DENSE_MIN_SCORE = 0.5  # tile_correlation a dense registration must reach
+# The final fit (:func:`final_fit`): ECC at the working resolution, Gaussian aperture 1 (none):
+# the aperture-5 blur of the levels above let a binarised board's fit settle 1-2 px off where
+# its edges are few (DeepPCB, the tune half); without blur the same fit stays within 0.5 px.
+_FINAL_LEVELS = ((1, 50, 1),)
+# The golden's border strip left out of the final fit, as a fraction of its long side: where
+# the two photos' framings differ (a scan cropped a few pixels elsewhere, a unit photographed
+# on a plain background), the golden's outermost pixels face what lies beyond the unit's
+# subject, and ECC pulls the whole fit towards it (DeepPCB turned boards on a canvas of their
+# background, tune half: 3.5-5.7 px off at the corners with the strip, 0.5-0.7 without it).
+_FINAL_MARGIN = 0.025
+# The final fit polishes; it does not search: a fit that moves a corner further than this
+# (of the golden's long side) is no polish of the registration it started from.
+_FINAL_MAX_MOVE = 0.02
 
 
 def ecc_fit(template: np.ndarray, template_mask: np.ndarray, unit: np.ndarray,
@@ -136,14 +152,40 @@ def _shifted_score(golden: np.ndarray, unit: np.ndarray, H: np.ndarray, window: 
     return ncc(golden[valid], warped[valid]), H
 
 
+def final_fit(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.ndarray,
+              unit_ignore_mask: np.ndarray | None) -> np.ndarray | None:
+    """Step 5: `H_work` (working unit -> golden pixels, a registration already verified)
+    fitted once more by ECC at the working resolution without blur, the golden's border strip
+    (_FINAL_MARGIN) left out; None when ECC diverges, the fit moves a corner of the golden
+    further than _FINAL_MAX_MOVE, or it no longer verifies (:func:`verified_score`)."""
+    fitted = polish(golden, unit_grey, H_work, unit_ignore_mask, levels=_FINAL_LEVELS,
+                    margin=_FINAL_MARGIN)
+    if fitted is None:
+        return None
+    h, w = golden.grey.shape
+    corners = np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float64)
+    back = cv2.perspectiveTransform(corners, np.linalg.inv(H_work))
+    move = np.linalg.norm(cv2.perspectiveTransform(back, fitted) - corners, axis=2).max()
+    if move > _FINAL_MAX_MOVE * max(h, w):
+        return None
+    if verified_score(golden, unit_grey, fitted) < DENSE_MIN_SCORE:
+        return None
+    return fitted
+
+
 def polish(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.ndarray,
            unit_ignore_mask: np.ndarray | None, *, levels=ECC_LEVELS[1:],
-           motion: int = cv2.MOTION_HOMOGRAPHY) -> np.ndarray | None:
+           motion: int = cv2.MOTION_HOMOGRAPHY, margin: float = 0.0) -> np.ndarray | None:
     """ECC's fit (`motion`) from `H_work` (working unit -> golden pixels), coarse to fine
-    over `levels`; None when ECC diverges or the result is no photo of the same flat
-    product."""
+    over `levels`, the golden's border strip of `margin` (of its long side) left out; None
+    when ECC diverges or the result is no photo of the same flat product."""
     golden_valid = (np.ones_like(golden.grey) if golden.ignore_mask is None
                     else (golden.ignore_mask > 0).astype(np.uint8))
+    strip = int(round(margin * max(golden_valid.shape)))
+    if strip > 0:
+        golden_valid = golden_valid.copy()
+        golden_valid[:strip], golden_valid[-strip:] = 0, 0
+        golden_valid[:, :strip], golden_valid[:, -strip:] = 0, 0
     unit_valid = (np.ones_like(unit_grey) if unit_ignore_mask is None
                   else (unit_ignore_mask > 0).astype(np.uint8))
     warp = np.linalg.inv(H_work)  # ECC's warp maps template (golden) pixels to unit pixels
@@ -248,6 +290,48 @@ _DETAIL_TILES = 4  # tile_correlation: the median over a 4 x 4 grid of tiles
 # (DeepPCB 20085165: a few large pads) otherwise matches pad to pad turned by 115 degrees.
 _MIN_TILES = 8
 _MIN_TILE_DETAIL = 2.0  # high-pass standard deviation (grey levels) of a tile that counts
+
+
+# A golden whose detail covers at least this many of the 16 tiles is a flat subject filling the
+# frame, whatever the silhouette finder says; a product on a plain table leaves the table's
+# tiles blank (8 of 16 on the test scene of a product beside a colour card).
+_FILLED_TILES = 12
+
+
+# A golden whose weaker gradient direction carries less than this fraction of the stronger's
+# energy has edges that nearly all run one way (stripes): a whole-image fit cannot pin a
+# shift along them. DeepPCB 13000129 (parallel tracks, 0.011) registered 235 px off, verified
+# tile by tile; the tune half's boards are all above 0.085.
+_MIN_GRADIENT_BALANCE = 0.03
+
+
+def edges_run_one_way(golden: GoldenFeatures) -> bool:
+    """Whether the golden's edges nearly all run one way (:data:`_MIN_GRADIENT_BALANCE`): the
+    eigenvalues of its mean structure tensor, the smaller against the larger."""
+    grey = golden.grey.astype(np.float32)
+    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    if golden.ignore_mask is not None:
+        keep = golden.ignore_mask > 0
+        gx, gy = gx[keep], gy[keep]
+    xy = float(np.mean(gx * gy))
+    tensor = np.array([[float(np.mean(gx * gx)), xy], [xy, float(np.mean(gy * gy))]])
+    weaker, stronger = np.linalg.eigvalsh(tensor)
+    return stronger <= 0 or weaker < _MIN_GRADIENT_BALANCE * stronger
+
+
+def detail_fills_frame(golden: GoldenFeatures) -> bool:
+    """Whether the golden's detail (:func:`highpass`) covers the frame: at least
+    _FILLED_TILES of the 4 x 4 tiles are detailed. A circuit board with one large copper
+    area on white looks like a product on a table to the silhouette finder; its traces and
+    pads fill the frame all the same."""
+    detail = golden.detail
+    h, w = detail.shape
+    y_edges = np.linspace(0, h, _DETAIL_TILES + 1).astype(int)
+    x_edges = np.linspace(0, w, _DETAIL_TILES + 1).astype(int)
+    detailed = sum(float(detail[y0:y1, x0:x1].std()) >= _MIN_TILE_DETAIL
+                   for y0, y1 in zip(y_edges[:-1], y_edges[1:], strict=True)
+                   for x0, x1 in zip(x_edges[:-1], x_edges[1:], strict=True))
+    return detailed >= _FILLED_TILES
 
 
 def tile_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey: np.ndarray,

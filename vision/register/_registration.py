@@ -17,7 +17,15 @@ import cv2
 import numpy as np
 
 from vision.register._checks import alignment_score, highpass, plausible
-from vision.register._dense import DENSE_MIN_SCORE, polish, rotation_candidate, verified_score
+from vision.register._dense import (
+    DENSE_MIN_SCORE,
+    detail_fills_frame,
+    edges_run_one_way,
+    final_fit,
+    polish,
+    rotation_candidate,
+    verified_score,
+)
 from vision.register._features import (
     WORKING_SIZE,
     GoldenFeatures,
@@ -216,9 +224,16 @@ def register(
             reason = shape[2]
     # Then the whole image, turned and zoomed (repetitive boards whose features mismatch),
     # where the subject fills the frame: a product on a table has its outline above, and a
-    # smooth one (the colour wheel) correlates tile by tile turned by any angle.
-    dense = (_register_densely(golden, features, None, None)
-             if golden.product_blob is None else None)
+    # smooth one (the colour wheel) correlates tile by tile turned by any angle. Where the
+    # golden's detail fills its frame and the unit shows no product on a table, the golden's
+    # "product" is the largest piece of a flat subject (a board's one large copper area on
+    # white: 3 of the 50 turned DeepPCB boards of the tune half), and the whole frame counts.
+    dense = None
+    if golden.product_blob is None or (features.product_blob is None
+                                       and detail_fills_frame(golden)):
+        flat = (golden if golden.product_blob is None
+                else dataclasses.replace(golden, product_blob=None))
+        dense = _register_densely(flat, features, None, None)
     if dense is not None:
         return dense[0]
     if golden.colour is not None and runs_out_of_frame(features.product_blob):
@@ -311,7 +326,8 @@ def _register_densely(golden: GoldenFeatures, features: UnitFeatures,
         from_candidate = _scored(golden, features,
                                  [candidate_work, polish(golden, grey, candidate_work, ignore)])
     verified = list(from_candidate)
-    if golden.product_blob is None and (
+    # Stripes correlate shifted along themselves: no whole-image candidate for them.
+    if golden.product_blob is None and not edges_run_one_way(golden) and (
             not verified or max(score for score, _ in verified) < DENSE_MIN_SCORE):
         verified += _scored(golden, features, rotation_candidate(golden, grey, ignore))
     if not verified:
@@ -319,9 +335,16 @@ def _register_densely(golden: GoldenFeatures, features: UnitFeatures,
     score, H_work = max(verified, key=lambda pair: pair[0])
     if score < DENSE_MIN_SCORE:
         return None
-    if candidate is not None and H_work is candidate_work:
-        return candidate, candidate_work
     refined = any(H_work is H for _, H in from_candidate)
+    # A flat subject's registration, whichever step found it, gets ECC's final fit.
+    fitted = (final_fit(golden, grey, H_work, ignore) if golden.product_blob is None
+              else None)
+    if candidate is not None and H_work is candidate_work:
+        if fitted is None:
+            return candidate, candidate_work
+        return dataclasses.replace(
+            candidate, homography=_scaled(fitted, features.scale, golden.scale)), fitted
+    H_work = H_work if fitted is None else fitted
     registration = Registration(
         ok=True,
         homography=_scaled(H_work, features.scale, golden.scale),
