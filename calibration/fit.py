@@ -88,6 +88,13 @@ _MIN_PATCHES = 10  # fewer usable patches: no fit (a 3x3 matrix with margin for 
 _MIN_NEUTRALS = 4  # usable neutral patches a per-channel curve needs (two or three parameters)
 _BETTER_ABS = 0.15  # Delta-E00 a richer model's LOO must gain ...
 _BETTER_REL = 0.05  # ... and this fraction of the simpler one's
+# The plane of light costs ~25 ms per photo (a search of its slopes per left-out patch), the
+# rest of the fit ~10-20 ms. Uneven light shows in the flat fits' leave-one-out predictions
+# as a lightness error that grows across the card; the plane is tried only where that trend
+# (L* per 100 mm, a least-squares plane through the patches' L* errors) reaches this. A card
+# 10% brighter per 100 mm leaves ~2 L*; an evenly lit one noise. Keeps `make bench`'s 12 MP
+# pair within issue 23's 15% (its evenly lit cards never pay for the search).
+_PLANE_WORTH_TRYING_LSTAR = 0.75
 _CODE_FLOOR = 0.5 / 255.0  # a zero code's place on a log scale
 
 
@@ -315,6 +322,15 @@ def _plane_candidate_loo(problem: _Problem, camera: np.ndarray, folds: dict[int,
                                      problem.weights, model)
 
 
+def _light_trend(predicted_lab: np.ndarray, reference_lab: np.ndarray, xy: np.ndarray) -> float:
+    """How fast the predictions' lightness error grows across the card: the gradient's size
+    (L* per 100 mm) of a least-squares plane through the patches' L* errors."""
+    design = np.column_stack([np.ones(len(xy)), xy])
+    coefficients, *_ = np.linalg.lstsq(design, predicted_lab[:, 0] - reference_lab[:, 0],
+                                       rcond=None)
+    return float(np.hypot(coefficients[1], coefficients[2]))
+
+
 def clearly_better(error: float, than: float) -> bool:
     """A richer choice's error (Delta-E00) must beat a simpler one's by a margin, not by noise."""
     return error < than - max(_BETTER_ABS, _BETTER_REL * than)
@@ -356,10 +372,12 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
             chosen = (loo, tone_curve, model, False, gamma, curve, loo_lab)
         if model == _PLANE_MODEL and (richest is None or loo < richest[0]):
             richest = (loo, tone_curve)
-    if richest is not None:
+    if richest is not None and chosen is not None and _light_trend(
+            chosen[6], problem.reference_lab, problem.xy) >= _PLANE_WORTH_TRYING_LSTAR:
         # The plane of light, the richest candidate, is tried on the tone curve the model it
         # extends predicts best with (one candidate: each costs a search of the light's slopes
-        # per left-out patch).
+        # per left-out patch), and only where the flat fits leave an error a plane could
+        # explain (see _PLANE_WORTH_TRYING_E00).
         tone_curve = richest[1]
         gamma, curve, camera, folds = curves[tone_curve]
         predicted = _plane_candidate_loo(problem, camera, folds, _PLANE_MODEL)
