@@ -98,3 +98,27 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
     b = b - b.mean()
     denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / denominator) if denominator > 0 else -1.0
+
+
+def median_tile_ncc(golden: np.ndarray, unit: np.ndarray, valid: np.ndarray, *, tiles: int,
+                    min_std: float, min_tiles: int) -> float:
+    """Median of :func:`ncc` of `golden` and `unit` (the same frame) over a `tiles` x `tiles`
+    grid spanning the `valid` pixels; -1 when fewer than `min_tiles` tiles count.
+
+    A tile counts when at least a quarter of it is valid and the golden varies there by at
+    least `min_std` (a blank tile says nothing either way). Per tile and then the median, so
+    that a defect's own detail does not make the product look like another one.
+    """
+    ys, xs = np.nonzero(valid)
+    y_edges = np.linspace(ys.min(), ys.max() + 1, tiles + 1).astype(int)
+    x_edges = np.linspace(xs.min(), xs.max() + 1, tiles + 1).astype(int)
+    scores = []
+    for y0, y1 in zip(y_edges[:-1], y_edges[1:], strict=True):
+        for x0, x1 in zip(x_edges[:-1], x_edges[1:], strict=True):
+            tile = valid[y0:y1, x0:x1]
+            if tile.sum() < 0.25 * tile.size:
+                continue
+            golden_tile = golden[y0:y1, x0:x1][tile]
+            if golden_tile.std() >= min_std:
+                scores.append(ncc(golden_tile, unit[y0:y1, x0:x1][tile]))
+    return float(np.median(scores)) if len(scores) >= max(1, min_tiles) else -1.0

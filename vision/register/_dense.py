@@ -31,7 +31,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vision.register._checks import highpass, ncc, plausible
+from vision.register._checks import highpass, median_tile_ncc, ncc, plausible
 from vision.register._features import GoldenFeatures
 from vision.register._silhouette import product_mask
 
@@ -357,18 +357,6 @@ def tile_correlation(golden_detail: np.ndarray, region: np.ndarray, unit_grey: n
     valid = (region > 0) & (cv2.erode(seen, np.ones((15, 15), np.uint8)) > 0)
     if valid.sum() < 0.5 * max(1, int(np.count_nonzero(region))):
         return -1.0
-    unit_detail = highpass(warped)
-    ys, xs = np.nonzero(valid)
-    y_edges = np.linspace(ys.min(), ys.max() + 1, _DETAIL_TILES + 1).astype(int)
-    x_edges = np.linspace(xs.min(), xs.max() + 1, _DETAIL_TILES + 1).astype(int)
-    scores = []
-    for y0, y1 in zip(y_edges[:-1], y_edges[1:], strict=True):
-        for x0, x1 in zip(x_edges[:-1], x_edges[1:], strict=True):
-            tile = valid[y0:y1, x0:x1]
-            if tile.sum() < 0.25 * tile.size:
-                continue
-            golden_tile = golden_detail[y0:y1, x0:x1][tile]
-            # A blank tile (bare board, plain label) says nothing either way.
-            if golden_tile.std() >= _MIN_TILE_DETAIL:
-                scores.append(ncc(golden_tile, unit_detail[y0:y1, x0:x1][tile]))
-    return float(np.median(scores)) if len(scores) >= max(1, min_tiles) else -1.0
+    # A blank tile (bare board, plain label) says nothing either way.
+    return median_tile_ncc(golden_detail, highpass(warped), valid, tiles=_DETAIL_TILES,
+                           min_std=_MIN_TILE_DETAIL, min_tiles=min_tiles)

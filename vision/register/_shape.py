@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from imaging.geometry import homography_jacobian
-from vision.register._checks import ncc, plausible
+from vision.register._checks import median_tile_ncc, plausible
 from vision.register._dense import ecc_fit
 from vision.register._features import GoldenFeatures
 
@@ -294,16 +294,5 @@ def edge_correlation(golden_edges: np.ndarray, region: np.ndarray, unit_edges: n
     valid = (region > 0) & (cv2.erode(seen, np.ones((9, 9), np.uint8)) > 0)
     if valid.sum() < 0.5 * max(1, int(np.count_nonzero(region))):
         return -1.0
-    ys, xs = np.nonzero(valid)
-    y_edges = np.linspace(ys.min(), ys.max() + 1, _TILES + 1).astype(int)
-    x_edges = np.linspace(xs.min(), xs.max() + 1, _TILES + 1).astype(int)
-    scores = []
-    for ty0, ty1 in zip(y_edges[:-1], y_edges[1:], strict=True):
-        for tx0, tx1 in zip(x_edges[:-1], x_edges[1:], strict=True):
-            tile = valid[ty0:ty1, tx0:tx1]
-            if tile.sum() < 0.25 * tile.size:
-                continue
-            golden_tile = golden_edges[ty0:ty1, tx0:tx1][tile]
-            if golden_tile.std() >= _MIN_TILE_EDGES:
-                scores.append(ncc(golden_tile, warped[ty0:ty1, tx0:tx1][tile]))
-    return float(np.median(scores)) if len(scores) >= _TILES * _TILES // 2 else -1.0
+    return median_tile_ncc(golden_edges, warped, valid, tiles=_TILES, min_std=_MIN_TILE_EDGES,
+                           min_tiles=_TILES * _TILES // 2)
