@@ -43,6 +43,7 @@ References
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Literal
 
 import cv2
@@ -53,6 +54,7 @@ from calibration.detect import CardDetection
 from calibration.sampling import PatchSamples, sample_patches
 from calibration.weighted import (
     fit_with_light_plane,
+    fold_predictions,
     leave_one_out,
     light_plane_leave_one_out,
     model_terms,
@@ -70,8 +72,8 @@ from imaging.color import (
     xyz_to_linear_rgb,
 )
 
-__all__ = ["ColourCorrection", "PatchSamples", "chart_linear_reference", "clearly_better",
-           "fit_correction", "sample_patches", "calibrate_photo"]
+__all__ = ["ColourCorrection", "PatchSamples", "calibrate_photo", "chart_linear_reference",
+           "chart_metric_roots", "clearly_better", "fit_correction", "sample_patches"]
 
 ToneCurve = Literal["srgb", "gamma", "per-channel", "per-channel-quadratic"]
 Model = Literal["diagonal", "matrix", "affine", "root-polynomial-2"]
@@ -89,7 +91,7 @@ _MIN_NEUTRALS = 4  # usable neutral patches a per-channel curve needs (two or th
 _BETTER_ABS = 0.15  # Delta-E00 a richer model's LOO must gain ...
 _BETTER_REL = 0.05  # ... and this fraction of the simpler one's
 # The plane of light costs ~25 ms per photo (a search of its slopes per left-out patch), the
-# rest of the fit ~10-20 ms. Uneven light shows in the flat fits' leave-one-out predictions
+# rest of the fit ~5 ms. Uneven light shows in the flat fits' leave-one-out predictions
 # as a lightness error that grows across the card; the plane is tried only where that trend
 # (L* per 100 mm, a least-squares plane through the patches' L* errors) reaches this. A card
 # 10% brighter per 100 mm leaves ~2 L*; an evenly lit one noise. Keeps `make bench`'s 12 MP
@@ -102,6 +104,16 @@ def chart_linear_reference(chart: Chart) -> np.ndarray:
     """The chart's reference colours in linear sRGB, D65 (Bradford from D50), unclipped."""
     xyz = chromatic_adaptation_bradford(lab_to_xyz(chart.lab_d50, white=D50), D50, D65)
     return xyz_to_linear_rgb(xyz)
+
+
+@functools.lru_cache(maxsize=8)
+def chart_metric_roots(chart: Chart) -> np.ndarray:
+    """:func:`calibration.weighted.perceptual_metric_roots` at the chart's reference colours,
+    read-only. They are the same for every photo of a chart and cost a dozen CIEDE2000
+    evaluations, so they are computed once per chart (charts are told apart by identity)."""
+    roots = perceptual_metric_roots(chart_linear_reference(chart))
+    roots.setflags(write=False)
+    return roots
 
 
 def _linearise(codes: np.ndarray, tone_curve: str, gamma: float | None,
@@ -301,13 +313,11 @@ def _candidate_loo(problem: _Problem, camera: np.ndarray, folds: dict[int, np.nd
     if len(terms) <= terms.shape[1] + 3:
         return None
     predicted = leave_one_out(terms, problem.reference, problem.weights, model)
-    for i, fold_camera in folds.items():
-        others = np.ones(len(terms), bool)
-        others[i] = False
-        fold_terms = model_terms(fold_camera, model)
-        matrix = weighted_fit(fold_terms[others], problem.reference[others],
-                               problem.weights[others], model)
-        predicted[i] = fold_terms[i] @ matrix
+    if folds:
+        left_out = np.fromiter(folds, int, len(folds))
+        predicted[left_out] = fold_predictions(
+            model_terms(np.stack(list(folds.values())), model), left_out, problem.reference,
+            problem.weights, model)
     return predicted
 
 
@@ -349,7 +359,7 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
     reference = chart_linear_reference(chart)
     reference_lab = linear_rgb_to_lab(reference)
     index = np.flatnonzero(usable)
-    weights = perceptual_metric_roots(reference)
+    weights = chart_metric_roots(chart)
     if samples.uniformity is not None:
         weights = weights * samples.uniformity[:, None, None]
     neutral = np.array([n.startswith(("white", "neutral", "black")) for n in chart.patch_names])
@@ -360,14 +370,16 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
     candidates = sorted(((c, m) for c in _CURVE_PARAMS for m in _MODEL_PARAMS
                          if curves[c] is not None),
                         key=lambda cm: _CURVE_PARAMS[cm[0]] + _MODEL_PARAMS[cm[1]])
+    predictions = {(c, m): _candidate_loo(problem, curves[c][2], curves[c][3], m)
+                   for c, m in candidates}
+    candidates = [cm for cm in candidates if predictions[cm] is not None]
+    # Every candidate's CIEDE2000 in one call: on 24 patches a call's overhead is most of it.
+    loo_labs = linear_rgb_to_lab(np.stack([predictions[cm] for cm in candidates]))
+    loos = np.mean(ciede2000(loo_labs, problem.reference_lab), axis=1)
     chosen, richest = None, None
-    for tone_curve, model in candidates:
-        gamma, curve, camera, folds = curves[tone_curve]
-        predicted = _candidate_loo(problem, camera, folds, model)
-        if predicted is None:
-            continue
-        loo_lab = linear_rgb_to_lab(predicted)
-        loo = float(np.mean(ciede2000(loo_lab, problem.reference_lab)))
+    for (tone_curve, model), loo_lab, loo in zip(candidates, loo_labs, loos.tolist(),
+                                                 strict=True):
+        gamma, curve, _, _ = curves[tone_curve]
         if chosen is None or clearly_better(loo, chosen[0]):
             chosen = (loo, tone_curve, model, False, gamma, curve, loo_lab)
         if model == _PLANE_MODEL and (richest is None or loo < richest[0]):

@@ -20,8 +20,8 @@ import numpy as np
 
 from imaging.color import ciede2000, linear_rgb_to_lab
 
-__all__ = ["LIGHT_PLANE_LIMIT", "design_matrix", "fit_with_light_plane", "leave_one_out",
-           "light_plane_leave_one_out", "model_terms", "parameters_to_matrix",
+__all__ = ["LIGHT_PLANE_LIMIT", "design_matrix", "fit_with_light_plane", "fold_predictions",
+           "leave_one_out", "light_plane_leave_one_out", "model_terms", "parameters_to_matrix",
            "perceptual_metric_roots", "weighted_fit"]
 
 _METRIC_STEP = 1e-4  # linear sRGB step of the finite differences of the metric
@@ -74,16 +74,17 @@ def model_terms(linear: np.ndarray, model: str) -> np.ndarray:
 
 
 def design_matrix(terms: np.ndarray, model: str) -> np.ndarray:
-    """(m, 3, p): each patch's linear sRGB as a linear function of the model's parameters
-    (the matrix's columns stacked; per-channel gains ("diagonal") one per channel)."""
-    m, k = terms.shape
+    """(..., m, 3, p): each patch's linear sRGB as a linear function of the model's parameters
+    (the matrix's columns stacked; per-channel gains ("diagonal") one per channel), for terms
+    (..., m, k)."""
+    k = terms.shape[-1]
     if model == "diagonal":
-        design = np.zeros((m, 3, 3))
-        design[:, np.arange(3), np.arange(3)] = terms
+        design = np.zeros(terms.shape[:-1] + (3, 3))
+        design[..., np.arange(3), np.arange(3)] = terms
         return design
-    design = np.zeros((m, 3, 3 * k))
+    design = np.zeros(terms.shape[:-1] + (3, 3 * k))
     for c in range(3):
-        design[:, c, c * k:(c + 1) * k] = terms
+        design[..., c, c * k:(c + 1) * k] = terms
     return design
 
 
@@ -96,7 +97,7 @@ def parameters_to_matrix(theta: np.ndarray, k: int, model: str) -> np.ndarray:
 
 def _whiten(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarray,
             model: str) -> tuple[np.ndarray, np.ndarray]:
-    design = np.einsum("iab,ibp->iap", metric_roots, design_matrix(terms, model))
+    design = np.einsum("iab,...ibp->...iap", metric_roots, design_matrix(terms, model))
     return design, np.einsum("iab,ib->ia", metric_roots, target)
 
 
@@ -124,6 +125,33 @@ def leave_one_out(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarra
     hat = (design @ gram_inv) @ design.transpose(0, 2, 1)  # (m, 3, 3) blocks
     loo_residual = np.linalg.solve(np.eye(3) * (1.0 + 1e-9) - hat, residual[..., None])
     return target - np.linalg.solve(metric_roots, loo_residual)[..., 0]
+
+
+def fold_predictions(fold_terms: np.ndarray, left_out: np.ndarray, target: np.ndarray,
+                     metric_roots: np.ndarray, model: str) -> np.ndarray:
+    """Patch `left_out[f]`'s prediction (f, 3) by the model fitted to all the other patches on
+    `fold_terms[f]` (f, m, k): the terms of a tone curve that was itself fitted without that
+    patch, so the PRESS identity of :func:`leave_one_out` does not apply.
+
+    Every fold's least squares at once, by its normal equations (as :func:`leave_one_out`):
+    the left-out patch's whitened rows are zeroed (a zero row adds nothing to the fit) and
+    one batched solve does every fold, where one ``lstsq`` per fold spent more on its own
+    overhead than on the solve.
+    """
+    folds = np.arange(len(left_out))
+    design, target_w = _whiten(fold_terms, target, metric_roots, model)
+    target_w = np.broadcast_to(target_w, design.shape[:-1]).copy()
+    design[folds, left_out] = 0.0
+    target_w[folds, left_out] = 0.0
+    flat = design.reshape(len(folds), -1, design.shape[-1])  # (f, 3m, p)
+    flat_t = flat.transpose(0, 2, 1)
+    gram, rhs = flat_t @ flat, flat_t @ target_w.reshape(len(folds), -1, 1)
+    try:
+        theta = np.linalg.solve(gram, rhs)
+    except np.linalg.LinAlgError:  # a degenerate fold (terms that do not vary): least norm
+        theta = np.linalg.pinv(gram) @ rhs
+    own_design = design_matrix(fold_terms[folds, left_out], model)  # (f, 3, p)
+    return (own_design @ theta)[..., 0]
 
 
 def _grid_fits(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,

@@ -11,6 +11,7 @@ from calibration.fit import chart_linear_reference, fit_correction
 from calibration.sampling import PatchSamples
 from calibration.weighted import (
     fit_with_light_plane,
+    fold_predictions,
     leave_one_out,
     light_plane_leave_one_out,
     model_terms,
@@ -55,6 +56,20 @@ def test_leave_one_out_is_the_refit_without_the_patch(model):
         if model == "diagonal":
             matrix = np.diag(np.diag(matrix))
         assert shortcut[i] == pytest.approx(terms[i] @ matrix, abs=1e-8)
+
+
+@pytest.mark.parametrize("model", ["diagonal", "matrix", "affine", "root-polynomial-2"])
+def test_fold_predictions_are_the_refits_without_each_patch_on_its_own_terms(model):
+    """Each fold has its own camera values (a tone curve fitted without the patch): the batched
+    solve gives what one weighted_fit per fold gives."""
+    roots = perceptual_metric_roots(_REFERENCE) * np.linspace(0.5, 1.0, 24)[:, None, None]
+    left_out = np.array([0, 5, 18, 19, 23])
+    fold_terms = np.stack([model_terms(_noisy_camera(seed), model) for seed in range(5)])
+    batched = fold_predictions(fold_terms, left_out, _REFERENCE, roots, model)
+    for f, i in enumerate(left_out):
+        others = np.arange(24) != i
+        matrix = weighted_fit(fold_terms[f, others], _REFERENCE[others], roots[others], model)
+        assert batched[f] == pytest.approx(fold_terms[f, i] @ matrix, rel=1e-9, abs=1e-12)
 
 
 def test_a_known_plane_of_light_is_found():

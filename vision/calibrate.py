@@ -18,9 +18,9 @@ from calibration.fit import (
     PatchSamples,
     calibrate_photo,
     chart_linear_reference,
+    chart_metric_roots,
     clearly_better,
 )
-from calibration.weighted import perceptual_metric_roots
 from imaging.color import ciede2000, linear_rgb_to_lab, srgb_to_linear
 from vision.report import CalibrationReport, CalibrationSide
 from vision.spec import Spec
@@ -132,8 +132,8 @@ def card_agreement(golden: PhotoCalibration, unit: PhotoCalibration,
     # A change of exposure by a factor e^s moves a linear colour c by ~ s c: its CIEDE2000 is
     # |R c| s, R the metric's root at c.
     reference = chart_linear_reference(golden.card.chart)[both]
-    exposure_e00 = np.linalg.norm(np.einsum("iab,ib->ia", perceptual_metric_roots(reference),
-                                            reference), axis=1)
+    exposure_e00 = np.linalg.norm(np.einsum(
+        "iab,ib->ia", chart_metric_roots(golden.card.chart)[both], reference), axis=1)
     spread = float(np.hypot(golden.correction.light_spread, unit.correction.light_spread))
     return CardAgreement(
         as_photographed=float(weights @ ciede2000(*raw)),
