@@ -101,3 +101,15 @@ def test_a_real_board_has_regions_on_its_defects_and_none_along_the_frame(stem):
     # pixel of registration (found before the final ECC fit of vision.register._dense, missed
     # after it; eval_real.py measures recall over all 200 boards).
     assert len(matched) >= len(truth) - 1
+
+
+def test_the_local_drift_is_each_tile_median_over_the_region():
+    """The drift's tile medians (one sort for the tiles the region only partly covers) are
+    np.nanmedian's of the change inside the region, ties and even counts included."""
+    from vision.measure.defects import _median_inside
+
+    rng = np.random.default_rng(3)
+    values = np.round(rng.normal(0.0, 4.0, (3, 20, 64)), 1).astype(np.float32)  # many ties
+    inside = rng.random((20, 64)) < np.linspace(0.5, 1.0, 20)[:, None]
+    expected = np.nanmedian(np.where(inside, values, np.nan), axis=-1)
+    assert np.array_equal(_median_inside(values, inside), expected)

@@ -142,24 +142,42 @@ def _local_drift(golden_lab: np.ndarray, unit_lab: np.ndarray, region: np.ndarra
     hh, hw = golden_lab.shape[:2]
     rows, cols = -(-hh // t), -(-hw // t)
     pad = ((0, rows * t - hh), (0, cols * t - hw))
-    change = np.pad(unit_lab - golden_lab, (*pad, (0, 0)), constant_values=np.nan)
-    inside = np.pad(cv2.resize(region.astype(np.uint8), (hw, hh),
-                               interpolation=cv2.INTER_NEAREST) > 0, pad)
-    change[~inside] = np.nan
-    tiles = change.reshape(rows, t, cols, t, 3).transpose(0, 2, 1, 3, 4).reshape(
-        rows, cols, t * t, 3)
-    counts = inside.reshape(rows, t, cols, t).sum(axis=(1, 3))
+    inside = _tile_pixels(np.pad(cv2.resize(region.astype(np.uint8), (hw, hh),
+                                            interpolation=cv2.INTER_NEAREST) > 0, pad), t)
+    counts = inside.sum(axis=-1)
+    whole, partial = counts == t * t, (counts >= 0.5 * t * t) & (counts < t * t)
+    # Channels first: each tile's pixels lie in a row, and the medians run along contiguous
+    # memory (several times faster than across the interleaved channels).
+    tiles = _tile_pixels(np.pad((unit_lab - golden_lab).transpose(2, 0, 1), ((0, 0), *pad)), t)
     medians = np.tile(global_offset.astype(np.float32), (rows, cols, 1))
-    whole, enough = counts == t * t, counts >= 0.5 * t * t
-    if whole.any():  # np.median is several times faster than np.nanmedian
-        medians[whole] = np.median(tiles[whole], axis=1)
-    partial = enough & ~whole
+    if whole.any():
+        medians[whole] = np.median(tiles[:, whole], axis=-1).T
     if partial.any():
-        medians[partial] = np.nanmedian(tiles[partial], axis=1)
+        medians[partial] = _median_inside(tiles[:, partial], inside[partial]).T
     medians = np.stack([cv2.medianBlur(np.ascontiguousarray(medians[..., c]), 3)
                         for c in range(3)], axis=2)
     drift = cv2.resize(medians, (cols * t, rows * t), interpolation=cv2.INTER_LINEAR)
     return drift[:hh, :hw]
+
+
+def _tile_pixels(image: np.ndarray, t: int) -> np.ndarray:
+    """(..., rows, cols, t * t): the pixels of each t x t tile of `image` (..., rows * t,
+    cols * t) in a row."""
+    *lead, height, width = image.shape
+    rows, cols = height // t, width // t
+    return image.reshape(*lead, rows, t, cols, t).swapaxes(-3, -2).reshape(
+        *lead, rows, cols, t * t)
+
+
+def _median_inside(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """(c, n) medians of the finite `values` (c, n, k) over the places `inside` (n, k) marks,
+    each as :func:`numpy.median` of those values gives it (the mean of the two middle ones
+    for an even count). One sort for all the tiles, where np.nanmedian goes tile by tile."""
+    ordered = np.sort(np.where(inside, values, np.inf), axis=-1)
+    count = inside.sum(axis=-1)
+    low = np.take_along_axis(ordered, ((count - 1) // 2)[None, :, None], axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, (count // 2)[None, :, None], axis=-1)[..., 0]
+    return (low + high) / np.float32(2.0)
 
 
 @dataclasses.dataclass(frozen=True)
