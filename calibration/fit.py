@@ -211,14 +211,13 @@ def _fit_gamma(codes: np.ndarray, reference: np.ndarray, neutral: np.ndarray) ->
         return None
     y = reference[neutral].mean(axis=1)
     log_y = np.log(np.maximum(y, 1e-4))
-    rows, targets = [], []
-    for c in range(3):
-        for ly, code in zip(log_y, codes[neutral, c], strict=True):
-            row = np.zeros(4)
-            row[0], row[1 + c] = ly, 1.0
-            rows.append(row)
-            targets.append(np.log(max(code, 1.0) / 255.0))
-    solution, *_ = np.linalg.lstsq(np.array(rows), np.array(targets), rcond=None)
+    n = len(log_y)
+    # Rows channel by channel: (log Y, 1 in the channel's intercept column).
+    design = np.zeros((3 * n, 4))
+    design[:, 0] = np.tile(log_y, 3)
+    design[np.arange(3 * n), 1 + np.repeat(np.arange(3), n)] = 1.0
+    targets = np.log(np.maximum(codes[neutral].T.ravel(), 1.0) / 255.0)
+    solution, *_ = np.linalg.lstsq(design, targets, rcond=None)
     slope = solution[0]
     if not 1 / 3.5 <= slope <= 1 / 1.0:
         return None
@@ -277,9 +276,12 @@ class _Problem:
     xy: np.ndarray  # (m, 2) patch centres, chart-mm / 100 from the card's centre
 
 
-def _curve_folds(problem: _Problem, tone_curve: str
-                 ) -> tuple[float | None, np.ndarray | None, np.ndarray, dict[int, np.ndarray]
-                            ] | None:
+# A tone curve fitted on all usable neutrals: gamma, curve, linear camera RGB (m, 3), and
+# {neutral patch i: linear camera RGB with the curve fitted without patch i}.
+_CurveFolds = tuple[float | None, np.ndarray | None, np.ndarray, dict[int, np.ndarray]]
+
+
+def _curve_folds(problem: _Problem, tone_curve: str) -> _CurveFolds | None:
     """A tone curve fitted on all usable neutrals: (gamma, curve, linear camera RGB (m, 3),
     {neutral patch i: linear camera RGB with the curve fitted without patch i}); None: the
     curve cannot be fitted. Only the neutrals move the curve, so only they need refits."""
@@ -302,22 +304,27 @@ def _curve_folds(problem: _Problem, tone_curve: str
     return gamma, curve, camera, folds
 
 
-def _candidate_loo(problem: _Problem, camera: np.ndarray, folds: dict[int, np.ndarray],
-                   model: str) -> np.ndarray | None:
-    """LOO-predicted linear sRGB (m, 3) of one model on one tone curve; None: too few patches.
+def _candidate_loo(problem: _Problem, curves: dict[str, _CurveFolds], model: str
+                   ) -> np.ndarray | None:
+    """LOO-predicted linear sRGB (c, m, 3) of one model on each tone curve of `curves` (in
+    its order); None: too few patches.
 
     The model's LOO by the PRESS identity on the curve fitted to all neutrals; a neutral
-    patch's own prediction refits the curve and the model without it.
+    patch's own prediction refits the curve and the model without it. All the curves at
+    once: per curve, a solve's overhead outweighed its work on 24 patches.
     """
-    terms = model_terms(camera, model)
-    if len(terms) <= terms.shape[1] + 3:
+    fitted = list(curves.values())
+    terms = model_terms(np.stack([camera for _, _, camera, _ in fitted]), model)
+    if terms.shape[1] <= terms.shape[2] + 3:
         return None
     predicted = leave_one_out(terms, problem.reference, problem.weights, model)
-    if folds:
-        left_out = np.fromiter(folds, int, len(folds))
-        predicted[left_out] = fold_predictions(
-            model_terms(np.stack(list(folds.values())), model), left_out, problem.reference,
-            problem.weights, model)
+    owners = [(c, i) for c, (_, _, _, folds) in enumerate(fitted) for i in folds]
+    if owners:
+        curve_of, left_out = np.array(owners).T
+        fold_cameras = np.stack([fitted[c][3][i] for c, i in owners])
+        predicted[curve_of, left_out] = fold_predictions(
+            model_terms(fold_cameras, model), left_out, problem.reference, problem.weights,
+            model)
     return predicted
 
 
@@ -366,13 +373,15 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
     problem = _Problem(codes=samples.rgb8[index], reference=reference[index],
                        reference_lab=reference_lab[index], weights=weights[index],
                        neutral=neutral[index], xy=chart.patch_centres_mm()[index] / 100.0)
-    curves = {c: _curve_folds(problem, c) for c in _CURVE_PARAMS}
-    candidates = sorted(((c, m) for c in _CURVE_PARAMS for m in _MODEL_PARAMS
-                         if curves[c] is not None),
+    curves = {c: fitted for c in _CURVE_PARAMS
+              if (fitted := _curve_folds(problem, c)) is not None}
+    predictions = {}
+    for model in _MODEL_PARAMS:
+        predicted = _candidate_loo(problem, curves, model)
+        if predicted is not None:
+            predictions.update({(c, model): p for c, p in zip(curves, predicted, strict=True)})
+    candidates = sorted(((c, m) for c in curves for m in _MODEL_PARAMS if (c, m) in predictions),
                         key=lambda cm: _CURVE_PARAMS[cm[0]] + _MODEL_PARAMS[cm[1]])
-    predictions = {(c, m): _candidate_loo(problem, curves[c][2], curves[c][3], m)
-                   for c, m in candidates}
-    candidates = [cm for cm in candidates if predictions[cm] is not None]
     # Every candidate's CIEDE2000 in one call: on 24 patches a call's overhead is most of it.
     loo_labs = linear_rgb_to_lab(np.stack([predictions[cm] for cm in candidates]))
     loos = np.mean(ciede2000(loo_labs, problem.reference_lab), axis=1)

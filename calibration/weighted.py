@@ -112,17 +112,20 @@ def weighted_fit(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarray
 
 def leave_one_out(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarray,
                   model: str) -> np.ndarray:
-    """Each patch's prediction (m, 3) by the fit to all the others, from one fit.
+    """Each patch's prediction (..., m, 3) by the fit to all the others, from one fit; terms
+    (..., m, k) (several tone curves' at once).
 
     Leaving a patch out removes its three whitened rows: its left-out residual is
     (I - H_ii)^-1 times its in-sample one, H_ii its 3 x 3 block of the hat matrix (the PRESS
     identity for blocks), so no refit is needed.
     """
-    design, target_w = _whiten(terms, target, metric_roots, model)
-    flat = design.reshape(-1, design.shape[2])
-    gram_inv = np.linalg.pinv(flat.T @ flat)
-    residual = target_w - design @ (gram_inv @ flat.T @ target_w.ravel())
-    hat = (design @ gram_inv) @ design.transpose(0, 2, 1)  # (m, 3, 3) blocks
+    design, target_w = _whiten(terms, target, metric_roots, model)  # (..., m, 3, p), (m, 3)
+    flat = design.reshape(*design.shape[:-3], -1, design.shape[-1])  # (..., 3m, p)
+    flat_t = np.swapaxes(flat, -1, -2)
+    gram_inv = np.linalg.pinv(flat_t @ flat)
+    theta = gram_inv @ (flat_t @ target_w.reshape(-1, 1))  # (..., p, 1)
+    residual = target_w - (design @ theta[..., None, :, :])[..., 0]
+    hat = (design @ gram_inv[..., None, :, :]) @ np.swapaxes(design, -1, -2)  # 3 x 3 blocks
     loo_residual = np.linalg.solve(np.eye(3) * (1.0 + 1e-9) - hat, residual[..., None])
     return target - np.linalg.solve(metric_roots, loo_residual)[..., 0]
 
