@@ -30,7 +30,10 @@ corner truth comes with them, so a detection is checked independently of sealche
   the photos calibrated than as photographed, else as photographed). Also: how often the
   policy's difference lies within the uncertainty the report gives it.
 
-Usage: python benchmarks/eval_card_real.py [--photos DIR]
+Splits (``--split``): the photos in name order alternate between "tune" (the 1st, 3rd, ...)
+and "report"; each holds 9 cards and one photo without a card. Choices are made on "tune".
+
+Usage: python benchmarks/eval_card_real.py [--photos DIR] [--split tune|report|all]
 """
 
 from __future__ import annotations
@@ -137,8 +140,11 @@ def sheet_lab(codes: np.ndarray, correction) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=Path, default=PHOTOS)
+    parser.add_argument("--split", choices=("tune", "report", "all"), default="all")
     args = parser.parse_args(argv)
     paths = sorted(args.photos.glob("*.jpg"))
+    if args.split != "all":
+        paths = paths[(0 if args.split == "tune" else 1)::2]
     if not paths:
         print(f"no photos in {args.photos}", file=sys.stderr)
         return 2
