@@ -36,7 +36,8 @@ SCHEMA_VERSION = "1.7"  # 1.1: calibration results, dimensions, area_mm2; 1.2: d
 # or "shadow"; colour compared as photographed where the card says calibrating would not help,
 # and color.uncertainty_e00 from the card's patches near the product's colour
 # 1.6: registration.method "dense"
-# 1.7: calibration.{golden,unit}.light_spread, and the cards' uneven light said in words
+# 1.7: calibration.{golden,unit}.light_spread, and the cards' uneven light said in words;
+# root-polynomial-2's cross terms under a ridge
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
@@ -113,7 +114,8 @@ class CalibrationSide(BaseModel):
     gamma: float | None = Field(None, description="The fitted exponent, for 'gamma'.")
     model: str | None = Field(
         None, description="'diagonal' (per-channel gains: white balance only), 'matrix' (3x3), "
-        "'affine' (3x3 and an offset) or 'root-polynomial-2' (Finlayson et al. 2015), with the "
+        "'affine' (3x3 and an offset) or 'root-polynomial-2' (Finlayson et al. 2015; its cross "
+        "terms held back by a ridge since schema 1.7), with the "
         "tone curve chosen by the leave-one-patch-out error on the photo itself: the one with "
         "the fewest parameters that no richer candidate clearly beats.",
     )
