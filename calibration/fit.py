@@ -13,7 +13,8 @@ object, not of the lamp and the phone.
    phone's contrast curve, which no power follows).
 3. **Model**: per-channel gains (white balance only), a 3x3 matrix, a 3x3 matrix with an
    offset (flare), or a root-polynomial of degree 2 (Finlayson, Mackiewicz & Hurlbert 2015:
-   R, G, B, sqrt(RG), sqrt(GB), sqrt(RB), which scale with exposure as the matrix does).
+   R, G, B, sqrt(RG), sqrt(GB), sqrt(RB), which scale with exposure as the matrix does), its
+   cross terms held back by a ridge (:mod:`calibration.ridge`).
    Least squares in CIEDE2000's own local metric at each patch's reference colour (what the
    fit is judged by: :mod:`calibration.weighted`), times the patch's uniformity weight.
 4. **Light**: a card is rarely lit evenly. The root-polynomial is also fitted with a plane of
@@ -51,6 +52,7 @@ import numpy as np
 
 from calibration.charts import Chart
 from calibration.detect import CardDetection
+from calibration.ridge import cross_term_penalty
 from calibration.sampling import PatchSamples, sample_patches
 from calibration.weighted import (
     fit_with_light_plane,
@@ -317,14 +319,17 @@ def _candidate_loo(problem: _Problem, curves: dict[str, _CurveFolds], model: str
     terms = model_terms(np.stack([camera for _, _, camera, _ in fitted]), model)
     if terms.shape[1] <= terms.shape[2] + 3:
         return None
-    predicted = leave_one_out(terms, problem.reference, problem.weights, model)
+    penalties = [cross_term_penalty(camera, problem.weights, model) for _, _, camera, _ in fitted]
+    penalty = None if penalties[0] is None else np.stack(penalties)  # each curve's own ridge
+    predicted = leave_one_out(terms, problem.reference, problem.weights, model,
+                              penalty=penalty)
     owners = [(c, i) for c, (_, _, _, folds) in enumerate(fitted) for i in folds]
     if owners:
         curve_of, left_out = np.array(owners).T
         fold_cameras = np.stack([fitted[c][3][i] for c, i in owners])
         predicted[curve_of, left_out] = fold_predictions(
             model_terms(fold_cameras, model), left_out, problem.reference, problem.weights,
-            model)
+            model, penalty=None if penalty is None else penalty[curve_of])
     return predicted
 
 
@@ -336,7 +341,8 @@ def _plane_candidate_loo(problem: _Problem, camera: np.ndarray, folds: dict[int,
     if len(camera) <= model_terms(camera[:1], model).shape[1] + 5:
         return None
     return light_plane_leave_one_out(camera, folds, problem.xy, problem.reference,
-                                     problem.weights, model)
+                                     problem.weights, model,
+                                     penalty=cross_term_penalty(camera, problem.weights, model))
 
 
 def _light_trend(predicted_lab: np.ndarray, reference_lab: np.ndarray, xy: np.ndarray) -> float:
@@ -416,13 +422,14 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
     loo, tone_curve, model, plane, gamma, curve, loo_lab = chosen
     camera = _linearise(problem.codes, tone_curve, gamma, curve)
     slopes = None
+    penalty = cross_term_penalty(camera, problem.weights, model)
     if plane:
         matrix, slopes = fit_with_light_plane(camera, problem.xy, problem.reference,
-                                              problem.weights, model)
+                                              problem.weights, model, penalty=penalty)
         camera = camera * np.exp(-(problem.xy @ np.array(slopes)))[:, None]
     else:
         matrix = weighted_fit(model_terms(camera, model), problem.reference, problem.weights,
-                              model)
+                              model, penalty=penalty)
     terms = model_terms(camera, model)
     if model == "diagonal":
         matrix = np.diag(np.diag(matrix))

@@ -12,6 +12,10 @@ reads lighter than its colour. :func:`fit_with_light_plane` fits, with the model
 level exp(a x + b y) over the card (x, y in the chart's millimetres / 100 from its centre),
 so that the correction is the one at the card's centre; a and b are searched on grids (the
 model is linear once they are fixed).
+
+Every fit takes an optional `penalty`: a ridge, (p,) non-negative weights added to the normal
+equations' diagonal (the parameters in :func:`design_matrix`'s order). It is fixed for a
+photo, whatever the patches left out, so the leave-one-out shortcuts stay exact for it.
 """
 
 from __future__ import annotations
@@ -102,27 +106,42 @@ def _whiten(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarray,
 
 
 def weighted_fit(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarray,
-                 model: str) -> np.ndarray:
-    """The (k, 3) matrix minimising the sum of |R_i (terms_i @ matrix - target_i)|^2."""
+                 model: str, *, penalty: np.ndarray | None = None) -> np.ndarray:
+    """The (k, 3) matrix minimising the sum of |R_i (terms_i @ matrix - target_i)|^2 (plus
+    sum_j penalty_j theta_j^2)."""
     design, target_w = _whiten(terms, target, metric_roots, model)
-    theta, *_ = np.linalg.lstsq(design.reshape(-1, design.shape[2]), target_w.ravel(),
-                                rcond=None)
+    flat = design.reshape(-1, design.shape[2])
+    if penalty is None:
+        theta, *_ = np.linalg.lstsq(flat, target_w.ravel(), rcond=None)
+    else:
+        theta = np.linalg.solve(flat.T @ flat + np.diag(penalty), flat.T @ target_w.ravel())
     return parameters_to_matrix(theta, terms.shape[1], model)
 
 
+def _with_ridge(gram: np.ndarray, penalty: np.ndarray | None) -> np.ndarray:
+    """Normal equations' Gram matrices (..., p, p) with the ridge `penalty` (..., p) on their
+    diagonals; unchanged without one."""
+    if penalty is None:
+        return gram
+    diagonal = np.arange(gram.shape[-1])
+    gram = gram.copy()
+    gram[..., diagonal, diagonal] += penalty
+    return gram
+
+
 def leave_one_out(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarray,
-                  model: str) -> np.ndarray:
+                  model: str, *, penalty: np.ndarray | None = None) -> np.ndarray:
     """Each patch's prediction (..., m, 3) by the fit to all the others, from one fit; terms
-    (..., m, k) (several tone curves' at once).
+    (..., m, k) (several tone curves' at once), `penalty` (..., p) or (p,) a fixed ridge.
 
     Leaving a patch out removes its three whitened rows: its left-out residual is
     (I - H_ii)^-1 times its in-sample one, H_ii its 3 x 3 block of the hat matrix (the PRESS
-    identity for blocks), so no refit is needed.
+    identity for blocks, which holds for a fixed ridge too), so no refit is needed.
     """
     design, target_w = _whiten(terms, target, metric_roots, model)  # (..., m, 3, p), (m, 3)
     flat = design.reshape(*design.shape[:-3], -1, design.shape[-1])  # (..., 3m, p)
     flat_t = np.swapaxes(flat, -1, -2)
-    gram_inv = np.linalg.pinv(flat_t @ flat)
+    gram_inv = np.linalg.pinv(_with_ridge(flat_t @ flat, penalty))
     theta = gram_inv @ (flat_t @ target_w.reshape(-1, 1))  # (..., p, 1)
     residual = target_w - (design @ theta[..., None, :, :])[..., 0]
     hat = (design @ gram_inv[..., None, :, :]) @ np.swapaxes(design, -1, -2)  # 3 x 3 blocks
@@ -131,7 +150,8 @@ def leave_one_out(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarra
 
 
 def fold_predictions(fold_terms: np.ndarray, left_out: np.ndarray, target: np.ndarray,
-                     metric_roots: np.ndarray, model: str) -> np.ndarray:
+                     metric_roots: np.ndarray, model: str, *,
+                     penalty: np.ndarray | None = None) -> np.ndarray:
     """Patch `left_out[f]`'s prediction (f, 3) by the model fitted to all the other patches on
     `fold_terms[f]` (f, m, k): the terms of a tone curve that was itself fitted without that
     patch, so the PRESS identity of :func:`leave_one_out` does not apply.
@@ -139,7 +159,7 @@ def fold_predictions(fold_terms: np.ndarray, left_out: np.ndarray, target: np.nd
     Every fold's least squares at once, by its normal equations (as :func:`leave_one_out`):
     the left-out patch's whitened rows are zeroed (a zero row adds nothing to the fit) and
     one batched solve does every fold, where one ``lstsq`` per fold spent more on its own
-    overhead than on the solve.
+    overhead than on the solve. `penalty` (f, p) or (p,): each fold's fixed ridge.
     """
     folds = np.arange(len(left_out))
     design, target_w = _whiten(fold_terms, target, metric_roots, model)
@@ -148,7 +168,8 @@ def fold_predictions(fold_terms: np.ndarray, left_out: np.ndarray, target: np.nd
     target_w[folds, left_out] = 0.0
     flat = design.reshape(len(folds), -1, design.shape[-1])  # (f, 3m, p)
     flat_t = flat.transpose(0, 2, 1)
-    gram, rhs = flat_t @ flat, flat_t @ target_w.reshape(len(folds), -1, 1)
+    gram = _with_ridge(flat_t @ flat, penalty)
+    rhs = flat_t @ target_w.reshape(len(folds), -1, 1)
     try:
         theta = np.linalg.solve(gram, rhs)
     except np.linalg.LinAlgError:  # a degenerate fold (terms that do not vary): least norm
@@ -158,7 +179,8 @@ def fold_predictions(fold_terms: np.ndarray, left_out: np.ndarray, target: np.nd
 
 
 def _grid_fits(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
-               metric_roots: np.ndarray, model: str, slopes: np.ndarray
+               metric_roots: np.ndarray, model: str, slopes: np.ndarray,
+               penalty: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The model fitted to camera / exp(a x + b y) at every (a, b) of `slopes` (s, 2), with
     all the patches and without each one.
@@ -181,6 +203,8 @@ def _grid_fits(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
     # on them than it saves
     gram = np.einsum("sin,iab->sanb", outer, metric).reshape(n_slopes, 3, k, k, 3)
     gram = gram.transpose(0, 1, 2, 4, 3).reshape(n_slopes, 3 * k, 3 * k)
+    if penalty is not None:
+        gram = gram + np.diag(penalty)
     gram_inv = np.linalg.inv(gram + 1e-12 * np.eye(3 * k))
     weighted_target = np.einsum("iab,ib->ia", metric, target)  # (m, 3)
     rhs = np.einsum("sij,ia->saj", terms, weighted_target).reshape(n_slopes, 3 * k)
@@ -198,7 +222,8 @@ def _grid_fits(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
 
 
 def _search(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
-            metric_roots: np.ndarray, model: str, folds: np.ndarray | None
+            metric_roots: np.ndarray, model: str, folds: np.ndarray | None,
+            penalty: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The slopes with the least sum of squares, coarse then fine, for the fit with all the
     patches (`folds` None) or for each fit without patch i, i in `folds`.
@@ -216,7 +241,7 @@ def _search(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
                 (best[:, None] + _FINE_OFFSETS[None]).reshape(-1, 2),
                 -LIGHT_PLANE_LIMIT, LIGHT_PLANE_LIMIT), 6), axis=0)
         sse, theta, fold_sse, predicted = _grid_fits(camera, xy, target, metric_roots, model,
-                                                     slopes)
+                                                     slopes, penalty)
         score = sse[:, None] if folds is None else fold_sse[:, folds]  # (s, f)
         if stage == "fine":  # each fit searches within its own coarse best's neighbourhood
             near = (np.abs(slopes[:, None] - best[None]) <= 0.05 + 1e-6).all(axis=2)
@@ -229,13 +254,14 @@ def _search(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
 
 
 def fit_with_light_plane(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
-                         metric_roots: np.ndarray, model: str
+                         metric_roots: np.ndarray, model: str, *,
+                         penalty: np.ndarray | None = None
                          ) -> tuple[np.ndarray, tuple[float, float]]:
     """The model's (k, 3) matrix and the light's slopes (a, b) fitted together (the least
     weighted sum of squares, see :func:`_search`). `model` is "matrix" or
     "root-polynomial-2" (a full matrix of the terms)."""
     _check_plane_model(model)
-    slopes, theta, _ = _search(camera, xy, target, metric_roots, model, None)
+    slopes, theta, _ = _search(camera, xy, target, metric_roots, model, None, penalty)
     k = model_terms(camera[:1], model).shape[1]
     return (parameters_to_matrix(theta[0], k, model),
             (float(slopes[0, 0]), float(slopes[0, 1])))
@@ -243,7 +269,8 @@ def fit_with_light_plane(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
 
 def light_plane_leave_one_out(camera: np.ndarray, folds: dict[int, np.ndarray],
                               xy: np.ndarray, target: np.ndarray, metric_roots: np.ndarray,
-                              model: str) -> tuple[np.ndarray, np.ndarray]:
+                              model: str, *, penalty: np.ndarray | None = None
+                              ) -> tuple[np.ndarray, np.ndarray]:
     """Each patch's prediction (m, 3) by the model and light fitted without it (the slopes
     with the least sum of squares without it, see :func:`_search`): under the light of the
     card's centre (what the chart's colours are compared with), and under its own place's
@@ -252,10 +279,11 @@ def light_plane_leave_one_out(camera: np.ndarray, folds: dict[int, np.ndarray],
     patches (the neutral ones, which the curve is fitted on)."""
     _check_plane_model(model)
     m = len(xy)
-    slopes, _, centre = _search(camera, xy, target, metric_roots, model, np.arange(m))
+    slopes, _, centre = _search(camera, xy, target, metric_roots, model, np.arange(m),
+                                penalty)
     for i, fold_camera in folds.items():
         fold_slopes, _, fold_centre = _search(fold_camera, xy, target, metric_roots, model,
-                                              np.array([i]))
+                                              np.array([i]), penalty)
         slopes[i], centre[i] = fold_slopes[0], fold_centre[0]
     # Both models' terms scale with the light, so its own place's prediction is the centre's
     # divided by the light factor the fit applied there.

@@ -225,6 +225,9 @@ class Camera:
     illuminant: tuple[float, float, float] | None = None
     crosstalk: tuple[tuple[float, float, float], ...] | None = None
     vignetting: float = 0.0
+    # A lamp to one side: the light level is exp(gx * x + gy * y), x and y from the photo's
+    # centre in photo widths (0.5: the light rises by 65 % across the photo's width).
+    light_gradient: tuple[float, float] = (0.0, 0.0)
 
     def homography(self, table_size_px: tuple[int, int]) -> np.ndarray:
         """3x3 homography from table pixels to photo pixels (a pinhole looking at a plane)."""
@@ -258,6 +261,11 @@ class Camera:
             yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
             r2 = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2) / ((w / 2) ** 2 + (h / 2) ** 2)
             light = light * (1.0 - self.vignetting * r2)[..., None]
+        if any(self.light_gradient):
+            h, w = light.shape[:2]
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+            gx, gy = self.light_gradient
+            light = light * np.exp((gx * (xx - w / 2) + gy * (yy - h / 2)) / w)[..., None]
         light = np.clip(light, 0.0, 1.0)
         if self.gamma is None:
             encoded = _linear_to_srgb(light)

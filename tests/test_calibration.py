@@ -369,3 +369,27 @@ def test_greyscale_photos_say_colour_cannot_be_judged_and_judge_the_rest(grey_si
     assert not report.defects.regions  # the colour photo's colours are not a defect
     assert report.verdict == "inconclusive" and report.defect_class is None
     assert any(r.startswith("Structure matches") for r in report.reasons)
+
+
+def test_a_card_lit_unevenly_is_said_in_the_report_and_on_the_page():
+    """A lamp to one side of the golden photo (the light rises by 2.7x across the photo): the
+    card's light spread is reported, and the report's reasons, the colour's note, the card's
+    note and the report page's colour panel say the card is lit unevenly; the even unit's
+    card says nothing of it."""
+    from service.web.present import colour_panel
+
+    lamp = dataclasses.replace(SMALL, light_gradient=(1.0, 0.0))
+    pair = make_pair("coffee", golden_camera=lamp, unit_camera=SMALL, seed=9)
+    report = compare(pair.golden, pair.unit, parse_spec({"roi": list(pair.roi)}),
+                     render_images=False).report
+    golden, unit = report.calibration.golden, report.calibration.unit
+    assert golden.light_spread >= 0.02 and unit.light_spread == 0.0
+    assert "lit unevenly" in golden.note and "lit unevenly" not in (unit.note or "")
+    assert "lit unevenly in the golden photo" in report.color.note
+    assert any("lit unevenly" in reason for reason in report.reasons)
+    panel = colour_panel(report.model_dump(mode="json"))
+    assert "lit unevenly" in panel["note"]
+    assert "lit unevenly" in panel["sides"][0]["note"]
+    even = compare(pair.unit, pair.unit, parse_spec({"roi": list(pair.roi)}),
+                   render_images=False).report
+    assert "lit unevenly" not in " ".join(even.reasons)

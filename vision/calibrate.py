@@ -25,8 +25,9 @@ from imaging.color import ciede2000, linear_rgb_to_lab, srgb_to_linear
 from vision.report import CalibrationReport, CalibrationSide
 from vision.spec import Spec
 
-__all__ = ["CardAgreement", "ColourPlan", "PhotoCalibration", "calibration_report",
-           "card_agreement", "colour_plan", "colour_uncertainty_e00", "is_greyscale"]
+__all__ = ["UNEVEN_LIGHT_SPREAD", "CardAgreement", "ColourPlan", "PhotoCalibration",
+           "calibration_report", "card_agreement", "colour_plan", "colour_uncertainty_e00",
+           "is_greyscale", "uneven_light_words"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +72,34 @@ def colour_uncertainty_e00(golden: ColourCorrection, unit: ColourCorrection) -> 
     """
     return float(np.sqrt(golden.loo_delta_e00_mean**2 + unit.loo_delta_e00_mean**2
                          + golden.noise_delta_e00**2 + unit.noise_delta_e00**2))
+
+
+UNEVEN_LIGHT_SPREAD = 0.02
+"""A card's :attr:`ColourCorrection.light_spread` from which the report says that its light is
+uneven (the light level varies by +/- 2 % or more over its patches)."""
+
+
+def _light_percent(spread: float) -> str:
+    return f"+/- {100.0 * (np.exp(spread) - 1.0):.0f} %"
+
+
+def uneven_light_words(golden: PhotoCalibration, unit: PhotoCalibration,
+                       light_e00: float | None = None) -> str | None:
+    """A sentence for the report when either card is lit unevenly (None when neither is):
+    which card, how uneven, and, given `light_e00` (:attr:`CardAgreement.light`), what it adds
+    to the colour's uncertainty."""
+    uneven = [f"the {name} photo ({_light_percent(photo.correction.light_spread)} across its "
+              "patches)"
+              for name, photo in (("golden", golden), ("unit", unit))
+              if photo.correction is not None
+              and photo.correction.light_spread >= UNEVEN_LIGHT_SPREAD]
+    if not uneven:
+        return None
+    counted = ("" if light_e00 is None else
+               f" (counted as {light_e00:.2f} Delta-E00 in the colour's uncertainty)")
+    return (f"The colour card is lit unevenly in {' and in '.join(uneven)}: the product "
+            f"beside it is not lit as the card is{counted}. Light the card and the product "
+            "evenly (no lamp to one side, no shadow over the card).")
 
 
 _NEAR_E00 = 10.0  # patches this far (CIEDE2000) from the product's colour weigh e^-1/2 as much
@@ -243,7 +272,11 @@ def _calibration_side(photo: PhotoCalibration, *, applied: bool, spec: Spec) -> 
             residual_delta_e00={n: None if np.isnan(v) else round(float(v), 3)
                                 for n, v in zip(names, residual, strict=True)},
             loo_delta_e00_mean=correction.loo_delta_e00_mean,
+            light_spread=correction.light_spread,
         )
-        if correction.warning:
-            side["note"] = correction.warning
+        notes = [correction.warning]
+        if correction.light_spread >= UNEVEN_LIGHT_SPREAD:
+            notes.append(f"The card is lit unevenly: its light varies by "
+                         f"{_light_percent(correction.light_spread)} across the patches.")
+        side["note"] = " ".join(n for n in notes if n) or None
     return CalibrationSide(**side)

@@ -29,13 +29,15 @@ __all__ = [
     "Verdict",
 ]
 
-SCHEMA_VERSION = "1.6"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
+SCHEMA_VERSION = "1.7"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
 # 1.3: the defect model joins the maps (defects.source, kind "model", versions.model);
 # 1.4: roi_source; color.uncertainty_e00 (and colour inconclusive within it of the tolerance);
 # 1.5: tone curve "per-channel", models "diagonal" and "affine", patches excluded for "glare"
 # or "shadow"; colour compared as photographed where the card says calibrating would not help,
 # and color.uncertainty_e00 from the card's patches near the product's colour
 # 1.6: registration.method "dense"
+# 1.7: calibration.{golden,unit}.light_spread, and the cards' uneven light said in words;
+# root-polynomial-2's cross terms under a ridge
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
@@ -112,7 +114,8 @@ class CalibrationSide(BaseModel):
     gamma: float | None = Field(None, description="The fitted exponent, for 'gamma'.")
     model: str | None = Field(
         None, description="'diagonal' (per-channel gains: white balance only), 'matrix' (3x3), "
-        "'affine' (3x3 and an offset) or 'root-polynomial-2' (Finlayson et al. 2015), with the "
+        "'affine' (3x3 and an offset) or 'root-polynomial-2' (Finlayson et al. 2015; its cross "
+        "terms held back by a ridge since schema 1.7), with the "
         "tone curve chosen by the leave-one-patch-out error on the photo itself: the one with "
         "the fewest parameters that no richer candidate clearly beats.",
     )
@@ -132,6 +135,14 @@ class CalibrationSide(BaseModel):
         None, description="Leave-one-patch-out mean CIEDE2000 of the chosen tone curve and "
         "model, each patch predicted by the fit without it: the calibration's own accuracy on "
         "a colour it was not fitted on.",
+    )
+    light_spread: float | None = Field(
+        None, description="How unevenly the card is lit (schema 1.7): the standard deviation "
+        "over its patches of the natural log of the light level, from a plane of light fitted "
+        "with the colour model (0.04: the light varies by about +/- 4 %); 0 when no plane was "
+        "fitted. From 0.02 the note and the colour's note say so: the product beside the card "
+        "is lit neither as the card's centre nor as any one patch, and color.uncertainty_e00 "
+        "counts that.",
     )
     px_per_mm: float | None = Field(
         None, description="Photo pixels per millimetre at the card's centre (needs the spec's "
@@ -190,8 +201,9 @@ class ColorReport(BaseModel):
         "the CIELAB values are the objects' colours; false: the colours as photographed.",
     )
     note: str | None = Field(
-        None, description="Why the colour was not measured (then the values are null), or how "
-        "it was measured when not calibrated.",
+        None, description="Why the colour was not measured (then the values are null), how "
+        "it was measured when not calibrated, and whether a card's uneven light counts in "
+        "uncertainty_e00 (schema 1.7).",
     )
     uncertainty_e00: float | None = Field(
         None, description="Uncertainty of delta_e00 when both photos show the card: how far "

@@ -13,7 +13,7 @@ import numpy as np
 
 from calibration.fit import ColourCorrection
 from imaging import color
-from vision.calibrate import ColourPlan, PhotoCalibration, card_agreement
+from vision.calibrate import ColourPlan, PhotoCalibration, card_agreement, uneven_light_words
 from vision.frame import AnalysisFrame, upsample_mask
 from vision.measure.highlights import steady_colour_region
 from vision.report import ColorReport, ColorTiles
@@ -50,6 +50,7 @@ def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCal
                  if plan.calibrated and photo_means is not None else None)
     if agreement is not None and agreement.calibration_helps:
         uncertainty = round(agreement.uncertainty_e00, 4)
+        note = uneven_light_words(golden, unit, agreement.light)
     elif agreement is not None:
         # Calibrating would move this colour further from the truth than leaving it: the
         # card itself says so. Compare as photographed, with that error as the uncertainty.
@@ -59,8 +60,12 @@ def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCal
         note = ("Colours compared as photographed: near this colour the card's patches differ "
                 f"between the two photos by {agreement.as_photographed:.2f} Delta-E00 as "
                 f"photographed and by {agreement.calibrated:.2f} calibrated (each patch "
-                "predicted by its photo's calibration without it), so calibrating would not "
-                "make the colour more accurate.")
+                "predicted by its photo's calibration without it"
+                + (f"; {np.hypot(agreement.calibrated, agreement.light):.2f} with the cards' "
+                   "uneven light" if agreement.light > 0 else "")
+                + "), so calibrating would not make the colour more accurate.")
+        light = uneven_light_words(golden, unit)
+        note = note if light is None else f"{note} {light}"
     report, global_offset = measure_colour(golden_views, unit_views, frame.region, golden_scale,
                                            photo_means, calibrated=calibrated, note=note,
                                            colour_region=colour_region)
