@@ -77,6 +77,9 @@ class Outcome:
     truth: list[tuple[int, int, int, int]]  # (x, y, w, h), golden pixels
     verdict: str
     seconds: float
+    method: str = ""  # the registration's method ("features", "dense", "identity", ...)
+    kinds: list[str] = dataclasses.field(default_factory=list)  # each region's kind
+    homography: list | None = None  # the registration's, unit -> golden pixels
 
 
 def _read_truth(path: Path) -> list[tuple[int, int, int, int]]:
@@ -168,7 +171,10 @@ def _compare(golden: bytes, unit: bytes, H_truth: np.ndarray, H_turn: np.ndarray
             errors[i] = float(np.linalg.norm(back - corners, axis=2).max())
     return Outcome(pair, kind, report.registration.ok, *errors,
                    [tuple(r.bbox) for r in report.defects.regions], truth, report.verdict,
-                   seconds)
+                   seconds, report.registration.method,
+                   [r.kind for r in report.defects.regions],
+                   None if report.registration.homography is None
+                   else np.asarray(report.registration.homography).tolist())
 
 
 def evaluate(stems: list[str], *, seed: int, turned: bool, clean: bool,
@@ -228,6 +234,18 @@ def summarise(outcomes: list[Outcome]) -> dict:
     return summary
 
 
+def _dump(path: Path, split: str, outcomes: list[Outcome]) -> None:
+    """Append one JSON line per comparison, with the truth boxes that no region is on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as out:
+        for o in outcomes:
+            matched = match_boxes(o.regions, o.truth, rule="on_defect")
+            found = {t for _, t in matched}
+            out.write(json.dumps({**dataclasses.asdict(o), "split": split,
+                                  "missed": [o.truth[t] for t in range(len(o.truth))
+                                             if t not in found]}) + "\n")
+
+
 def _table(summaries: dict[str, dict[str, dict]]) -> str:
     rows = [
         ("registered", lambda s: f"{s['registered']} / {s['comparisons']}"),
@@ -268,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-turned", action="store_true")
     parser.add_argument("--no-clean", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--dump", type=Path,
+                        help="also write every comparison (registration, regions, truth, "
+                             "the truth boxes no region is on) as JSON lines here")
     args = parser.parse_args(argv)
     if not DEEPPCB.is_dir():
         print(f"eval_real: {DEEPPCB} is missing; it sits beside the repository "
@@ -284,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{split}: {len(chosen)} pairs", file=sys.stderr, flush=True)
         outcomes = evaluate(chosen, seed=args.seed, turned=not args.no_turned,
                             clean=not args.no_clean)
+        if args.dump:
+            _dump(args.dump, split, outcomes)
         summaries[split] = {kind: summarise([o for o in outcomes if o.kind == kind])
                             for kind in ("given", "turned", "clean")
                             if any(o.kind == kind for o in outcomes)}

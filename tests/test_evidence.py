@@ -113,3 +113,34 @@ def test_the_local_drift_is_each_tile_median_over_the_region():
     inside = rng.random((20, 64)) < np.linspace(0.5, 1.0, 20)[:, None]
     expected = np.nanmedian(np.where(inside, values, np.nan), axis=-1)
     assert np.array_equal(_median_inside(values, inside), expected)
+
+
+def _maps_with(blobs: list[tuple[slice, slice, float]], shape=(200, 200)):
+    """MapEvidence whose likelihood is `value` over each (rows, cols, value) blob."""
+    from vision.measure.defects import MapEvidence
+
+    likelihood = np.zeros(shape, np.float32)
+    for rows, cols, value in blobs:
+        likelihood[rows, cols] = value
+    seeds = (likelihood >= 0.5).astype(np.uint8)
+    return MapEvidence(structural=likelihood, likelihood=likelihood, seeds=seeds, grown=seeds)
+
+
+@pytest.mark.parametrize(("rows", "cols", "value", "counted"), [
+    (slice(50, 60), slice(50, 60), 1.0, True),  # a saturated 10 x 10 blob: 100 px
+    (slice(50, 53), slice(50, 84), 1.0, False),  # a sliver of the same area
+    (slice(50, 60), slice(50, 60), 0.98, False),  # a blob whose evidence is not certain
+    (slice(50, 58), slice(50, 58), 1.0, False),  # 64 px: under half the minimum
+    (slice(50, 63), slice(50, 63), 0.7, True),  # 169 px: over the minimum, counted anyway
+])
+def test_a_region_under_the_minimum_area_counts_only_as_a_conclusive_blob(rows, cols, value,
+                                                                          counted):
+    """The spec's min_defect_area_px (150 by default) drops small regions, except a compact
+    blob of at least half of it whose evidence saturated: a pin hole on a 640 px board scan."""
+    from vision.measure.defects import defect_regions
+    from vision.spec import Spec
+
+    maps = _maps_with([(rows, cols, value)])
+    _, regions = defect_regions(maps, np.zeros((200, 200), np.float32), Spec(), 1.0,
+                                roi_area=200 * 200, px_per_mm=None)
+    assert (len(regions) == 1) == counted

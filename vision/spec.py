@@ -7,7 +7,7 @@ A spec is JSON or YAML::
       delta_e00: 2.0                  # CIEDE2000 between the ROI colours of golden and unit
       ssim_min: 0.5                   # structural similarity floor over the ROI
       max_defects: 0                  # defect regions allowed
-      min_defect_area_px: 150         # regions smaller than this (golden pixels) are ignored
+      min_defect_area_px: 150         # smaller regions (golden pixels) are ignored; see the field
       dimension_mm: 2.0               # largest change of the ROI's width or height, mm
     chart:
       type: colorchecker-classic      # the colour card in the photos (calibration.charts)
@@ -84,7 +84,9 @@ class Tolerances(BaseModel):
     )
     min_defect_area_px: int = Field(
         150, ge=0, le=INT_MAX,
-        description="Defect regions smaller than this many golden pixels are not counted.",
+        description="Defect regions smaller than this many golden pixels are not counted, "
+        "except a conclusive blob of at least half of it: saturated evidence, compact "
+        "(vision.measure.defects.conclusive_blob).",
     )
     dimension_mm: float | None = Field(
         None, gt=0,
