@@ -50,7 +50,6 @@ SHAPE_MIN_MARGIN = 0.05  # over any candidate that puts the product elsewhere
 # eval_registration.py's twill, registered 124 px off, 0.0004.
 SHAPE_MIN_PEAK = 0.03
 _PEAK_STEP = 0.03  # of the product's short side: the shift the peak is judged against
-_CLIMBS = 3  # fits started again from a shift by _PEAK_STEP that scores higher
 _SAME_PX = 4.0  # working px at the product's corners: candidates this close are one
 _SHIFT_SIGMAS = (4.0, 2.0)  # working px: edges smoothed for the shift, coarse then fine
 _TILES = 4  # the interior score: median over a 4 x 4 grid of tiles
@@ -226,19 +225,7 @@ def register_by_shape(golden: GoldenFeatures, unit_blob: np.ndarray | None,
         H = fitted_edges(_shifted(template, region[y0:y1, x0:x1], unit_edges, H_work, crop))
         if H is None:
             continue
-        value = interior(H)
-        # ECC's reach on thin edges is a few pixels: where the fit moved by the peak test's
-        # step scores higher, the silhouettes' start (their cast shadows in them) was too far
-        # off. Fit again from there, while that climbs.
-        for _ in range(_CLIMBS):
-            moved = max(((interior(_moved(H, dx, dy)), _moved(H, dx, dy)) for dx, dy in
-                         ((step, 0.0), (-step, 0.0), (0.0, step), (0.0, -step))),
-                        key=lambda pair: pair[0])
-            again = fitted_edges(moved[1]) if moved[0] > value else None
-            if again is None or interior(again) <= value:
-                break
-            H, value = again, interior(again)
-        refined.append((value, H))
+        refined.append((interior(H), H))
     if not refined:
         return None
     refined.sort(key=lambda pair: -pair[0])
