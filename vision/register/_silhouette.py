@@ -31,6 +31,15 @@ _MIN_CUT_PRODUCT_SHARE = 0.9  # the same share, for a product the frame cuts (no
 # boards 92000001-92000101 0.40-0.45 (their default region was one trace, 11% of the board,
 # and 30 of the tune half's 90 missed defects lay outside it), others 0.39-0.79, a few 0.9-1.0.
 _MIN_TABLE_CONNECTED = 0.9
+# The lighter half's mode is the table only where it covers this much of the photo: on the
+# tune split of benchmarks/eval_randomised.py, 0.31-0.83 where a product was found on it;
+# 0.00-0.16 where it was the colour of a product lighter than its dark table (13 photos).
+_MIN_TABLE_SHARE = 0.2
+_WHOLE_PHOTO_MODES = 5  # table colour candidates from the whole photo's histogram
+_DARK_TABLE_SMOOTHING = 2.0  # Gaussian sigma, half-working pixels, for those candidates
+# A product found on a table colour from the whole photo (not the lighter half's) covers at
+# most this fraction of the frame; more is a table on the floor around it.
+_MAX_DARK_TABLE_PRODUCT = 0.4
 
 
 def _table_colour(luv: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
@@ -43,20 +52,40 @@ def _table_colour(luv: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
     if not valid.any():
         return None
     threshold, _ = cv2.threshold(lightness[valid], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    light = luv[valid & (lightness > threshold)]
-    if len(light) == 0:  # a flat photo: no table to find
-        return None
+    modes = _modes(luv[valid & (lightness > threshold)], 1)
+    return modes[0] if modes else None
+
+
+def _share_near(luv: np.ndarray, valid: np.ndarray, colour: np.ndarray) -> float:
+    """The fraction of the valid pixels within _TABLE_DELTA_E of `colour`."""
+    difference = luv[valid] - colour
+    near = np.einsum("ij,ij->i", difference, difference) < _TABLE_DELTA_E**2
+    return float(near.mean())
+
+
+def _modes(pixels: np.ndarray, count: int) -> list[np.ndarray]:
+    """The `count` most common colours of (N, 3) CIELUV `pixels` (coarse histogram bins, each
+    the median of its bin and its neighbours), fewer when the pixels run out."""
+    if len(pixels) == 0:  # a flat photo: no table to find
+        return []
     # Channels as rows (3, N): numpy reduces contiguous rows several times faster.
-    light = np.ascontiguousarray(light.T)
-    bins = np.floor(light / np.array([[4.0], [3.0], [3.0]], np.float32)).astype(np.int32)
+    pixels = np.ascontiguousarray(pixels.T)
+    bins = np.floor(pixels / np.array([[4.0], [3.0], [3.0]], np.float32)).astype(np.int32)
     bins -= bins.min(axis=1, keepdims=True)
     extent = bins.max(axis=1) + 1
     keys = (bins[0] * extent[1] + bins[1]) * extent[2] + bins[2]
-    key = int(np.argmax(np.bincount(keys)))
-    mode = np.array([[key // (extent[1] * extent[2])], [key // extent[2] % extent[1]],
-                     [key % extent[2]]], np.int32)
-    near = np.all(np.abs(bins - mode) <= 1, axis=0)
-    return np.median(light[:, near], axis=1)
+    counts = np.bincount(keys)
+    modes = []
+    for _ in range(count):
+        key = int(np.argmax(counts))
+        if counts[key] == 0:
+            break
+        mode = np.array([[key // (extent[1] * extent[2])], [key // extent[2] % extent[1]],
+                         [key % extent[2]]], np.int32)
+        near = np.all(np.abs(bins - mode) <= 1, axis=0)
+        modes.append(np.median(pixels[:, near], axis=1))
+        counts[np.unique(keys[near])] = 0
+    return modes
 
 
 def _convex_hull(mask: np.ndarray) -> np.ndarray:
@@ -92,6 +121,28 @@ def product_blob(rgb: np.ndarray, ignore_mask: np.ndarray | None) -> np.ndarray 
     table_colour = _table_colour(luv, valid)
     if table_colour is None:
         return None
+    product = _product_on(luv, valid, ignore_mask, table_colour)
+    if product is not None or _share_near(luv, valid, table_colour) >= _MIN_TABLE_SHARE:
+        return product
+    # The lighter half's colour covers too little of the photo to be a table: a product
+    # lighter than its table (a pale moulded part on slate, a print on dark felt). The
+    # table is then among the most common colours of the whole photo (with the floor and the
+    # product), smoothed so that a speckled table is one colour: the first under which a
+    # product stands on a table, unless that "product" is the table on its floor.
+    smooth = cv2.GaussianBlur(luv, (0, 0), _DARK_TABLE_SMOOTHING)
+    for colour in _modes(smooth[valid], _WHOLE_PHOTO_MODES):
+        if np.linalg.norm(colour - table_colour) < _TABLE_DELTA_E:
+            continue
+        product = _product_on(smooth, valid, ignore_mask, colour)
+        if product is not None and product.mean() <= _MAX_DARK_TABLE_PRODUCT:
+            return product
+    return None
+
+
+def _product_on(luv: np.ndarray, valid: np.ndarray, ignore_mask: np.ndarray | None,
+                table_colour: np.ndarray) -> np.ndarray | None:
+    """:func:`product_blob` for one candidate table colour: the product, or None."""
+    h, w = valid.shape
     difference = luv - table_colour
     table = (np.einsum("ijk,ijk->ij", difference, difference) < _TABLE_DELTA_E**2)
     table = cv2.morphologyEx(table.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
