@@ -13,7 +13,13 @@ from testkit.randomised import randomised_pair
 from vision.compare import compare
 from vision.decode import load_image
 from vision.load import load_pair
-from vision.measure.highlights import clipped_highlights, steady_colour_region
+from vision.measure.defects import local_colour_cue
+from vision.measure.highlights import (
+    added_light,
+    clipped_highlights,
+    steady_colour_region,
+)
+from vision.views import AnalysisViews
 
 
 def test_white_clipped_in_one_photo_only_is_a_highlight():
@@ -48,6 +54,71 @@ def test_the_steady_region_keeps_a_uniform_drift_and_leaves_out_a_local_change()
     steady = steady_colour_region(golden, local, region, None)
     assert not steady[20:60, 20:60].any()
     assert steady.mean() > 0.8
+
+
+def _board_with_glare(shape=(384, 512), seed=5):
+    """A dark green board with pale traces (linear RGB), the same board under a lamp's
+    reflection that is not clipped (a Gaussian of grey light, sigma 60 px, peak 0.15 in
+    linear light: about +25 L* on the green), and the reflection's centre."""
+    rng = np.random.default_rng(seed)
+    golden = np.empty((*shape, 3), np.float32)
+    golden[:] = (0.02, 0.12, 0.03)  # the board's green
+    for y in range(8, shape[0], 24):
+        golden[y:y + 3] = (0.55, 0.45, 0.2)  # traces
+    golden += rng.normal(0.0, 0.003, golden.shape).astype(np.float32)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    centre = (180, 300)
+    glare = 0.15 * np.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / (2 * 60.0**2))
+    return golden, golden + glare[..., None].astype(np.float32), centre
+
+
+def _linear_views(linear: np.ndarray) -> AnalysisViews:
+    from imaging import color
+
+    linear = np.clip(linear, 0.0, 1.0).astype(np.float32)
+    return AnalysisViews(linear, color.linear_to_srgb8(linear).mean(axis=2).astype(np.uint8))
+
+
+def test_added_light_that_is_not_clipped_is_no_colour_change_but_a_stain_under_it_is():
+    """Glare that is not clipped adds grey light: in linear RGB the unit is the golden plus
+    k * white, smooth over ~100 px. Without the added light taken off, the colour cue reads
+    the reflection on the dark green as a change (tens of L*, well above its threshold);
+    with it, nothing there, while a stain under the reflection (a chromatic change the
+    light cannot explain) still exceeds the threshold."""
+    golden, lit, (cy, cx) = _board_with_glare()
+    region = np.ones(golden.shape[:2], bool)
+    box = (slice(0, golden.shape[0]), slice(0, golden.shape[1]))
+    golden_views, lit_views = _linear_views(golden), _linear_views(lit)
+    light = added_light(golden_views.linear_smooth, lit_views.linear_smooth, region)
+    assert light[cy // 2, cx // 2] == pytest.approx(0.15, abs=0.05)
+    assert abs(light[20, 20]) < 0.005  # far from the reflection: no light added
+    offset = np.zeros(3)
+    blind = local_colour_cue(golden_views, lit_views, offset, region, box)
+    assert blind[cy - 20:cy + 20, cx - 20:cx + 20].max() > 1.5
+    cue = local_colour_cue(golden_views, lit_views, offset, region, box, light=light)
+    assert cue[20:-20, 20:-20].max() < 0.5, cue.max()
+    stained = lit.copy()
+    stained[cy - 8:cy + 8, cx + 10:cx + 26] *= np.float32((1.0, 0.3, 0.3))  # a red-brown stain
+    stained_views = _linear_views(stained)
+    light = added_light(golden_views.linear_smooth, stained_views.linear_smooth, region)
+    cue = local_colour_cue(golden_views, stained_views, offset, region, box, light=light)
+    assert cue[cy - 4:cy + 4, cx + 14:cx + 22].max() > 1.0
+
+
+def test_a_defect_on_a_glossy_board_under_moved_light_is_one_region_on_the_defect():
+    """eval_randomised's "tune" #9: a defect on a circuit board photographed under another
+    light (both photos with a card), the board's gloss lit differently in each. Before the
+    added light was taken off the unit, the colour cue read the green between the traces
+    as changed: 12 regions, one of them on the defect."""
+    pair = randomised_pair([0, 23, 9], kind="board", case="defect")
+    (golden, golden_size), (unit, unit_size) = load_pair(pair.golden_jpeg, pair.unit_jpeg)
+    report = compare(golden, unit, golden_photo_size=golden_size, unit_photo_size=unit_size,
+                     render_images=False).report
+    assert report.registration.ok
+    boxes = [tuple(r.bbox) for r in report.defects.regions]
+    assert len(boxes) == 1, report.defects.regions
+    assert match_boxes(boxes, [pair.defect_box()], rule="on_defect")
+    assert report.verdict == "fail"
 
 
 @pytest.mark.parametrize(("index", "kind"), [

@@ -37,7 +37,7 @@ from vision.measure.defects import (
     model_probability,
 )
 from vision.measure.dimensions import dimensions
-from vision.measure.highlights import clipped_highlights
+from vision.measure.highlights import added_light, clipped_highlights
 from vision.measure.structure import structural_similarity
 from vision.prepare import (
     PreparedGolden,
@@ -261,11 +261,15 @@ def _measure(runner: StageRunner, golden: PreparedGolden, unit: PreparedUnit,
                                  frame.region, defect_box) if use_defect_model else None)
     # Clipped white in either photo as photographed: the lamp, not the product's colour.
     highlights = clipped_highlights(golden.analysis_rgb, frame.aligned)
+    # And the light one photo adds that is not clipped (a reflection, a highlight that moved):
+    # taken off the unit before the colour cue reads it.
+    light = runner.run("defects", added_light, golden_views.linear_smooth,
+                       unit_views.linear_smooth, frame.region)
     colour, global_offset = runner.run(
         "color", colour_stage, golden.image, s, golden.calibration, unit.image,
         unit.calibration, frame, golden_views, unit_views, plan, highlights=highlights)
     cue = runner.run("defects", local_colour_cue, golden_views, unit_views, global_offset,
-                     frame.region, defect_box, highlights=highlights)
+                     frame.region, defect_box, highlights=highlights, light=light)
     ssim_value, ssim_map = structure.result()
     maps = runner.run("defects", map_evidence, ssim_map, cue, frame.region)
     px_per_mm = (golden.card.px_per_mm(spec.chart.width_mm)

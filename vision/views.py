@@ -58,21 +58,28 @@ class AnalysisViews:
         return color.linear_to_srgb8(self.linear)
 
     @functools.cached_property
+    def linear_smooth(self) -> np.ndarray:
+        """`linear` halved (area filter) and blurred: the local colour in linear light, where
+        light adds (:func:`vision.measure.highlights.added_light`)."""
+        return _smooth_linear(self.linear)
+
+    @functools.cached_property
     def lab_smooth(self) -> np.ndarray:
-        """Blurred CIELAB at half resolution (the defect stage's colour cue), made on first
-        use, so its cost is counted where it is needed (the defects stage of a unit)."""
-        return _smooth_lab(self.linear)
+        """Blurred CIELAB at half resolution (the defect stage's colour cue): `linear_smooth`
+        in CIELAB, made on first use, so its cost is counted where it is needed (the defects
+        stage of a unit)."""
+        return color.linear_rgb_to_lab(self.linear_smooth)
 
 
-def _smooth_lab(linear: np.ndarray) -> np.ndarray:
-    """CIELAB of a linear analysis image, halved (area filter) and blurred: the local colour.
+def _smooth_linear(linear: np.ndarray) -> np.ndarray:
+    """A linear analysis image halved (area filter) and blurred: the local colour.
 
     Halving before the blur is the same low-pass (the area filter adds a 2x2 box, about
     sigma 0.3 analysis pixels, to sigma 2) at a quarter of the cost of what follows.
     """
     h, w = linear.shape[:2]
     half = cv2.resize(linear, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
-    return color.linear_rgb_to_lab(cv2.GaussianBlur(half, (0, 0), COLOUR_CUE_SIGMA / 2.0))
+    return cv2.GaussianBlur(half, (0, 0), COLOUR_CUE_SIGMA / 2.0)
 
 
 def raw_views(rgb: np.ndarray) -> AnalysisViews:

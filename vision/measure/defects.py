@@ -20,6 +20,7 @@ import numpy as np
 from imaging import color
 from vision import defect_model
 from vision._regions import hysteresis, joined_regions
+from vision.measure.highlights import light_taken
 from vision.report import DefectRegion
 from vision.severity import area_severity
 from vision.spec import Spec
@@ -80,7 +81,8 @@ def model_probability(golden: AnalysisViews, unit: AnalysisViews, region: np.nda
 
 def local_colour_cue(golden: AnalysisViews, unit: AnalysisViews, global_offset: np.ndarray,
                       region: np.ndarray, box: tuple[slice, slice] | None, *,
-                      highlights: np.ndarray | None = None) -> np.ndarray:
+                      highlights: np.ndarray | None = None,
+                      light: np.ndarray | None = None) -> np.ndarray:
     """The defect stage's colour cue: local CIEDE2000 between the blurred Lab maps, in units
     of LOCAL_DELTA_E, at analysis resolution.
 
@@ -94,6 +96,9 @@ def local_colour_cue(golden: AnalysisViews, unit: AnalysisViews, global_offset: 
     Only over `box` (0 elsewhere): the defect model's box, where any defect region can lie.
     Nor over `highlights` (:func:`vision.measure.highlights.clipped_highlights`): where one
     photo is clipped white and the other is not, it shows the lamp, not the surface's colour.
+    Nor the `light` one photo adds (:func:`vision.measure.highlights.added_light`): glare
+    that is not clipped, taken off the unit before anything is compared
+    (:func:`vision.measure.highlights.light_taken`).
     """
     cue = np.zeros(region.shape, np.float32)
     if box is None:
@@ -111,6 +116,11 @@ def local_colour_cue(golden: AnalysisViews, unit: AnalysisViews, global_offset: 
         full = (slice(2 * y0, 2 * y1), slice(2 * x0, 2 * x1))
         size = (2 * (x1 - x0), 2 * (y1 - y0))
     golden_lab, unit_lab = golden.lab_smooth, unit.lab_smooth
+    if light is not None:
+        unit_lab = unit_lab.copy()
+        unit_half_linear = unit.linear_smooth[half]
+        taken = light_taken(golden.linear_smooth[half], unit_half_linear, light[half])
+        unit_lab[half] = color.linear_rgb_to_lab(unit_half_linear - taken[..., None])
     # float32 throughout (the Lab maps are): the per-pixel CIEDE2000 then runs ~3x faster.
     offset = _local_drift(golden_lab, unit_lab, region, np.asarray(global_offset, unit_lab.dtype))
     unit_half = unit_lab[half] - offset[half]

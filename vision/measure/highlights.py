@@ -1,8 +1,10 @@
-"""What the colour measurements leave out: clipped highlights and local change.
+"""What the colour measurements leave out: clipped highlights, added light and local change.
 
 A lamp's reflection on a glossy board or a specular band on bent steel is the light, not the
 product's colour, and it moves between two photos (the camera or the part moved): where either
 photo is clipped white, neither the colour cue nor the region's colour can read the surface.
+Where it is not clipped, it adds grey light to what the surface returns (:func:`added_light`),
+and the colour cue takes that off the unit first (:func:`light_taken`).
 And the region's colour is a drift: what changed the same way everywhere. A patch that
 changed unlike the rest (glare's halo, a stain, a moved highlight) is the defect stage's
 finding; averaged in, it read as a drift of the whole product (glossy boards of
@@ -15,7 +17,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["CLIPPED_CODE", "clipped_highlights", "steady_colour_region"]
+__all__ = [
+    "CLIPPED_CODE",
+    "added_light",
+    "clipped_highlights",
+    "light_taken",
+    "steady_colour_region",
+]
 
 CLIPPED_CODE = 250
 """8-bit sRGB code at and above which a channel counts as clipped (JPEG's ringing leaves a
@@ -26,6 +34,9 @@ _HIGHLIGHT_HALO_PX = 3  # analysis pixels: the blooming and blur around a clippe
 _LOCAL_CHANGE_LAB = 10.0  # CIELAB distance from the typical change: a local change (see below)
 _PATCH_HALF_PX = 3  # half-resolution pixels: a local change narrower than 2x this + 1 is a line
 _MIN_STEADY_SHARE = 0.25  # of the region; less than this steady: the whole region's colour
+_LIGHT_TILE_HALF_PX = 8  # half-resolution pixels: the tiles the added light is measured on
+_LIGHT_QUARTILES = (25, 75)  # of a tile's change: light lifts (or lowers) all of it
+_LIGHT_SMOOTH_TILES = 3  # the median of 3 x 3 tiles (~48 analysis px): light, not a defect
 # The smallest weakest-channel code that is _HIGHLIGHT_MIN_SHARE of each strongest code.
 _SHARE_THRESHOLD = np.ceil(_HIGHLIGHT_MIN_SHARE * np.arange(256) - 1e-9).astype(np.uint8)
 
@@ -120,3 +131,71 @@ def steady_colour_region(golden_lab: np.ndarray, unit_lab: np.ndarray, region: n
     local = cv2.dilate(local, np.ones((2 * _PATCH_HALF_PX + 1,) * 2, np.uint8))
     steady = usable & (cv2.resize(local, (width, height), interpolation=cv2.INTER_NEAREST) == 0)
     return steady if np.count_nonzero(steady) >= least_steady else usable
+
+
+def added_light(golden_linear: np.ndarray, unit_linear: np.ndarray, region: np.ndarray
+                ) -> np.ndarray:
+    """The light that the unit's photo adds to the golden's (negative: the golden's adds),
+    as a smooth field of grey: linear RGB per channel, at the maps' half resolution.
+
+    Glare that is not clipped (a lamp's reflection, a glossy part's broad highlight) adds
+    the lamp's light to whatever the surface reflects: in linear RGB the unit is the golden
+    plus k * white. In CIELAB that is no offset: the same added light lifts a dark green by
+    tens of L* and desaturates it, and a pale trace beside it by little, so neither the
+    colour drift nor the local drift (an offset per neighbourhood) can remove it. Here k is
+    the mean of the three channels' change, on _LIGHT_TILE_HALF_PX tiles the quartile
+    nearer none when both quartiles lie on one side of it (else none: light reaches all of a
+    tile, a defect covers part of it), and the median of _LIGHT_SMOOTH_TILES x
+    _LIGHT_SMOOTH_TILES of those (~48 analysis px: narrower than a lamp's reflection, wider
+    than most defects). Tiles mostly outside `region` (analysis resolution) add no light.
+    `golden_linear` and `unit_linear` are :attr:`vision.views.AnalysisViews.linear_smooth`.
+    """
+    t = _LIGHT_TILE_HALF_PX
+    hh, hw = golden_linear.shape[:2]
+    rows, cols = -(-hh // t), -(-hw // t)
+    change = _grey_change(golden_linear, unit_linear)
+    inside = cv2.resize(region.astype(np.uint8), (hw, hh), interpolation=cv2.INTER_NEAREST) > 0
+    pad = ((0, rows * t - hh), (0, cols * t - hw))
+    change = np.pad(np.where(inside, change, np.nan).astype(np.float32), pad,
+                    constant_values=np.nan)
+    tiles = change.reshape(rows, t, cols, t).transpose(0, 2, 1, 3).reshape(rows, cols, t * t)
+    counts = np.pad(inside, pad).reshape(rows, t, cols, t).sum(axis=(1, 3))
+    quartiles = np.zeros((2, rows, cols), np.float32)
+    whole, enough = counts == t * t, counts >= 0.5 * t * t
+    if whole.any():  # np.percentile is several times faster than np.nanpercentile
+        quartiles[:, whole] = np.percentile(tiles[whole], _LIGHT_QUARTILES, axis=1)
+    partial = enough & ~whole
+    if partial.any():
+        quartiles[:, partial] = np.nanpercentile(tiles[partial], _LIGHT_QUARTILES, axis=1)
+    # Light reaches all of a tile: both quartiles of the change on one side of none, and the
+    # nearer one is how much. A patch of new copper or a stain that covers part of the tile
+    # lifts the upper quartile only, and adds no light.
+    lower, upper = quartiles
+    lit = np.where(lower > 0, lower, np.where(upper < 0, upper, np.float32(0.0)))
+    lit = cv2.medianBlur(np.ascontiguousarray(lit, np.float32), _LIGHT_SMOOTH_TILES)
+    light = cv2.resize(lit, (cols * t, rows * t), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(light[:hh, :hw])
+
+
+def light_taken(golden_linear: np.ndarray, unit_linear: np.ndarray, light: np.ndarray
+                ) -> np.ndarray:
+    """How much of the added `light` (:func:`added_light`) to take off the unit at each
+    pixel: as much as brings it nearest the golden, between none and the most the light
+    adds within a tile (the medians flatten a reflection's peak). A patch that the light
+    did not reach (a hole through a glossy plate, where the matte table shows) keeps its
+    colour; a change beyond what the light explains (a stain, a spot brighter than the
+    glare) is left whole. The change is read through a 5 x 5 median first, so a line (a
+    scratch, darker where the golden was lit) takes its surroundings' light and stays.
+    Half resolution, as `light`; the inputs are :attr:`vision.views.AnalysisViews.
+    linear_smooth` (or crops of them, with `light`'s)."""
+    change = cv2.medianBlur(_grey_change(golden_linear, unit_linear), 5)
+    reach = np.ones((2 * _LIGHT_TILE_HALF_PX + 1,) * 2, np.uint8)
+    least = cv2.erode(np.minimum(light, 0.0), reach)
+    most = cv2.dilate(np.maximum(light, 0.0), reach)
+    return np.clip(change, least, most)
+
+
+def _grey_change(golden_linear: np.ndarray, unit_linear: np.ndarray) -> np.ndarray:
+    """Unit - golden, the mean of the three channels (float32): added grey light's k."""
+    change = np.asarray(unit_linear, np.float32) - np.asarray(golden_linear, np.float32)
+    return cv2.transform(change, np.full((1, 3), 1.0 / 3.0, np.float32))
