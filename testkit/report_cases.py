@@ -232,7 +232,8 @@ def report_digest(comparison) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true",
-                        help=f"rewrite {SNAPSHOT.relative_to(REPO)} with today's reports")
+                        help="rewrite the cases run in tests/data/report_snapshots.json with "
+                        "today's reports (the others are kept)")
     parser.add_argument("--only", help="run the cases whose name contains this")
     args = parser.parse_args(argv)
     results = {}
@@ -246,9 +247,15 @@ def main(argv: list[str] | None = None) -> int:
         results[case.name] = digest
         print(f"{case.name}: {digest['verdict']} ({len(digest['defects']['regions'])} regions)")
     if args.write:
+        # Only the cases run are replaced: `--only X --write` (or a checkout without the shared
+        # data) must not drop the other cases' snapshots. Cases that no longer exist go.
+        names = {case.name for case in cases()}
+        kept = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.is_file() else {}
+        snapshot = {name: digest for name, digest in kept.items() if name in names}
+        snapshot.update(results)
         SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
-        SNAPSHOT.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-        print(f"wrote {len(results)} reports to {SNAPSHOT}")
+        SNAPSHOT.write_text(json.dumps(snapshot, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {len(results)} of {len(snapshot)} reports to {SNAPSHOT}")
     return 0
 
 

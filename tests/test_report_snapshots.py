@@ -58,3 +58,21 @@ def test_a_float_moved_by_a_millionth_is_a_change():
     assert _same(recorded, {"registration": {"rms_px": 0.2801899223622786, "inliers": 127}})
     assert not _same(recorded, {"registration": {"rms_px": 0.2801902, "inliers": 127}})
     assert not _same(recorded, {"registration": {"rms_px": 0.28018992236232065, "inliers": 128}})
+
+
+def test_writing_one_case_keeps_the_other_snapshots(tmp_path, monkeypatch):
+    """`--only X --write` replaces X's snapshot and keeps every other case's, so re-recording
+    one case cannot silently drop the rest (it once rewrote the file with X alone)."""
+    import testkit.report_cases as report_cases
+
+    snapshot = tmp_path / "snapshots.json"
+    stale = {name: {"verdict": "stale"} for name in _RECORDED}
+    stale["a-case-that-no-longer-exists"] = {"verdict": "stale"}
+    snapshot.write_text(json.dumps(stale))
+    monkeypatch.setattr(report_cases, "SNAPSHOT", snapshot)
+    assert report_cases.main(["--only", "render-coffee-phone", "--write"]) == 0
+    written = json.loads(snapshot.read_text())
+    assert set(written) == set(_RECORDED)
+    assert _same(written["render-coffee-phone"], _RECORDED["render-coffee-phone"])
+    assert all(written[name] == {"verdict": "stale"}
+               for name in written if name != "render-coffee-phone")
