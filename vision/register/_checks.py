@@ -122,3 +122,9 @@ def median_tile_ncc(golden: np.ndarray, unit: np.ndarray, valid: np.ndarray, *, 
             if golden_tile.std() >= min_std:
                 scores.append(ncc(golden_tile, unit[y0:y1, x0:x1][tile]))
     return float(np.median(scores)) if len(scores) >= max(1, min_tiles) else -1.0
+
+
+def valid_pixels(grey: np.ndarray, ignore_mask: np.ndarray | None) -> np.ndarray:
+    """The pixels of `grey` that registration may look at, as a new uint8 mask (1: use): all
+    of them, or those `ignore_mask` (non-zero: keep; e.g. the colour card zeroed) keeps."""
+    return np.ones_like(grey) if ignore_mask is None else (ignore_mask > 0).astype(np.uint8)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vision.register._checks import highpass, median_tile_ncc, ncc, plausible
+from vision.register._checks import highpass, median_tile_ncc, ncc, plausible, valid_pixels
 from vision.register._features import GoldenFeatures
 from vision.register._silhouette import product_mask
 
@@ -179,15 +179,12 @@ def polish(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.ndarray,
     """ECC's fit (`motion`) from `H_work` (working unit -> golden pixels), coarse to fine
     over `levels`, the golden's border strip of `margin` (of its long side) left out; None
     when ECC diverges or the result is no photo of the same flat product."""
-    golden_valid = (np.ones_like(golden.grey) if golden.ignore_mask is None
-                    else (golden.ignore_mask > 0).astype(np.uint8))
+    golden_valid = valid_pixels(golden.grey, golden.ignore_mask)
     strip = int(round(margin * max(golden_valid.shape)))
     if strip > 0:
-        golden_valid = golden_valid.copy()
         golden_valid[:strip], golden_valid[-strip:] = 0, 0
         golden_valid[:, :strip], golden_valid[:, -strip:] = 0, 0
-    unit_valid = (np.ones_like(unit_grey) if unit_ignore_mask is None
-                  else (unit_ignore_mask > 0).astype(np.uint8))
+    unit_valid = valid_pixels(unit_grey, unit_ignore_mask)
     warp = np.linalg.inv(H_work)  # ECC's warp maps template (golden) pixels to unit pixels
     for factor, iterations, blur in levels:
         S = np.diag([float(factor), float(factor), 1.0])

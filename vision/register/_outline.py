@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from imaging.geometry import homography_jacobian
-from vision.register._checks import highpass, plausible
+from vision.register._checks import highpass, plausible, valid_pixels
 from vision.register._dense import ecc_fit, tile_correlation
 from vision.register._features import GoldenFeatures
 from vision.register._silhouette import MIN_PRODUCT_FRACTION
@@ -153,10 +153,8 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     unit_quads = _product_outline(unit_blob, unit_grey.shape[1], (ratio, 1.0 / ratio))
     if not unit_quads:
         return None
-    golden_valid = (np.ones_like(golden.grey) if golden.ignore_mask is None
-                    else (golden.ignore_mask > 0).astype(np.uint8))
-    unit_valid = (np.ones_like(unit_grey) if unit_ignore_mask is None
-                  else (unit_ignore_mask > 0).astype(np.uint8))
+    golden_valid = valid_pixels(golden.grey, golden.ignore_mask)
+    unit_valid = valid_pixels(unit_grey, unit_ignore_mask)
     region = cv2.dilate(_quad_mask(golden.grey.shape, golden_quad), np.ones((9, 9), np.uint8))
     region &= golden_valid
     if not region.any():

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from imaging.geometry import homography_jacobian
-from vision.register._checks import median_tile_ncc, plausible
+from vision.register._checks import median_tile_ncc, plausible, valid_pixels
 from vision.register._dense import ecc_fit
 from vision.register._features import GoldenFeatures
 
@@ -152,8 +152,7 @@ def register_by_shape(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     unit_centre, unit_white, unit_points = _whitening(unit_mask)
     turns = _turns(_signature(golden_centre, golden_white, golden_points),
                    _signature(unit_centre, unit_white, unit_points))
-    unit_valid = (np.ones_like(unit_grey) if unit_ignore_mask is None
-                  else (unit_ignore_mask > 0).astype(np.uint8))
+    unit_valid = valid_pixels(unit_grey, unit_ignore_mask)
     golden_soft = cv2.GaussianBlur(golden_mask.astype(np.float32), (0, 0), 2.0)
     unit_soft = cv2.GaussianBlur(unit_mask.astype(np.float32), (0, 0), 2.0)
     blob_valid_golden = np.ones_like(golden_mask)
@@ -262,8 +261,7 @@ def _product_regions(golden: GoldenFeatures, golden_mask: np.ndarray
                      ) -> tuple[np.ndarray, tuple[int, int, int, int], np.ndarray] | None:
     """(the region the edge fit looks at, its box (x0, y0, x1, y1), the core the score looks
     at), working pixels, from the golden's filled silhouette; None when nothing is left."""
-    golden_valid = (np.ones_like(golden.grey) if golden.ignore_mask is None
-                    else (golden.ignore_mask > 0).astype(np.uint8))
+    golden_valid = valid_pixels(golden.grey, golden.ignore_mask)
     # The edge fit over the golden's product (and a rim of table: the outline pulls too).
     product = cv2.resize(golden_mask, golden.grey.shape[::-1], interpolation=cv2.INTER_NEAREST)
     region = cv2.dilate(product, np.ones((9, 9), np.uint8)) & golden_valid

@@ -56,11 +56,15 @@ def _table_colour(luv: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
     return modes[0] if modes else None
 
 
+def _near(luv: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Whether each CIELUV pixel (..., 3) lies within _TABLE_DELTA_E of `colour`."""
+    difference = luv - colour
+    return np.einsum("...k,...k->...", difference, difference) < _TABLE_DELTA_E**2
+
+
 def _share_near(luv: np.ndarray, valid: np.ndarray, colour: np.ndarray) -> float:
     """The fraction of the valid pixels within _TABLE_DELTA_E of `colour`."""
-    difference = luv[valid] - colour
-    near = np.einsum("ij,ij->i", difference, difference) < _TABLE_DELTA_E**2
-    return float(near.mean())
+    return float(_near(luv[valid], colour).mean())
 
 
 def _modes(pixels: np.ndarray, count: int) -> list[np.ndarray]:
@@ -143,9 +147,8 @@ def _product_on(luv: np.ndarray, valid: np.ndarray, ignore_mask: np.ndarray | No
                 table_colour: np.ndarray) -> np.ndarray | None:
     """:func:`product_blob` for one candidate table colour: the product, or None."""
     h, w = valid.shape
-    difference = luv - table_colour
-    table = (np.einsum("ijk,ijk->ij", difference, difference) < _TABLE_DELTA_E**2)
-    table = cv2.morphologyEx(table.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    table = cv2.morphologyEx(_near(luv, table_colour).astype(np.uint8), cv2.MORPH_OPEN,
+                             np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(table, connectivity=8)
     if count < 2:
         return None
