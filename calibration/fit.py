@@ -404,7 +404,7 @@ def fit_correction(samples: PatchSamples, chart: Chart) -> ColourCorrection | No
         # The plane of light, the richest candidate, is tried on the tone curve the model it
         # extends predicts best with (one candidate: each costs a search of the light's slopes
         # per left-out patch), and only where the flat fits leave an error a plane could
-        # explain (see _PLANE_WORTH_TRYING_E00).
+        # explain (see _PLANE_WORTH_TRYING_LSTAR).
         tone_curve = richest[1]
         gamma, curve, camera, folds = curves[tone_curve]
         predicted = _plane_candidate_loo(problem, camera, folds, _PLANE_MODEL)

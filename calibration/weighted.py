@@ -114,7 +114,7 @@ def weighted_fit(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarray
     if penalty is None:
         theta, *_ = np.linalg.lstsq(flat, target_w.ravel(), rcond=None)
     else:
-        theta = np.linalg.solve(flat.T @ flat + np.diag(penalty), flat.T @ target_w.ravel())
+        theta = np.linalg.solve(_with_ridge(flat.T @ flat, penalty), flat.T @ target_w.ravel())
     return parameters_to_matrix(theta, terms.shape[1], model)
 
 
@@ -127,6 +127,14 @@ def _with_ridge(gram: np.ndarray, penalty: np.ndarray | None) -> np.ndarray:
     gram = gram.copy()
     gram[..., diagonal, diagonal] += penalty
     return gram
+
+
+def _left_out_residuals(hat: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """Each patch's whitened residual (..., m, 3, 1) when it is left out of the fit: (I -
+    H_ii)^-1 times its in-sample `residual` (..., m, 3), `hat` its (..., m, 3, 3) block of the
+    hat matrix (the PRESS identity for blocks; the 1e-9 keeps a patch the fit passes exactly
+    through, H_ii = I, finite)."""
+    return np.linalg.solve(np.eye(3) * (1.0 + 1e-9) - hat, residual[..., None])
 
 
 def leave_one_out(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarray,
@@ -145,7 +153,7 @@ def leave_one_out(terms: np.ndarray, target: np.ndarray, metric_roots: np.ndarra
     theta = gram_inv @ (flat_t @ target_w.reshape(-1, 1))  # (..., p, 1)
     residual = target_w - (design @ theta[..., None, :, :])[..., 0]
     hat = (design @ gram_inv[..., None, :, :]) @ np.swapaxes(design, -1, -2)  # 3 x 3 blocks
-    loo_residual = np.linalg.solve(np.eye(3) * (1.0 + 1e-9) - hat, residual[..., None])
+    loo_residual = _left_out_residuals(hat, residual)
     return target - np.linalg.solve(metric_roots, loo_residual)[..., 0]
 
 
@@ -203,9 +211,7 @@ def _grid_fits(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
     # on them than it saves
     gram = np.einsum("sin,iab->sanb", outer, metric).reshape(n_slopes, 3, k, k, 3)
     gram = gram.transpose(0, 1, 2, 4, 3).reshape(n_slopes, 3 * k, 3 * k)
-    if penalty is not None:
-        gram = gram + np.diag(penalty)
-    gram_inv = np.linalg.inv(gram + 1e-12 * np.eye(3 * k))
+    gram_inv = np.linalg.inv(_with_ridge(gram, penalty) + 1e-12 * np.eye(3 * k))
     weighted_target = np.einsum("iab,ib->ia", metric, target)  # (m, 3)
     rhs = np.einsum("sij,ia->saj", terms, weighted_target).reshape(n_slopes, 3 * k)
     theta = (gram_inv @ rhs[..., None])[..., 0]
@@ -214,7 +220,7 @@ def _grid_fits(camera: np.ndarray, xy: np.ndarray, target: np.ndarray,
     target_w = np.einsum("iab,ib->ia", metric_roots, target)
     residual = target_w[None] - (whitened @ theta[:, None, :, None])[..., 0]
     hat = (whitened @ gram_inv[:, None]) @ whitened.transpose(0, 1, 3, 2)  # (s, m, 3, 3)
-    loo_residual = np.linalg.solve(np.eye(3) * (1.0 + 1e-9) - hat, residual[..., None])
+    loo_residual = _left_out_residuals(hat, residual)
     sse = (residual**2).sum(axis=(1, 2))
     fold_sse = sse[:, None] - (residual * loo_residual[..., 0]).sum(axis=2)
     predicted = target[None] - (np.linalg.inv(metric_roots)[None] @ loo_residual)[..., 0]
