@@ -20,6 +20,7 @@ import numpy as np
 from imaging import color
 from vision import defect_model
 from vision._regions import hysteresis, joined_regions
+from vision.measure._tiles import tile_pixels
 from vision.measure.highlights import light_taken
 from vision.report import DefectRegion
 from vision.severity import area_severity
@@ -153,13 +154,13 @@ def _local_drift(golden_lab: np.ndarray, unit_lab: np.ndarray, region: np.ndarra
     hh, hw = golden_lab.shape[:2]
     rows, cols = -(-hh // t), -(-hw // t)
     pad = ((0, rows * t - hh), (0, cols * t - hw))
-    inside = _tile_pixels(np.pad(cv2.resize(region.astype(np.uint8), (hw, hh),
-                                            interpolation=cv2.INTER_NEAREST) > 0, pad), t)
+    inside = tile_pixels(np.pad(cv2.resize(region.astype(np.uint8), (hw, hh),
+                                           interpolation=cv2.INTER_NEAREST) > 0, pad), t)
     counts = inside.sum(axis=-1)
     whole, partial = counts == t * t, (counts >= 0.5 * t * t) & (counts < t * t)
     # Channels first: each tile's pixels lie in a row, and the medians run along contiguous
     # memory (several times faster than across the interleaved channels).
-    tiles = _tile_pixels(np.pad((unit_lab - golden_lab).transpose(2, 0, 1), ((0, 0), *pad)), t)
+    tiles = tile_pixels(np.pad((unit_lab - golden_lab).transpose(2, 0, 1), ((0, 0), *pad)), t)
     medians = np.tile(global_offset.astype(np.float32), (rows, cols, 1))
     if whole.any():
         medians[whole] = np.median(tiles[:, whole], axis=-1).T
@@ -169,15 +170,6 @@ def _local_drift(golden_lab: np.ndarray, unit_lab: np.ndarray, region: np.ndarra
                         for c in range(3)], axis=2)
     drift = cv2.resize(medians, (cols * t, rows * t), interpolation=cv2.INTER_LINEAR)
     return drift[:hh, :hw]
-
-
-def _tile_pixels(image: np.ndarray, t: int) -> np.ndarray:
-    """(..., rows, cols, t * t): the pixels of each t x t tile of `image` (..., rows * t,
-    cols * t) in a row."""
-    *lead, height, width = image.shape
-    rows, cols = height // t, width // t
-    return image.reshape(*lead, rows, t, cols, t).swapaxes(-3, -2).reshape(
-        *lead, rows, cols, t * t)
 
 
 def _median_inside(values: np.ndarray, inside: np.ndarray) -> np.ndarray:

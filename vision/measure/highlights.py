@@ -17,6 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vision.measure._tiles import tile_pixels
+
 __all__ = [
     "CLIPPED_CODE",
     "added_light",
@@ -158,8 +160,8 @@ def added_light(golden_linear: np.ndarray, unit_linear: np.ndarray, region: np.n
     pad = ((0, rows * t - hh), (0, cols * t - hw))
     change = np.pad(np.where(inside, change, np.nan).astype(np.float32), pad,
                     constant_values=np.nan)
-    tiles = change.reshape(rows, t, cols, t).transpose(0, 2, 1, 3).reshape(rows, cols, t * t)
-    counts = np.pad(inside, pad).reshape(rows, t, cols, t).sum(axis=(1, 3))
+    tiles = tile_pixels(change, t)
+    counts = tile_pixels(np.pad(inside, pad), t).sum(axis=-1)
     quartiles = np.zeros((2, rows, cols), np.float32)
     whole, enough = counts == t * t, counts >= 0.5 * t * t
     if whole.any():  # np.percentile is several times faster than np.nanpercentile
