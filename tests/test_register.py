@@ -374,13 +374,18 @@ def test_two_products_beside_the_same_undetected_card_are_not_registered_on_the_
 DEEPPCB_PAIRS = Path(__file__).resolve().parents[2] / "shared/data/deeppcb-val/pairs"
 
 
+def _board(stem: str, photo: str = "golden") -> np.ndarray:
+    """A DeepPCB pair's golden (or "unit") photo, RGB."""
+    return cv2.imread(str(DEEPPCB_PAIRS / f"{stem}_{photo}.jpg"))[..., ::-1].copy()
+
+
 def _turned_board(stem: str, angle: float, zoom: float, skew: np.ndarray | None = None,
                   photo: str = "golden") -> tuple[np.ndarray, np.ndarray]:
-    """(the golden DeepPCB board, the same board turned and zoomed onto a canvas of its
-    background, as benchmarks/eval_real.py turns them), and the golden -> unit homography.
-    `skew` (3x3), applied first, frames the unit's board a little differently; `photo`
-    "unit" turns the pair's tested board instead (then the homography is only the turn)."""
-    board = cv2.imread(str(DEEPPCB_PAIRS / f"{stem}_{photo}.jpg"))[..., ::-1].copy()
+    """The golden DeepPCB board turned and zoomed onto a canvas of its background (as
+    benchmarks/eval_real.py turns them), and the golden -> unit homography. `skew` (3x3),
+    applied first, frames the unit's board a little differently; `photo` "unit" turns the
+    pair's tested board instead (then the homography is only the turn)."""
+    board = _board(stem, photo)
     h, w = board.shape[:2]
     H = np.vstack([cv2.getRotationMatrix2D((w / 2, h / 2), angle, zoom), [0.0, 0.0, 1.0]])
     if skew is not None:
@@ -395,6 +400,16 @@ def _turned_board(stem: str, angle: float, zoom: float, skew: np.ndarray | None 
     return unit, H
 
 
+def _corner_error_once_registered(golden: np.ndarray, unit: np.ndarray,
+                                  H_golden_to_unit: np.ndarray) -> float:
+    """Register `unit` onto `golden` (it must register) and return the error (px) at the
+    golden's corners against the known homography."""
+    result = register(golden, unit)
+    assert result.ok, result.reason
+    h, w = golden.shape[:2]
+    return roi_corner_error(np.linalg.inv(H_golden_to_unit), result.homography, (0, 0, w, h))
+
+
 @pytest.mark.skipif(not DEEPPCB_PAIRS.is_dir(), reason="../shared/data/deeppcb-val is not here")
 @pytest.mark.parametrize(("stem", "angle", "zoom"), [("00041161", 4.34, 0.86),
                                                       ("13000114", -99.8, 0.93)])
@@ -402,13 +417,8 @@ def test_turned_real_board_whose_features_mismatch_registers_within_2px(stem, an
     """A real binarised board (DeepPCB), turned and zoomed by a known homography: its
     features are too repetitive to agree (before the dense step: not registered), the
     whole-image Fourier-Mellin + ECC step puts it within 2 px at the board's corners."""
-    golden = cv2.imread(str(DEEPPCB_PAIRS / f"{stem}_golden.jpg"))[..., ::-1].copy()
     unit, H_golden_to_unit = _turned_board(stem, angle, zoom)
-    result = register(golden, unit)
-    assert result.ok, result.reason
-    h, w = golden.shape[:2]
-    assert roi_corner_error(np.linalg.inv(H_golden_to_unit), result.homography,
-                            (0, 0, w, h)) <= 2.0
+    assert _corner_error_once_registered(_board(stem), unit, H_golden_to_unit) <= 2.0
 
 
 @pytest.mark.skipif(not DEEPPCB_PAIRS.is_dir(), reason="../shared/data/deeppcb-val is not here")
@@ -422,16 +432,13 @@ def test_turned_board_framed_a_little_differently_registers_within_a_fifth_of_a_
     left the corners 0.5 px off on average; ECC's final fit over the golden's interior,
     0.01-0.02 px (over the whole golden, pulled by the canvas, 3-8 px on the real pair)."""
     stem = "13000174"
-    golden = cv2.imread(str(DEEPPCB_PAIRS / f"{stem}_golden.jpg"))[..., ::-1].copy()
+    golden = _board(stem)
     h, w = golden.shape[:2]
     corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     moved = corners + np.array([[4, -2], [-5, 3], [2, 4], [-3, -5]], np.float32)
     skew = cv2.getPerspectiveTransform(corners, moved)
     unit, H_golden_to_unit = _turned_board(stem, angle, zoom, skew)
-    result = register(golden, unit)
-    assert result.ok, result.reason
-    assert roi_corner_error(np.linalg.inv(H_golden_to_unit), result.homography,
-                            (0, 0, w, h)) <= 0.2
+    assert _corner_error_once_registered(golden, unit, H_golden_to_unit) <= 0.2
 
 
 @pytest.mark.skipif(not DEEPPCB_PAIRS.is_dir(), reason="../shared/data/deeppcb-val is not here")
@@ -440,13 +447,8 @@ def test_board_whose_copper_area_looks_like_a_product_on_a_table_is_registered()
     takes for a product on a table; its detail fills the frame all the same, so the
     whole-image step registers it turned (before: not registered, the step never ran)."""
     stem = "13000124"
-    golden = cv2.imread(str(DEEPPCB_PAIRS / f"{stem}_golden.jpg"))[..., ::-1].copy()
     unit, H_golden_to_unit = _turned_board(stem, 101.0, 1.06)
-    result = register(golden, unit)
-    assert result.ok, result.reason
-    h, w = golden.shape[:2]
-    assert roi_corner_error(np.linalg.inv(H_golden_to_unit), result.homography,
-                            (0, 0, w, h)) <= 1.0
+    assert _corner_error_once_registered(_board(stem), unit, H_golden_to_unit) <= 1.0
 
 
 @pytest.mark.skipif(not DEEPPCB_PAIRS.is_dir(), reason="../shared/data/deeppcb-val is not here")
@@ -455,8 +457,7 @@ def test_striped_board_is_not_registered_along_its_stripes():
     tile by tile as well as in place, and the whole-image step registered it 235 px off
     (turned by -89.6 degrees, as benchmarks/eval_real.py turns it). Inconclusive is right."""
     unit, _ = _turned_board("13000129", -89.6, 0.88, photo="unit")
-    golden = cv2.imread(str(DEEPPCB_PAIRS / "13000129_golden.jpg"))[..., ::-1].copy()
-    result = register(golden, unit)
+    result = register(_board("13000129"), unit)
     assert not result.ok
     assert result.homography is None
 
@@ -465,9 +466,8 @@ def test_striped_board_is_not_registered_along_its_stripes():
 def test_a_different_real_board_turned_is_not_registered():
     """Another DeepPCB board of the same style, turned: every dense hypothesis is tried,
     none correlates tile by tile, so it is not registered."""
-    golden = cv2.imread(str(DEEPPCB_PAIRS / "00041161_golden.jpg"))[..., ::-1].copy()
     unit, _ = _turned_board("13000114", -99.8, 0.93)
-    result = register(golden, unit)
+    result = register(_board("00041161"), unit)
     assert not result.ok
     assert "another product" in result.reason
 
