@@ -37,7 +37,7 @@ SCHEMA_VERSION = "1.7"  # 1.1: calibration results, dimensions, area_mm2; 1.2: d
 # and color.uncertainty_e00 from the card's patches near the product's colour
 # 1.6: registration.method "dense"
 # 1.7: calibration.{golden,unit}.light_spread, and the cards' uneven light said in words;
-# root-polynomial-2's cross terms under a ridge
+# root-polynomial-2's cross terms under a ridge; registration.method "shape"
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
