@@ -165,6 +165,8 @@ def failure_mode(o: Outcome) -> str | None:
         return "registered wrongly"
     if o.reason.startswith("Colour cannot be decided"):
         return "colour undecided"
+    if o.reason.startswith("Colour cannot be measured under a reflection"):
+        return "colour under a reflection"
     if o.reason.startswith("Colour drift"):
         return "colour drift not there" if o.expected == "pass" else "other"
     if o.case == "defect":

@@ -267,7 +267,8 @@ def _measure(runner: StageRunner, golden: PreparedGolden, unit: PreparedUnit,
                        unit_views.linear_smooth, frame.region)
     colour, global_offset = runner.run(
         "color", colour_stage, golden.image, s, golden.calibration, unit.image,
-        unit.calibration, frame, golden_views, unit_views, plan, highlights=highlights)
+        unit.calibration, frame, golden_views, unit_views, plan, highlights=highlights,
+        light=light)
     cue = runner.run("defects", local_colour_cue, golden_views, unit_views, global_offset,
                      frame.region, defect_box, highlights=highlights, light=light)
     ssim_value, ssim_map = structure.result()

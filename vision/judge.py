@@ -147,7 +147,21 @@ def judge(colour: ColorReport, structure: StructureReport, defects: DefectsRepor
         measured, limit = (format_number(v, "delta_e") for v in (colour.delta_e00,
                                                                   tol.delta_e00))
         uncertainty = colour.uncertainty_e00 or 0.0
-        if colour.delta_e00 - uncertainty > tol.delta_e00:
+        without = colour.delta_e00_without_reflection
+        if colour.delta_e00 - uncertainty > tol.delta_e00 and (without is not None
+                                                              and without <= tol.delta_e00):
+            # Added white over the product is what a faded dye looks like too: say that the
+            # colour cannot be read under it rather than claim a drift or pass it.
+            unmeasured.append(
+                f"Colour cannot be measured under a reflection: Delta-E00 {measured} exceeds "
+                f"{limit}, but grey light added over "
+                f"{colour.reflection_share or 0.0:.0%} of the "
+                f"product (a lamp's reflection or a glossy sheen) makes such a difference (the "
+                f"unit is {colour_words(colour) or _SPREAD_DRIFT}); without that light it is "
+                f"{format_number(without, 'delta_e')}. Photograph both again without the "
+                "reflection (move the lamp or the camera, or diffuse the light) to measure "
+                "the colour.")
+        elif colour.delta_e00 - uncertainty > tol.delta_e00:
             failures.append(f"Colour drift Delta-E00 {measured} exceeds {limit}{calibrated}: "
                             f"the unit is {colour_words(colour) or _SPREAD_DRIFT}.")
         elif colour.delta_e00 + uncertainty > tol.delta_e00:

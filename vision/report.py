@@ -29,7 +29,7 @@ __all__ = [
     "Verdict",
 ]
 
-SCHEMA_VERSION = "1.7"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
+SCHEMA_VERSION = "1.8"  # 1.1: calibration results, dimensions, area_mm2; 1.2: defect_class;
 # 1.3: the defect model joins the maps (defects.source, kind "model", versions.model);
 # 1.4: roi_source; color.uncertainty_e00 (and colour inconclusive within it of the tolerance);
 # 1.5: tone curve "per-channel", models "diagonal" and "affine", patches excluded for "glare"
@@ -38,6 +38,8 @@ SCHEMA_VERSION = "1.7"  # 1.1: calibration results, dimensions, area_mm2; 1.2: d
 # 1.6: registration.method "dense"
 # 1.7: calibration.{golden,unit}.light_spread, and the cards' uneven light said in words;
 # root-polynomial-2's cross terms under a ridge; registration.method "shape"
+# 1.8: color.reflection_share and color.delta_e00_without_reflection (and colour inconclusive
+# when a reflection explains a drift beyond the tolerance)
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Severity = Literal["minor", "major", "critical"]
@@ -202,8 +204,9 @@ class ColorReport(BaseModel):
     )
     note: str | None = Field(
         None, description="Why the colour was not measured (then the values are null), how "
-        "it was measured when not calibrated, and whether a card's uneven light counts in "
-        "uncertainty_e00 (schema 1.7).",
+        "it was measured when not calibrated, whether a card's uneven light counts in "
+        "uncertainty_e00 (schema 1.7), and which photo's reflection lies over the region "
+        "(schema 1.8, see delta_e00_without_reflection).",
     )
     uncertainty_e00: float | None = Field(
         None, description="Uncertainty of delta_e00 when both photos show the card: how far "
@@ -215,6 +218,20 @@ class ColorReport(BaseModel):
         "uncertainty_e00 is within the tolerance and fails only when delta_e00 - "
         "uncertainty_e00 exceeds it; in between it is inconclusive. Null without cards (no "
         "estimate).",
+    )
+    reflection_share: float | None = Field(
+        None, description="Share (0-1) of the region whose colour is measured over which one "
+        "photo adds grey light that the other does not: a lamp's reflection or a glossy "
+        "sheen that is not clipped, at least a tenth of the golden's typical luminance "
+        "(schema 1.8). Null when the colour is not measured.",
+    )
+    delta_e00_without_reflection: float | None = Field(
+        None, description="CIEDE2000 between the golden's colour and the unit's once the grey "
+        "light that the reflection adds is taken off (one level, equal in the three linear "
+        "channels, of the reflection's sign and size); null unless a reflection lies over at "
+        "least 30% of the region (reflection_share). When delta_e00 exceeds the tolerance and "
+        "this does not, the difference is what the reflection makes: the colour is not "
+        "measurable under it and the colour part is inconclusive, not a drift (schema 1.8).",
     )
 
 

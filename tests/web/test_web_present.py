@@ -134,3 +134,28 @@ def test_numbers_print_one_way_and_never_as_negative_zero(value, quantity, signe
     assert format_number(value, quantity, signed=signed) == text
     with pytest.raises(ValueError, match="quantity is invalid"):
         format_number(1.0, "furlongs")
+
+
+@pytest.mark.parametrize(("without", "verdict"), [(1.2, "inconclusive"), (2.6, "fail"),
+                                                  (None, "fail")])
+def test_a_drift_that_a_reflection_explains_is_inconclusive_not_a_fail(without, verdict):
+    """Delta-E00 5.3 beyond the tolerance 2.0: a fail, unless the grey light a reflection adds
+    over the product explains it (what is left without it is within the tolerance); then the
+    colour cannot be measured, and the reason says so and why."""
+    from vision.judge import judge
+    from vision.report import ColorReport, DefectsReport, StructureReport
+    from vision.spec import Spec
+
+    colour = ColorReport(delta_e00=5.3, delta_L=-5.2, delta_C=0.8, delta_H=0.1,
+                         delta_e_cmc=5.0, golden_lab=(50.0, -20.0, 15.0),
+                         unit_lab=(44.8, -20.5, 15.6), reflection_share=0.82,
+                         delta_e00_without_reflection=without)
+    judgement = judge(colour, StructureReport(ssim=1.0),
+                      DefectsReport(score=0.0, source="ssim+delta_e", regions=[]), None, Spec())
+    assert judgement.verdict == verdict
+    first = judgement.reasons[0]
+    if verdict == "inconclusive":
+        assert first.startswith("Colour cannot be measured under a reflection")
+        assert "82% of the product" in first and "darker (dL* -5.20)" in first
+    else:
+        assert first.startswith("Colour drift Delta-E00 5.30 exceeds 2.00")

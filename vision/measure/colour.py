@@ -15,7 +15,7 @@ from calibration.fit import ColourCorrection
 from imaging import color
 from vision.calibrate import ColourPlan, PhotoCalibration, card_agreement, uneven_light_words
 from vision.frame import AnalysisFrame, upsample_mask
-from vision.measure.highlights import steady_colour_region
+from vision.measure.highlights import reflection_over, steady_colour_region
 from vision.report import ColorReport, ColorTiles
 from vision.views import AnalysisViews
 
@@ -25,11 +25,20 @@ __all__ = ["TILE_ANALYSIS_PX", "colour_stage", "measure_colour", "photo_colours"
 TILE_ANALYSIS_PX = 64
 """Colour tile edge at analysis resolution."""
 
+REFLECTION_MIN_SHARE = 0.3
+"""Of the compared region: a reflection over at least this much of it can carry the region's
+colour (see ``ColorReport.delta_e00_without_reflection``). Chosen on eval_randomised's "tune"
+split and tune-seeded drift pairs: colour drifts that were not there had reflections over
+48-100% of the product, while a dye drift stays beyond the tolerance with the light taken off
+whatever its reflection (see docs/decisions.md)."""
+_REFLECTION_LIGHT_SLACK = 1.5  # the headline's grey change may be this much of the field's mean
+
 
 def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCalibration,
                  unit_image: np.ndarray, unit: PhotoCalibration, frame: AnalysisFrame,
                  golden_views: AnalysisViews, unit_views: AnalysisViews, plan: ColourPlan,
-                 *, highlights: np.ndarray | None = None) -> tuple[ColorReport, np.ndarray]:
+                 *, highlights: np.ndarray | None = None, light: np.ndarray | None = None
+                 ) -> tuple[ColorReport, np.ndarray]:
     """The report's ``color`` part and the global CIELAB offset (unit - golden) that the
     defect stage's colour cue discounts (also when the colour is not measurable).
 
@@ -37,7 +46,9 @@ def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCal
     pixel), `unit_image` the unit array; `frame` says where they are compared. The colours
     are those of the region's steady part (:func:`vision.measure.highlights.
     steady_colour_region`): without the clipped `highlights` (analysis frame, either photo)
-    and without what changed unlike the rest, the defect stage's findings.
+    and without what changed unlike the rest, the defect stage's findings. `light` is the
+    grey light one photo adds (:func:`vision.measure.highlights.added_light`): when it lies
+    over much of the region, the report says how far apart the colours are without it.
     """
     colour_region = steady_colour_region(golden_views.lab_smooth, unit_views.lab_smooth,
                                          frame.region, highlights)
@@ -71,7 +82,41 @@ def colour_stage(golden_image: np.ndarray, golden_scale: float, golden: PhotoCal
                                            colour_region=colour_region)
     if not plan.measurable:
         return unmeasured_colour(plan.note), global_offset
-    return report.model_copy(update={"uncertainty_e00": uncertainty}), global_offset
+    update = {"uncertainty_e00": uncertainty}
+    if light is not None and photo_means is not None:
+        update.update(_reflection(golden_views.linear_smooth, light, colour_region, photo_means,
+                                  note))
+    return report.model_copy(update=update), global_offset
+
+
+def _reflection(golden_linear: np.ndarray, light: np.ndarray, colour_region: np.ndarray,
+                photo_means: tuple[np.ndarray, np.ndarray], note: str | None) -> dict:
+    """The report's reflection fields, and the note that says them when one lies over the
+    region: the colour difference left once the grey light it adds is taken off.
+
+    A reflection that is not clipped adds k * white in linear RGB (the lamp's light, white
+    once the card corrected it) and moves the region's headline colour: lighter and less
+    saturated, or the reverse when the golden's photo has it. The k taken off is the mean
+    change of the three channels of the headline colours, of the reflection's sign and at
+    most _REFLECTION_LIGHT_SLACK times its mean light over the region (the field is measured
+    conservatively: the quartile nearer none, medians that flatten a peak). A dye's drift
+    changes the channels unequally (hue and chroma) and is left.
+    """
+    share, mean_light = reflection_over(golden_linear, light, colour_region)
+    fields = {"reflection_share": round(share, 4)}
+    if share < REFLECTION_MIN_SHARE:
+        return fields
+    golden_rgb, unit_rgb = photo_means
+    reach = _REFLECTION_LIGHT_SLACK * mean_light
+    k = float(np.clip(np.mean(unit_rgb - golden_rgb), min(0.0, reach), max(0.0, reach)))
+    without = float(color.ciede2000(color.linear_rgb_to_lab(golden_rgb),
+                                    color.linear_rgb_to_lab(np.maximum(unit_rgb - k, 0.0))))
+    which = "golden's" if mean_light < 0 else "unit's"
+    words = (f"The {which} photo has grey light added over {share:.0%} of the compared region "
+             f"(a reflection or a glossy sheen that is not clipped); without it the colours "
+             f"differ by {without:.2f} Delta-E00.")
+    return {**fields, "delta_e00_without_reflection": round(without, 4),
+            "note": words if note is None else f"{note} {words}"}
 
 
 def measure_colour(golden: AnalysisViews, unit: AnalysisViews, region: np.ndarray, s: float,

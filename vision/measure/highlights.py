@@ -24,6 +24,7 @@ __all__ = [
     "added_light",
     "clipped_highlights",
     "light_taken",
+    "reflection_over",
     "steady_colour_region",
 ]
 
@@ -39,6 +40,7 @@ _MIN_STEADY_SHARE = 0.25  # of the region; less than this steady: the whole regi
 _LIGHT_TILE_HALF_PX = 8  # half-resolution pixels: the tiles the added light is measured on
 _LIGHT_QUARTILES = (25, 75)  # of a tile's change: light lifts (or lowers) all of it
 _LIGHT_SMOOTH_TILES = 3  # the median of 3 x 3 tiles (~48 analysis px): light, not a defect
+_REFLECTION_MIN_LIGHT = 0.1  # of the golden's typical luminance: light that changes the colour
 # The smallest weakest-channel code that is _HIGHLIGHT_MIN_SHARE of each strongest code.
 _SHARE_THRESHOLD = np.ceil(_HIGHLIGHT_MIN_SHARE * np.arange(256) - 1e-9).astype(np.uint8)
 
@@ -201,3 +203,24 @@ def _grey_change(golden_linear: np.ndarray, unit_linear: np.ndarray) -> np.ndarr
     """Unit - golden, the mean of the three channels (float32): added grey light's k."""
     change = np.asarray(unit_linear, np.float32) - np.asarray(golden_linear, np.float32)
     return cv2.transform(change, np.full((1, 3), 1.0 / 3.0, np.float32))
+
+
+def reflection_over(golden_linear: np.ndarray, light: np.ndarray, region: np.ndarray
+                    ) -> tuple[float, float]:
+    """How much of `region` one photo's reflection covers, and how much light it adds there.
+
+    Returns the share (0-1) of `region` where the added `light` (:func:`added_light`) is at
+    least _REFLECTION_MIN_LIGHT of the golden's median luminance over the region, and the
+    mean added light over the region (linear RGB per channel; negative: the golden's photo
+    adds it). `golden_linear` is :attr:`vision.views.AnalysisViews.linear_smooth` and
+    `light` is at its resolution; `region` is at analysis resolution.
+    """
+    hh, hw = golden_linear.shape[:2]
+    inside = cv2.resize(region.astype(np.uint8), (hw, hh), interpolation=cv2.INTER_NEAREST) > 0
+    if not inside.any():
+        return 0.0, 0.0
+    luminance = cv2.transform(np.asarray(golden_linear, np.float32),
+                              np.array([[0.2126, 0.7152, 0.0722]], np.float32))[inside]
+    lit = light[inside]
+    share = np.count_nonzero(np.abs(lit) >= _REFLECTION_MIN_LIGHT * np.median(luminance))
+    return share / lit.size, float(lit.mean())
