@@ -70,9 +70,6 @@ def ecc_fit(template: np.ndarray, template_mask: np.ndarray, unit: np.ndarray,
     (3x3) maps template pixels to unit pixels; `motion` is cv2.MOTION_HOMOGRAPHY or
     cv2.MOTION_AFFINE."""
     affine = motion == cv2.MOTION_AFFINE
-    # OpenCV's ECC keeps h33 fixed and its Jacobian assumes h33 = 1 (the denominator
-    # h31 x + h32 y + 1); an inverse homography (polish passes one) has another h33.
-    warp = warp / warp[2, 2]
     start = (warp[:2] if affine else warp).astype(np.float32)
     try:
         # OpenCV 5: findTransformECC's mask is the *input's*; the template's goes here.
