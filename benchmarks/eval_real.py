@@ -296,6 +296,9 @@ def summarise(outcomes: list[Outcome]) -> dict:
                                          for o in registered),
         "wrong": sum(e > WRONG_PX for e in errors),
         "truth_uncertain": sum(o.truth_uncertainty_px > WITHIN_PX for o in outcomes),
+        "within_2px_where_truth_certain": sum(e <= WITHIN_PX and o.truth_uncertainty_px
+                                              <= WITHIN_PX for o, e in zip(registered, errors,
+                                                                          strict=True)),
         "wrong_where_truth_certain": sum(o.corner_error_px > WRONG_PX
                                          and o.truth_uncertainty_px <= WITHIN_PX
                                          for o in registered),
@@ -341,6 +344,9 @@ def _table(summaries: dict[str, dict[str, dict]]) -> str:
         (f"registered wrongly (> {WRONG_PX:g} px)", lambda s: str(s["wrong"])),
         (f"truth uncertain by > {WITHIN_PX:g} px at the corners",
          lambda s: str(s["truth_uncertain"])),
+        (f"within {WITHIN_PX:g} px where the truth is certain",
+         lambda s: f"{s['within_2px_where_truth_certain']} / "
+                   f"{s['comparisons'] - s['truth_uncertain']}"),
         (f"registered > {WRONG_PX:g} px off where the truth is certain",
          lambda s: str(s["wrong_where_truth_certain"])),
         ("corner error, median px", lambda s: _num(s["corner_error_median_px"], 2)),
