@@ -159,7 +159,11 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     golden_quad = golden_quads[0]
     sides = np.linalg.norm(golden_quad - np.roll(golden_quad, -1, axis=0), axis=1)
     ratio = float((sides[0] + sides[2]) / (sides[1] + sides[3]))
-    unit_quads = _product_outline(unit_blob, unit_grey.shape[1], (ratio, 1.0 / ratio))
+    # Three edges (the frame cuts the product) leave the fourth side to guess.
+    unit_quads = _product_outline(unit_blob, unit_grey.shape[1])
+    guessed = not unit_quads
+    unit_quads = unit_quads or _product_outline(unit_blob, unit_grey.shape[1],
+                                                (ratio, 1.0 / ratio))
     if not unit_quads:
         return None
     golden_valid = valid_pixels(golden.grey, golden.ignore_mask)
@@ -209,47 +213,64 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     # hand-held phone gives; those go last, then by correlation. Periodic products (fabric)
     # correlate as well turned by 180 degrees at this coarse level, hence all go on.
     coarse = [fitted[1:] for fitted in sorted(coarse, key=lambda f: (not f[0], -f[1]))]
+    coarse_homographies = [(rho, _homography(crop, warp)) for rho, warp in coarse]
     interior = _quad_mask(golden.grey.shape, golden_quad, shrink=0.06)[y0:y1, x0:x1] & mask
     golden_detail = highpass(template)
     refined = []
-    for _rho, warp in coarse[:_OUTLINE_REFINED]:
+    for rho, warp in coarse[:_OUTLINE_REFINED]:
         for level in levels[1:-1]:
             fitted = run(level, warp)
             if fitted is None:
                 break
             warp = fitted[1]
         else:
-            H = crop @ np.linalg.inv(warp)
-            H /= H[2, 2]
+            H = _homography(crop, warp)
             if plausible(H, unit_grey.shape, golden.grey.shape) is not None:
                 continue
-            refined.append((tile_correlation(golden_detail, interior, unit_grey, warp), H, warp))
+            refined.append((tile_correlation(golden_detail, interior, unit_grey, warp), H, warp,
+                            rho))
     if not refined:
         return None
     refined.sort(key=lambda pair: -pair[0])
-    score, best, best_warp = refined[0]
+    score, best, best_warp, best_rho = refined[0]
     # Verified against the other pairings: a weave, or any product that looks alike turned
     # by half a turn, correlates nearly as well the wrong way round (a fabric registered
     # 468 px off at 0.78 on benchmarks/eval_randomised.py's tune pair 28). Only a clear
     # winner over every pairing that puts the product elsewhere is a registration.
     quad = golden_quad.reshape(-1, 1, 2)
-    for other_score, other, _ in refined[1:]:
+    for other_score, other, *_ in refined[1:]:
         if (_moved(quad, best, other) > _OUTLINE_SAME_PX
                 and other_score > score - OUTLINE_MIN_MARGIN):
             return best, score, (
                 f"the product's outline fits two ways round equally well (interior "
                 f"correlation {score:.2f} and {other_score:.2f}): photograph the unit turned "
                 "the same way as the golden sample, so that its features can be matched")
+    # A guessed side lets the fine fit slide along the cut: a weave half a turn off
+    # correlated 0.96 there, the right way round, left 5 px off, 0.53
+    # (eval_registration.py's phone pair 19). It must also lead where the outline decides,
+    # at the first level.
+    if guessed and any(_moved(quad, best, other) > _OUTLINE_SAME_PX
+                       and other_rho > best_rho - OUTLINE_MIN_MARGIN
+                       for other_rho, other in coarse_homographies):
+        return best, score, (
+            "the product runs out of the unit photo and its outline fits two ways round "
+            "equally well: photograph the whole product")
     locked = run(levels[-1], best_warp)
     if locked is not None:
-        H = crop @ np.linalg.inv(locked[1])
-        H /= H[2, 2]
+        H = _homography(crop, locked[1])
         locked_score = tile_correlation(golden_detail, interior, unit_grey, locked[1])
         # A polish, not a search: kept when it stays near and the fine detail agrees better.
         if (plausible(H, unit_grey.shape, golden.grey.shape) is None
                 and _moved(quad, best, H) <= _OUTLINE_SAME_PX and locked_score >= score):
             return H, locked_score, None
     return best, score, None
+
+
+def _homography(crop: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """The unit -> golden homography of an ECC warp (template pixels of the golden cropped by
+    `crop` -> unit pixels), normalised."""
+    H = crop @ np.linalg.inv(warp)
+    return H / H[2, 2]
 
 
 def _moved(quad: np.ndarray, H: np.ndarray, other: np.ndarray) -> float:
