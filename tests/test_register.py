@@ -587,15 +587,17 @@ def test_another_product_on_a_dark_table_is_not_registered(index, unit_index):
     assert result.homography is None and result.reason
 
 
-@pytest.mark.parametrize("index", [10, 47])
-def test_an_outline_fit_that_slides_over_a_smooth_inside_gives_way_to_the_shape_fit(index):
+@pytest.mark.parametrize(("index", "methods"), [(10, ("shape",)), (47, ("shape", "outline"))])
+def test_an_outline_fit_that_slides_over_a_smooth_inside_gives_way_to_the_shape_fit(index,
+                                                                                    methods):
     """Randomised tune pairs 10 (a colour wheel on a table) and 47 (brushed steel): the
     outline's fit passed its checks 6.3 and 3.1 px off, the smooth inside correlating as well
     there. Where the shape fallback verifies too and its inner edges correlate better, it
-    wins: within a pixel of the truth."""
+    wins: within a pixel of the truth. (47's outline fit, from a start normalised for ECC and
+    locked unblurred, is now within a pixel itself, and its inner edges may win.)"""
     result, error = _register_randomised(index)
     assert result.ok, result.reason
-    assert result.method == "shape"
+    assert result.method in methods
     assert error <= 1.0
 
 

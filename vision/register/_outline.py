@@ -146,9 +146,9 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     Each pairing of the unit's outline corners with the golden's (four rotations; a photo is
     never mirrored) is a candidate. ECC then fits the homography coarse to fine, with the
     golden's product region (and a rim of table, so that the outline itself pulls) as the
-    template: at the coarse levels the blur leaves the outline and the broad shading, which
-    converge from the corners' few-pixel error; the full level locks the fine texture, by
-    then within a fraction of its period. Every candidate gets the coarsest level, the best
+    template: at the blurred levels the outline and the broad shading converge from the
+    corners' few-pixel error; the winner's last, unblurred fit then locks the fine texture,
+    by then within a fraction of its period. Every candidate gets the first level, the best
     go on. ECC's correlation ignores gain and offset, so exposure and white balance do not
     matter. The score that decides is the correlation of the products' insides: the outlines
     of two different rectangular products match as well as those of the same one.
