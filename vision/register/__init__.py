@@ -37,7 +37,9 @@ pipeline here is the textbook one, with the checks that make it trustworthy on r
    and an ECC fit of the silhouettes, then ECC on the edges inside (the gradient's
    magnitude, which a change of light direction moves least), kept only if the silhouettes
    coincide, the inner edges correlate tile by tile, no other turn fits nearly as well, and
-   the fit scores clearly better than the same fit a few pixels away.
+   the fit scores clearly better than the same fit a few pixels away. Each edge fit is
+   refitted on the outline's chromaticity, which a change of light does not move
+   (``_chroma``).
 9. Lift the homography to full resolution.
 
 The homography maps unit pixels to golden pixels of the full-resolution, EXIF-oriented photos.
@@ -46,9 +48,9 @@ The steps live in private modules that each read on their own: ``_features`` (th
 fine copies and their SIFT features: step 1), ``_matching`` (steps 2 and 3), ``_checks`` (the
 plausibility of step 4 and the high-pass alignment score of steps 6 to 8), ``_templates``
 (step 5), ``_silhouette`` (the product on the table, which bounds the feature detection and
-gives :func:`product_mask`), ``_outline`` and ``_shape`` (step 8) and ``_registration``
-(:func:`register`, which runs the steps in this order and holds the coverage check of step 4
-and steps 6, 7 and 9, and :func:`warp_to_golden`).
+gives :func:`product_mask`), ``_outline``, ``_shape`` and ``_chroma`` (step 8) and
+``_registration`` (:func:`register`, which runs the steps in this order and holds the
+coverage check of step 4 and steps 6, 7 and 9, and :func:`warp_to_golden`).
 
 References
 ----------

@@ -90,6 +90,7 @@ class UnitFeatures:
     # product_blob of the working colour copy (half working resolution), or None
     product_blob: np.ndarray | None = None
     detection_shrink: int = 1  # as GoldenFeatures.detection_shrink
+    colour: np.ndarray | None = None  # working-resolution RGB, for the shape fallback
 
     @functools.cached_property
     def full_detail(self) -> UnitFeatures:
@@ -249,10 +250,11 @@ def prepare_unit_features(
     shape = _full_shape(unit, full_size)
     grey, scale, fine, fine_scale = _greys(unit, working_size, fine_copy, shape[1])
     ignore_mask = _ignore_mask(grey.shape, scale, ignore)
-    blob = product_blob(_working_colour(unit, grey.shape, fine_copy), ignore_mask)
+    colour = _working_colour(unit, grey.shape, fine_copy)
+    blob = product_blob(colour, ignore_mask)
     points, descriptors = _detect_around(grey, ignore_mask, blob, _COARSE_SHRINK)
     return UnitFeatures(shape, grey, scale, fine, fine_scale, ignore_mask, points,
-                        descriptors, blob, _COARSE_SHRINK)
+                        descriptors, blob, _COARSE_SHRINK, colour)
 
 
 def _detect_around(grey: np.ndarray, mask: np.ndarray | None, blob: np.ndarray | None,

@@ -207,7 +207,8 @@ def register(
         # shading, brushed steel): the whole silhouette, then the edges inside it.
         shape = register_by_shape(
             golden, features.product_blob, unit_grey, unit_ignore_mask,
-            lambda H: silhouette_overlap(golden, features.product_blob, unit_grey.shape, H))
+            lambda H: silhouette_overlap(golden, features.product_blob, unit_grey.shape, H),
+            features.colour)
         shape_verified = (shape is not None and shape[2] is None
                           and shape[1] >= SHAPE_MIN_SCORE)
         if outline is not None and outline[2] is None and overlap >= OUTLINE_MIN_OVERLAP and (

@@ -24,6 +24,7 @@ import numpy as np
 
 from imaging.geometry import homography_jacobian
 from vision.register._checks import median_tile_ncc, plausible, valid_pixels
+from vision.register._chroma import fit_outline_by_chromaticity
 from vision.register._dense import ecc_fit
 from vision.register._features import GoldenFeatures
 
@@ -134,12 +135,15 @@ def _scale(factor: float) -> np.ndarray:
 
 def register_by_shape(golden: GoldenFeatures, unit_blob: np.ndarray | None,
                       unit_grey: np.ndarray, unit_ignore_mask: np.ndarray | None,
-                      overlap: Callable[[np.ndarray], float]
+                      overlap: Callable[[np.ndarray], float],
+                      unit_colour: np.ndarray | None = None
                       ) -> tuple[np.ndarray, float, str | None] | None:
     """(working-resolution unit -> golden homography, interior score, why it is refused or
     None) from the products' silhouettes and the edges of their shading; None when there is
     no silhouette to start from or nothing converges. `overlap(H_work)` is the silhouettes'
-    intersection over union under a working-resolution homography."""
+    intersection over union under a working-resolution homography. With `unit_colour` (the
+    unit's working RGB) each edge fit is refitted on the outline's chromaticity
+    (:mod:`._chroma`), which a change of light does not move."""
     if golden.product_blob is None or unit_blob is None:
         return None
     golden_mask, unit_mask = _filled(golden.product_blob), _filled(unit_blob)
@@ -224,6 +228,13 @@ def register_by_shape(golden: GoldenFeatures, unit_blob: np.ndarray | None,
         H = fitted_edges(_shifted(template, region[y0:y1, x0:x1], unit_edges, H_work, crop))
         if H is None:
             continue
+        if unit_colour is not None and golden.colour is not None:
+            # The edges of a relief's shading move with the light (moulded parts under a
+            # changed light 1-15 px off on the tune split); its outline's colour does not.
+            by_colour = fit_outline_by_chromaticity(
+                golden.colour, _working(golden_mask, golden.grey.shape), unit_colour,
+                _working(unit_mask, unit_grey.shape), unit_ignore_mask, H)
+            H = H if by_colour is None else by_colour
         refined.append((interior(H), H))
     if not refined:
         return None
@@ -287,6 +298,11 @@ def interior_score(golden: GoldenFeatures, unit_grey: np.ndarray, H_work: np.nda
     if regions is None:
         return -1.0
     return edge_correlation(_edges(golden.grey), regions[2], _edges(unit_grey), H_work)
+
+
+def _working(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A silhouette (blob pixels) at the working size `shape`."""
+    return cv2.resize(mask, shape[::-1], interpolation=cv2.INTER_NEAREST)
 
 
 def _moved(H: np.ndarray, dx: float, dy: float) -> np.ndarray:
