@@ -128,3 +128,10 @@ def valid_pixels(grey: np.ndarray, ignore_mask: np.ndarray | None) -> np.ndarray
     """The pixels of `grey` that registration may look at, as a new uint8 mask (1: use): all
     of them, or those `ignore_mask` (non-zero: keep; e.g. the colour card zeroed) keeps."""
     return np.ones_like(grey) if ignore_mask is None else (ignore_mask > 0).astype(np.uint8)
+
+
+def corners_moved(quad: np.ndarray, H: np.ndarray, other: np.ndarray) -> float:
+    """Mean distance (golden pixels) by which `other` puts the corners of `quad` ((4, 1, 2),
+    golden pixels) elsewhere than `H` does (both unit -> golden homographies)."""
+    return float(np.linalg.norm(cv2.perspectiveTransform(
+        cv2.perspectiveTransform(quad, np.linalg.inv(H)), other) - quad, axis=2).mean())

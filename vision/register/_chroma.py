@@ -15,8 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vision.register._checks import plausible, valid_pixels
-from vision.register._dense import ecc_fit
+from vision.register._checks import corners_moved, plausible, valid_pixels
+from vision.register._dense import crop_warp_homography, ecc_coarse_to_fine, ecc_levels
 
 _BAND_PX = 7  # working pixels each side of the silhouette's outline that the fit looks at
 _RING_PX = 15  # working pixels beyond the silhouette whose chromaticity is the table's
@@ -77,29 +77,14 @@ def fit_outline_by_chromaticity(golden_rgb: np.ndarray, golden_product: np.ndarr
     template, mask = golden_contrast[y0:y1, x0:x1], band[y0:y1, x0:x1]
     unit_valid = valid_pixels(unit_product, unit_ignore_mask)
     # ECC's warp maps template (cropped golden) pixels to unit pixels.
-    warp = np.linalg.inv(H_work) @ crop
-    fitted = None
-    for factor, iterations, blur in _LEVELS:
-        S = np.diag([float(factor), float(factor), 1.0])
-        size = (max(8, template.shape[1] // factor), max(8, template.shape[0] // factor))
-        unit_size = (unit_contrast.shape[1] // factor, unit_contrast.shape[0] // factor)
-        start = np.linalg.inv(S) @ warp @ S
-        fitted = ecc_fit(
-            cv2.resize(template, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST),
-            cv2.resize(unit_contrast, unit_size, interpolation=cv2.INTER_AREA),
-            cv2.resize(unit_valid, unit_size, interpolation=cv2.INTER_NEAREST),
-            start / start[2, 2], iterations, blur)
-        if fitted is not None:
-            warp = S @ fitted[1] @ np.linalg.inv(S)
+    fitted = ecc_coarse_to_fine(ecc_levels(template, mask, unit_contrast, unit_valid, _LEVELS),
+                                np.linalg.inv(H_work) @ crop)
     if fitted is None:
         return None
-    H = crop @ np.linalg.inv(warp)
-    H /= H[2, 2]
+    H = crop_warp_homography(crop, fitted[1])
     corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
                        np.float64).reshape(-1, 1, 2)
-    move = np.linalg.norm(cv2.perspectiveTransform(
-        cv2.perspectiveTransform(corners, np.linalg.inv(H_work)), H) - corners, axis=2).mean()
+    move = corners_moved(corners, H_work, H)
     rho = fitted[0]
     if (rho < CHROMA_MIN_RHO or move > CHROMA_MAX_MOVE
             or plausible(H, unit_rgb.shape[:2], golden_rgb.shape[:2]) is not None):

@@ -82,6 +82,56 @@ def ecc_fit(template: np.ndarray, template_mask: np.ndarray, unit: np.ndarray,
     return float(rho), np.vstack([fitted, [0.0, 0.0, 1.0]]) if affine else fitted
 
 
+def ecc_levels(template: np.ndarray, template_mask: np.ndarray, unit: np.ndarray,
+               unit_valid: np.ndarray, levels: tuple[tuple[int, int, int], ...]) -> list[tuple]:
+    """The images of a coarse-to-fine ECC, made once for every start: per level (downscale
+    factor, iterations, Gaussian aperture) of `levels`, (S, iterations, aperture, template,
+    its mask, unit, its valid pixels), each image shrunk by the factor (the template to at
+    least 8 px a side) and S the factor's scaling."""
+    stages = []
+    for factor, iterations, blur in levels:
+        size = (max(8, template.shape[1] // factor), max(8, template.shape[0] // factor))
+        unit_size = (unit.shape[1] // factor, unit.shape[0] // factor)
+        stages.append((np.diag([float(factor), float(factor), 1.0]), iterations, blur,
+                       cv2.resize(template, size, interpolation=cv2.INTER_AREA),
+                       cv2.resize(template_mask, size, interpolation=cv2.INTER_NEAREST),
+                       cv2.resize(unit, unit_size, interpolation=cv2.INTER_AREA),
+                       cv2.resize(unit_valid, unit_size, interpolation=cv2.INTER_NEAREST)))
+    return stages
+
+
+def ecc_level_fit(stage: tuple, warp: np.ndarray) -> tuple[float, np.ndarray] | None:
+    """:func:`ecc_fit` at one stage of :func:`ecc_levels`, from and to full-size `warp`s
+    (template -> unit pixels): (correlation, warp) or None. The start is normalised: OpenCV's
+    ECC fits a homography's first eight elements with the ninth taken as 1, and diverges from
+    a warp right only up to scale."""
+    S, iterations, blur, *images = stage
+    S_inv = np.linalg.inv(S)
+    start = S_inv @ warp @ S
+    fitted = ecc_fit(*images, start / start[2, 2], iterations, blur)
+    return None if fitted is None else (fitted[0], S @ fitted[1] @ S_inv)
+
+
+def ecc_coarse_to_fine(stages: list[tuple], warp: np.ndarray
+                       ) -> tuple[float, np.ndarray] | None:
+    """:func:`ecc_level_fit` through `stages` from `warp`: a coarse level that does not
+    converge (thin edges or a thin band blurred away) is skipped, the last must converge.
+    (correlation at the last level, warp) or None."""
+    fitted = None
+    for stage in stages:
+        fitted = ecc_level_fit(stage, warp)
+        if fitted is not None:
+            warp = fitted[1]
+    return None if fitted is None else (fitted[0], warp)
+
+
+def crop_warp_homography(crop: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """The unit -> golden homography of an ECC warp (template pixels of the golden cropped by
+    `crop` -> unit pixels), normalised."""
+    H = crop @ np.linalg.inv(warp)
+    return H / H[2, 2]
+
+
 def rotation_candidate(golden: GoldenFeatures, unit_grey: np.ndarray,
                        unit_ignore_mask: np.ndarray | None) -> list[np.ndarray]:
     """Steps 1-3: working-resolution unit -> golden homographies, the likeliest first (not

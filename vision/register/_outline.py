@@ -13,8 +13,13 @@ import cv2
 import numpy as np
 
 from imaging.geometry import homography_jacobian
-from vision.register._checks import highpass, plausible, valid_pixels
-from vision.register._dense import ecc_fit, tile_correlation
+from vision.register._checks import corners_moved, highpass, plausible, valid_pixels
+from vision.register._dense import (
+    crop_warp_homography,
+    ecc_level_fit,
+    ecc_levels,
+    tile_correlation,
+)
 from vision.register._features import GoldenFeatures
 from vision.register._silhouette import MIN_PRODUCT_FRACTION
 
@@ -176,24 +181,9 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
     crop = np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
     template, mask = golden.grey[y0:y1, x0:x1], region[y0:y1, x0:x1]
-    levels = []
-    for factor, iterations, blur in (*_ECC_LEVELS, _LOCK_LEVEL):
-        size = (max(8, template.shape[1] // factor), max(8, template.shape[0] // factor))
-        unit_size = (unit_grey.shape[1] // factor, unit_grey.shape[0] // factor)
-        levels.append((np.diag([float(factor), float(factor), 1.0]), iterations, blur,
-                       cv2.resize(template, size, interpolation=cv2.INTER_AREA),
-                       cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST),
-                       cv2.resize(unit_grey, unit_size, interpolation=cv2.INTER_AREA),
-                       cv2.resize(unit_valid, unit_size, interpolation=cv2.INTER_NEAREST)))
-
-    def run(level, warp: np.ndarray) -> tuple[float, np.ndarray] | None:
-        S, iterations, blur, *images = level
-        S_inv = np.linalg.inv(S)
-        start = S_inv @ warp @ S
-        # Normalised: OpenCV's ECC takes a homography's ninth element as 1 and diverged from
-        # the right pairing's start on 3 of the tune split's 10 fabrics (see _shape).
-        fitted = ecc_fit(*images, start / start[2, 2], iterations, blur)
-        return None if fitted is None else (fitted[0], S @ fitted[1] @ S_inv)
+    # ecc_level_fit normalises each start: unnormalised, ECC diverged from the right
+    # pairing's start on 3 of the tune split's 10 fabrics.
+    levels = ecc_levels(template, mask, unit_grey, unit_valid, (*_ECC_LEVELS, _LOCK_LEVEL))
 
     coarse = []
     for unit_quad in unit_quads:
@@ -203,7 +193,7 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
             if plausible(H, unit_grey.shape, golden.grey.shape) is not None:
                 continue
             # ECC's warp maps template (crop) pixels to unit pixels.
-            fitted = run(levels[0], np.linalg.inv(H) @ crop)
+            fitted = ecc_level_fit(levels[0], np.linalg.inv(H) @ crop)
             if fitted is not None:
                 coarse.append((_anisotropy(H, golden_quad.mean(axis=0)) <= _MAX_ANISOTROPY,
                                *fitted))
@@ -213,18 +203,18 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     # hand-held phone gives; those go last, then by correlation. Periodic products (fabric)
     # correlate as well turned by 180 degrees at this coarse level, hence all go on.
     coarse = [fitted[1:] for fitted in sorted(coarse, key=lambda f: (not f[0], -f[1]))]
-    coarse_homographies = [(rho, _homography(crop, warp)) for rho, warp in coarse]
+    coarse_homographies = [(rho, crop_warp_homography(crop, warp)) for rho, warp in coarse]
     interior = _quad_mask(golden.grey.shape, golden_quad, shrink=0.06)[y0:y1, x0:x1] & mask
     golden_detail = highpass(template)
     refined = []
     for rho, warp in coarse[:_OUTLINE_REFINED]:
         for level in levels[1:-1]:
-            fitted = run(level, warp)
+            fitted = ecc_level_fit(level, warp)
             if fitted is None:
                 break
             warp = fitted[1]
         else:
-            H = _homography(crop, warp)
+            H = crop_warp_homography(crop, warp)
             if plausible(H, unit_grey.shape, golden.grey.shape) is not None:
                 continue
             refined.append((tile_correlation(golden_detail, interior, unit_grey, warp), H, warp,
@@ -239,7 +229,7 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     # winner over every pairing that puts the product elsewhere is a registration.
     quad = golden_quad.reshape(-1, 1, 2)
     for other_score, other, *_ in refined[1:]:
-        if (_moved(quad, best, other) > _OUTLINE_SAME_PX
+        if (corners_moved(quad, best, other) > _OUTLINE_SAME_PX
                 and other_score > score - OUTLINE_MIN_MARGIN):
             return best, score, (
                 f"the product's outline fits two ways round equally well (interior "
@@ -249,35 +239,21 @@ def register_by_outline(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     # correlated 0.96 there, the right way round, left 5 px off, 0.53
     # (eval_registration.py's phone pair 19). It must also lead where the outline decides,
     # at the first level.
-    if guessed and any(_moved(quad, best, other) > _OUTLINE_SAME_PX
+    if guessed and any(corners_moved(quad, best, other) > _OUTLINE_SAME_PX
                        and other_rho > best_rho - OUTLINE_MIN_MARGIN
                        for other_rho, other in coarse_homographies):
         return best, score, (
             "the product runs out of the unit photo and its outline fits two ways round "
             "equally well: photograph the whole product")
-    locked = run(levels[-1], best_warp)
+    locked = ecc_level_fit(levels[-1], best_warp)
     if locked is not None:
-        H = _homography(crop, locked[1])
+        H = crop_warp_homography(crop, locked[1])
         locked_score = tile_correlation(golden_detail, interior, unit_grey, locked[1])
         # A polish, not a search: kept when it stays near and the fine detail agrees better.
         if (plausible(H, unit_grey.shape, golden.grey.shape) is None
-                and _moved(quad, best, H) <= _OUTLINE_SAME_PX and locked_score >= score):
+                and corners_moved(quad, best, H) <= _OUTLINE_SAME_PX and locked_score >= score):
             return H, locked_score, None
     return best, score, None
-
-
-def _homography(crop: np.ndarray, warp: np.ndarray) -> np.ndarray:
-    """The unit -> golden homography of an ECC warp (template pixels of the golden cropped by
-    `crop` -> unit pixels), normalised."""
-    H = crop @ np.linalg.inv(warp)
-    return H / H[2, 2]
-
-
-def _moved(quad: np.ndarray, H: np.ndarray, other: np.ndarray) -> float:
-    """Mean distance (golden pixels) by which `other` puts the corners of `quad` ((4, 1, 2),
-    golden pixels) elsewhere than `H` does (both unit -> golden homographies)."""
-    return float(np.linalg.norm(cv2.perspectiveTransform(
-        cv2.perspectiveTransform(quad, np.linalg.inv(H)), other) - quad, axis=2).mean())
 
 
 def silhouette_overlap(golden: GoldenFeatures, unit_blob: np.ndarray | None,

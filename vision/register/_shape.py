@@ -25,7 +25,12 @@ import numpy as np
 from imaging.geometry import homography_jacobian
 from vision.register._checks import median_tile_ncc, plausible, valid_pixels
 from vision.register._chroma import fit_outline_by_chromaticity
-from vision.register._dense import ecc_fit
+from vision.register._dense import (
+    crop_warp_homography,
+    ecc_coarse_to_fine,
+    ecc_fit,
+    ecc_levels,
+)
 from vision.register._features import GoldenFeatures
 
 _SIGNATURE_BINS = 360  # polar signature: one radius per degree
@@ -193,30 +198,15 @@ def register_by_shape(golden: GoldenFeatures, unit_blob: np.ndarray | None,
     crop = np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
     golden_edges, unit_edges = _edges(golden.grey), _edges(unit_grey)
     template = golden_edges[y0:y1, x0:x1]
-    stages = []
-    for factor, iterations, blur in _EDGE_LEVELS:
-        size = (max(8, template.shape[1] // factor), max(8, template.shape[0] // factor))
-        unit_size = (unit_grey.shape[1] // factor, unit_grey.shape[0] // factor)
-        stages.append((_scale(float(factor)), iterations, blur, cv2.MOTION_HOMOGRAPHY,
-                       cv2.resize(template, size, interpolation=cv2.INTER_AREA),
-                       cv2.resize(region[y0:y1, x0:x1], size, interpolation=cv2.INTER_NEAREST),
-                       cv2.resize(unit_edges, unit_size, interpolation=cv2.INTER_AREA),
-                       cv2.resize(unit_valid, unit_size, interpolation=cv2.INTER_NEAREST)))
+    stages = ecc_levels(template, region[y0:y1, x0:x1], unit_edges, unit_valid, _EDGE_LEVELS)
+
     def fitted_edges(H_work: np.ndarray) -> np.ndarray | None:
         """ECC on the edges, coarse to fine, from `H_work`; None unless the full level
         converges to a plausible homography."""
-        warp = np.linalg.inv(H_work) @ crop
-        for S, iterations, blur, motion, *images in stages:
-            S_inv = np.linalg.inv(S)
-            fitted = ecc_fit(*images, _normalised(S_inv @ warp @ S), iterations, blur, motion)
-            # A coarse level that does not converge (thin edges blurred away) is skipped;
-            # the full level must converge.
-            if fitted is not None:
-                warp = S @ fitted[1] @ S_inv
+        fitted = ecc_coarse_to_fine(stages, np.linalg.inv(H_work) @ crop)
         if fitted is None:
             return None
-        H = crop @ np.linalg.inv(warp)
-        H /= H[2, 2]
+        H = crop_warp_homography(crop, fitted[1])
         return H if plausible(H, unit_grey.shape, golden.grey.shape) is None else None
 
     def interior(H: np.ndarray) -> float:
