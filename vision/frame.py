@@ -26,7 +26,7 @@ __all__ = [
     "AnalysisFrame",
     "analysis_frame",
     "region_box",
-    "upsample_mask",
+    "resize_mask",
     "warp_for_analysis",
 ]
 
@@ -201,8 +201,8 @@ def _golden_box(region: np.ndarray, s: float, size: tuple[int, int]
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def upsample_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A bool mask enlarged (nearest neighbour) to `size` (width, height)."""
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A bool mask enlarged or shrunk (nearest neighbour) to `size` (width, height)."""
     return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
 
 

@@ -148,8 +148,8 @@ def judge(colour: ColorReport, structure: StructureReport, defects: DefectsRepor
                                                                   tol.delta_e00))
         uncertainty = colour.uncertainty_e00 or 0.0
         without = colour.delta_e00_without_reflection
-        if colour.delta_e00 - uncertainty > tol.delta_e00 and (without is not None
-                                                              and without <= tol.delta_e00):
+        beyond = colour.delta_e00 - uncertainty > tol.delta_e00
+        if beyond and without is not None and without <= tol.delta_e00:
             # Added white over the product is what a faded dye looks like too: say that the
             # colour cannot be read under it rather than claim a drift or pass it.
             unmeasured.append(
@@ -161,7 +161,7 @@ def judge(colour: ColorReport, structure: StructureReport, defects: DefectsRepor
                 f"{format_number(without, 'delta_e')}. Photograph both again without the "
                 "reflection (move the lamp or the camera, or diffuse the light) to measure "
                 "the colour.")
-        elif colour.delta_e00 - uncertainty > tol.delta_e00:
+        elif beyond:
             failures.append(f"Colour drift Delta-E00 {measured} exceeds {limit}{calibrated}: "
                             f"the unit is {colour_words(colour) or _SPREAD_DRIFT}.")
         elif colour.delta_e00 + uncertainty > tol.delta_e00:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from imaging.geometry import resized_frame
-from vision.frame import upsample_mask
+from vision.frame import resize_mask
 from vision.register import warp_to_golden
 from vision.report import DefectRegion
 
@@ -169,7 +169,7 @@ def draw_pictures(sources: PictureSources, regions: Sequence[DefectRegion],
                                 interpolation=cv2.INTER_LINEAR)
         if with_overlay:
             marked = overlay(background, defect_map, regions, roi,
-                             upsample_mask(sources.region, (iw, ih)), scale=scale)
+                             resize_mask(sources.region, (iw, ih)), scale=scale)
     return Pictures(defect_map, marked,
                     aligned_unit(sources, at=at) if with_aligned else None)
 

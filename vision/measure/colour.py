@@ -14,7 +14,7 @@ import numpy as np
 from calibration.fit import ColourCorrection
 from imaging import color
 from vision.calibrate import ColourPlan, PhotoCalibration, card_agreement, uneven_light_words
-from vision.frame import AnalysisFrame, upsample_mask
+from vision.frame import AnalysisFrame, resize_mask
 from vision.measure.highlights import reflection_over, steady_colour_region
 from vision.report import ColorReport, ColorTiles
 from vision.views import AnalysisViews
@@ -185,7 +185,7 @@ def photo_colours(golden: np.ndarray, s: float, unit: np.ndarray, unit_to_golden
     """
     golden_step = _sample_step(golden.shape, region.shape)
     golden_grid = golden[::golden_step, ::golden_step]
-    golden_inside = upsample_mask(region, golden_grid.shape[1::-1])
+    golden_inside = resize_mask(region, golden_grid.shape[1::-1])
     unit_step = _sample_step(unit.shape, region.shape)
     unit_grid = unit[::unit_step, ::unit_step]
     # Unit grid pixel -> analysis pixel; the region is read through it (an inverse map).

@@ -20,6 +20,7 @@ import numpy as np
 from imaging import color
 from vision import defect_model
 from vision._regions import hysteresis, joined_regions
+from vision.frame import resize_mask
 from vision.measure._tiles import tile_pixels
 from vision.measure.highlights import light_taken
 from vision.report import DefectRegion
@@ -154,8 +155,7 @@ def _local_drift(golden_lab: np.ndarray, unit_lab: np.ndarray, region: np.ndarra
     hh, hw = golden_lab.shape[:2]
     rows, cols = -(-hh // t), -(-hw // t)
     pad = ((0, rows * t - hh), (0, cols * t - hw))
-    inside = tile_pixels(np.pad(cv2.resize(region.astype(np.uint8), (hw, hh),
-                                           interpolation=cv2.INTER_NEAREST) > 0, pad), t)
+    inside = tile_pixels(np.pad(resize_mask(region, (hw, hh)), pad), t)
     counts = inside.sum(axis=-1)
     whole, partial = counts == t * t, (counts >= 0.5 * t * t) & (counts < t * t)
     # Channels first: each tile's pixels lie in a row, and the medians run along contiguous

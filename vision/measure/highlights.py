@@ -17,6 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vision.frame import resize_mask
 from vision.measure._tiles import tile_pixels
 
 __all__ = [
@@ -110,8 +111,7 @@ def steady_colour_region(golden_lab: np.ndarray, unit_lab: np.ndarray, region: n
     if np.count_nonzero(usable) < least_steady:
         return region
     half_size = golden_lab.shape[1::-1]
-    half_usable = cv2.resize(usable.astype(np.uint8), half_size,
-                             interpolation=cv2.INTER_NEAREST) > 0
+    half_usable = resize_mask(usable, half_size)
     # Channels apart, each plane contiguous: numpy's loops along a last axis of 3 cost several
     # times the arithmetic, and each channel's median runs along a row.
     change = np.subtract(unit_lab.transpose(2, 0, 1), golden_lab.transpose(2, 0, 1), order="C")
@@ -158,7 +158,7 @@ def added_light(golden_linear: np.ndarray, unit_linear: np.ndarray, region: np.n
     hh, hw = golden_linear.shape[:2]
     rows, cols = -(-hh // t), -(-hw // t)
     change = _grey_change(golden_linear, unit_linear)
-    inside = cv2.resize(region.astype(np.uint8), (hw, hh), interpolation=cv2.INTER_NEAREST) > 0
+    inside = resize_mask(region, (hw, hh))
     pad = ((0, rows * t - hh), (0, cols * t - hw))
     change = np.pad(np.where(inside, change, np.nan).astype(np.float32), pad,
                     constant_values=np.nan)
@@ -216,7 +216,7 @@ def reflection_over(golden_linear: np.ndarray, light: np.ndarray, region: np.nda
     `light` is at its resolution; `region` is at analysis resolution.
     """
     hh, hw = golden_linear.shape[:2]
-    inside = cv2.resize(region.astype(np.uint8), (hw, hh), interpolation=cv2.INTER_NEAREST) > 0
+    inside = resize_mask(region, (hw, hh))
     if not inside.any():
         return 0.0, 0.0
     luminance = cv2.transform(np.asarray(golden_linear, np.float32),
